@@ -1,0 +1,35 @@
+# One place for the project's commands; README.md names `make wordcount` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: venv build test wordcount bench lint clean
+
+# Idempotent: a fresh clone gets a venv with the package (compiled core) and its test deps.
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src/fastdstream/*.pxi)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+build: venv
+	$(PY) -m pip install --quiet build
+	$(PY) -m build --wheel --outdir dist .
+
+test: venv
+	$(PY) -m ruff check src tests bench examples
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+wordcount: venv
+	$(PY) examples/network_wordcount.py $(ARGS)
+
+bench: venv
+	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
+
+lint: venv
+	$(PY) -m ruff check src tests bench examples
+
+clean:
+	rm -rf build dist $(VENV) src/fastdstream/*.so src/fastdstream/_core.c
