@@ -1,5 +1,23 @@
 # cython: language_level=3
-"""Compiled core of fastdstream (placeholder until the kernels land)."""
+"""Compiled core of fastdstream: hashing, partitioning, reduction and slicing kernels.
 
-def version():
-    return "0"
+The module links nothing but CPython. Arrow data arrives as plain buffers (offsets,
+data, validity bitmaps) through the buffer protocol, so the wheel never depends on the
+ABI of the installed pyarrow; ``fastdstream.kernels`` does the Arrow-facing plumbing.
+
+Every heavy loop runs without the GIL because the local executor computes partitions
+on a thread pool.
+"""
+
+cimport cython
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, INT32_MAX
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
+from cpython.bytes cimport PyBytes_FromStringAndSize
+
+import numpy as np
+
+include "_hashing.pxi"
+include "_partitioning.pxi"
+include "_reduction.pxi"
+include "_slicing.pxi"

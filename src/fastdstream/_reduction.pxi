@@ -1,0 +1,405 @@
+# Reduce-by-key: a Grouper assigns dense group ids in order of first appearance
+# (pass 1), accumulate_* functions fold values into per-group slots (pass 2).
+#
+# The Grouper is an open-addressing table with linear probing and power-of-two
+# capacity. A slot holds the full 64-bit hash and the group id; the distinct key
+# bytes live in one growing arena, which doubles as the output key column's data
+# buffer, so a probe compares the hash first and touches key bytes only on a hash
+# match, in a compact arena that stays in cache, instead of random positions of the
+# (large) input buffer. Slots are indexed with the TOP bits of the hash: partition
+# ids use hash % n (the low bits), so inside one partition the low bits are
+# correlated and would cluster.
+#
+# The Grouper is stateful so that chunked arrays and partial results from many
+# partitions/batches feed one table without concatenating their key buffers.
+
+ctypedef struct _Slot:
+    uint64_t hash
+    int64_t gid          # -1 marks an empty slot
+
+
+cdef enum:
+    _INITIAL_SHIFT = 64 - 10   # 1024 slots
+    _ERR_NOMEM = -2
+    _ERR_TOO_MANY = -3
+
+
+@cython.final
+cdef class Grouper:
+    """Dense group ids for string/binary or int64 keys, in order of first appearance.
+
+    One Grouper handles one key kind (``"binary"`` or ``"int64"``); feed it any number of
+    arrays with :meth:`add_binary` / :meth:`add_int64`, then read the distinct keys back
+    with :meth:`binary_keys` / :meth:`int64_keys`. A null key forms its own group
+    (:attr:`null_group`).
+    """
+
+    cdef _Slot* slots
+    cdef int64_t mask
+    cdef int shift
+    cdef int64_t ngroups
+    cdef int64_t null_gid
+    cdef bint is_binary
+    # binary keys: arena of key bytes, koff[g]..koff[g + 1] is group g's key
+    cdef unsigned char* arena
+    cdef int64_t arena_len
+    cdef int64_t arena_cap
+    cdef int64_t* koff
+    # int64 keys: the key of each group (koff unused)
+    cdef int64_t* ikeys
+    cdef int64_t gcap
+
+    def __cinit__(self, str kind="binary"):
+        if kind not in ("binary", "int64"):
+            raise ValueError(f"Grouper kind must be 'binary' or 'int64', got {kind!r}")
+        self.is_binary = kind == "binary"
+        self.shift = _INITIAL_SHIFT
+        self.mask = (1 << (64 - self.shift)) - 1
+        self.slots = <_Slot*>malloc((self.mask + 1) * sizeof(_Slot))
+        self.gcap = 1024
+        self.koff = <int64_t*>malloc((self.gcap + 1) * sizeof(int64_t))
+        self.ikeys = <int64_t*>malloc(self.gcap * sizeof(int64_t))
+        self.arena_cap = 16384
+        self.arena = <unsigned char*>malloc(self.arena_cap)
+        if not (self.slots and self.koff and self.ikeys and self.arena):
+            raise MemoryError()
+        memset(self.slots, 0xFF, (self.mask + 1) * sizeof(_Slot))
+        self.koff[0] = 0
+        self.ngroups = 0
+        self.null_gid = -1
+        self.arena_len = 0
+
+    def __dealloc__(self):
+        free(self.slots)
+        free(self.koff)
+        free(self.ikeys)
+        free(self.arena)
+
+    @property
+    def num_groups(self) -> int:
+        return self.ngroups
+
+    @property
+    def null_group(self) -> int:
+        """Group id of the null key, or -1 if no null key was seen."""
+        return self.null_gid
+
+    # -- table maintenance (cold paths) ---------------------------------------
+
+    cdef int _grow_slots(self) noexcept nogil:
+        cdef int new_shift = self.shift - 1
+        cdef int64_t new_mask = (self.mask << 1) | 1
+        cdef _Slot* ns = <_Slot*>malloc((new_mask + 1) * sizeof(_Slot))
+        cdef int64_t i, j
+        if ns == NULL:
+            return _ERR_NOMEM
+        memset(ns, 0xFF, (new_mask + 1) * sizeof(_Slot))
+        for i in range(self.mask + 1):
+            if self.slots[i].gid >= 0:
+                j = <int64_t>(self.slots[i].hash >> new_shift)
+                while ns[j].gid >= 0:
+                    j = (j + 1) & new_mask
+                ns[j] = self.slots[i]
+        free(self.slots)
+        self.slots = ns
+        self.mask = new_mask
+        self.shift = new_shift
+        return 0
+
+    cdef int _new_group(self) noexcept nogil:
+        # Reserves room for one more group in the per-group arrays.
+        cdef int64_t ncap
+        cdef int64_t* nk
+        cdef int64_t* ni
+        if self.ngroups >= INT32_MAX:
+            return _ERR_TOO_MANY
+        if self.ngroups == self.gcap:
+            ncap = self.gcap * 2
+            nk = <int64_t*>realloc(self.koff, (ncap + 1) * sizeof(int64_t))
+            if nk == NULL:
+                return _ERR_NOMEM
+            self.koff = nk
+            ni = <int64_t*>realloc(self.ikeys, ncap * sizeof(int64_t))
+            if ni == NULL:
+                return _ERR_NOMEM
+            self.ikeys = ni
+            self.gcap = ncap
+        return 0
+
+    cdef int _append_bytes(self, const unsigned char* p, int64_t n) noexcept nogil:
+        cdef int64_t ncap
+        cdef unsigned char* na
+        if self.arena_len + n > self.arena_cap:
+            ncap = self.arena_cap * 2
+            while ncap < self.arena_len + n:
+                ncap *= 2
+            na = <unsigned char*>realloc(self.arena, ncap)
+            if na == NULL:
+                return _ERR_NOMEM
+            self.arena = na
+            self.arena_cap = ncap
+        if n > 0:
+            memcpy(self.arena + self.arena_len, p, n)
+        self.arena_len += n
+        return 0
+
+    cdef int64_t _insert_slot(self, int64_t j, uint64_t h) noexcept nogil:
+        # Called with the new group's key already recorded; returns its id.
+        cdef int64_t g = self.ngroups
+        self.slots[j].hash = h
+        self.slots[j].gid = g
+        self.ngroups += 1
+        if self.ngroups * 2 > self.mask + 1:
+            if self._grow_slots() < 0:
+                return _ERR_NOMEM
+        return g
+
+    cdef int64_t _null_group(self) noexcept nogil:
+        if self.null_gid < 0:
+            if self._new_group() < 0:
+                return _ERR_NOMEM
+            self.null_gid = self.ngroups
+            if self.is_binary:
+                self.koff[self.ngroups + 1] = self.arena_len
+            else:
+                self.ikeys[self.ngroups] = 0
+            self.ngroups += 1
+        return self.null_gid
+
+    # -- hot paths --------------------------------------------------------------
+
+    cdef inline int64_t _find_binary(self, const unsigned char* p, int64_t n) noexcept nogil:
+        cdef uint64_t h = fds_hash_bytes(p, n)
+        cdef int64_t j = <int64_t>(h >> self.shift)
+        cdef int64_t g, start
+        cdef int rc
+        while True:
+            g = self.slots[j].gid
+            if g < 0:
+                rc = self._new_group()
+                if rc < 0:
+                    return rc
+                if self._append_bytes(p, n) < 0:
+                    return _ERR_NOMEM
+                self.koff[self.ngroups + 1] = self.arena_len
+                return self._insert_slot(j, h)
+            if self.slots[j].hash == h:
+                start = self.koff[g]
+                if self.koff[g + 1] - start == n and (
+                        n == 0 or memcmp(self.arena + start, p, n) == 0):
+                    return g
+            j = (j + 1) & self.mask
+
+    cdef inline int64_t _find_int64(self, int64_t v) noexcept nogil:
+        # splitmix64 is a bijection: equal hashes imply equal keys, no key compare.
+        cdef uint64_t h = fds_hash_int64(v)
+        cdef int64_t j = <int64_t>(h >> self.shift)
+        cdef int64_t g
+        cdef int rc
+        while True:
+            g = self.slots[j].gid
+            if g < 0:
+                rc = self._new_group()
+                if rc < 0:
+                    return rc
+                self.ikeys[self.ngroups] = v
+                return self._insert_slot(j, h)
+            if self.slots[j].hash == h:
+                return g
+            j = (j + 1) & self.mask
+
+    cdef int64_t _add_binary(self, const offset_t* o, const unsigned char* d,
+                             const uint8_t* v, int64_t offset, int64_t length,
+                             int32_t* out) noexcept nogil:
+        cdef int64_t i, g
+        for i in range(length):
+            if v == NULL or _is_valid(v, offset + i):
+                g = self._find_binary(d + o[i], o[i + 1] - o[i])
+            else:
+                g = self._null_group()
+            if g < 0:
+                return g
+            out[i] = <int32_t>g
+        return 0
+
+    def add_binary(self, const offset_t[::1] offsets not None, const uint8_t[::1] data,
+                   const uint8_t[::1] validity, int64_t offset, int64_t length,
+                   int32_t[::1] out not None):
+        """Write the group id of each row of a string/binary array into ``out``."""
+        if not self.is_binary:
+            raise TypeError("this Grouper holds int64 keys")
+        if out.shape[0] < length:
+            raise ValueError("output buffer too short")
+        if length == 0:
+            return
+        cdef const offset_t* o = &offsets[offset]
+        cdef const uint8_t* d = _u8_ptr(data)
+        cdef const uint8_t* v = _u8_ptr(validity)
+        cdef int32_t* res = &out[0]
+        cdef int64_t rc
+        with nogil:
+            rc = self._add_binary(o, d, v, offset, length, res)
+        self._raise(rc)
+
+    def add_int64(self, const int64_t[::1] values not None, const uint8_t[::1] validity,
+                  int64_t offset, int64_t length, int32_t[::1] out not None):
+        """Write the group id of each row of an int64 array into ``out``."""
+        if self.is_binary:
+            raise TypeError("this Grouper holds binary keys")
+        if out.shape[0] < length:
+            raise ValueError("output buffer too short")
+        if length == 0:
+            return
+        cdef const int64_t* x = &values[offset]
+        cdef const uint8_t* v = _u8_ptr(validity)
+        cdef int32_t* res = &out[0]
+        cdef int64_t i, g = 0
+        with nogil:
+            for i in range(length):
+                if v == NULL or _is_valid(v, offset + i):
+                    g = self._find_int64(x[i])
+                else:
+                    g = self._null_group()
+                if g < 0:
+                    break
+                res[i] = <int32_t>g
+        self._raise(g if g < 0 else 0)
+
+    def _raise(self, int64_t rc):
+        if rc == _ERR_NOMEM:
+            raise MemoryError("out of memory growing the group table")
+        if rc == _ERR_TOO_MANY:
+            raise OverflowError(f"more than {INT32_MAX} distinct keys")
+
+    def binary_keys(self):
+        """``(offsets int64[num_groups + 1], data bytes)`` of the distinct keys.
+
+        The null group (if any) has an empty slot; mark it invalid with
+        :attr:`null_group`.
+        """
+        if not self.is_binary:
+            raise TypeError("this Grouper holds int64 keys")
+        offs = np.empty(self.ngroups + 1, dtype=np.int64)
+        cdef int64_t[::1] o = offs
+        memcpy(&o[0], self.koff, (self.ngroups + 1) * sizeof(int64_t))
+        data = PyBytes_FromStringAndSize(<char*>self.arena, self.arena_len)
+        return offs, data
+
+    def int64_keys(self):
+        """int64[num_groups] of the distinct keys (0 in the null group's slot)."""
+        if self.is_binary:
+            raise TypeError("this Grouper holds binary keys")
+        keys = np.empty(self.ngroups, dtype=np.int64)
+        cdef int64_t[::1] k = keys
+        if self.ngroups:
+            memcpy(&k[0], self.ikeys, self.ngroups * sizeof(int64_t))
+        return keys
+
+
+# -- pass 2: accumulation -------------------------------------------------------
+#
+# Each accumulate_* folds one values array (with its own validity and offset) into
+# per-group outputs that the caller allocates and may reuse across chunks. ``counts``
+# receives the number of non-null values per group: it is the "count" result and
+# tells which groups stay null for sum/min/max.
+
+ctypedef fused num_t:
+    int64_t
+    double
+
+
+def _check_acc(gids, values_len, offset, length):
+    if gids.shape[0] < length or values_len < offset + length:
+        raise ValueError("group ids / values shorter than the requested length")
+
+
+def accumulate_sum(const int32_t[::1] gids not None, const num_t[::1] values not None,
+                   const uint8_t[::1] validity, int64_t offset, int64_t length,
+                   num_t[::1] sums not None, int64_t[::1] counts not None):
+    """sums[g] += values[i], counts[g] += 1 for each non-null row i of group g.
+
+    int64 sums wrap around on overflow, as pyarrow's hash_sum does.
+    """
+    _check_acc(gids, values.shape[0], offset, length)
+    if length == 0:
+        return
+    cdef const num_t* x = &values[offset]
+    cdef const uint8_t* v = _u8_ptr(validity)
+    cdef const int32_t* gp = &gids[0]
+    cdef num_t* s = &sums[0] if sums.shape[0] else NULL
+    cdef int64_t* c = &counts[0] if counts.shape[0] else NULL
+    cdef int64_t i, g
+    with nogil:
+        if v == NULL:
+            for i in range(length):
+                g = gp[i]
+                if num_t is int64_t:
+                    s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
+                else:
+                    s[g] += x[i]
+                c[g] += 1
+        else:
+            for i in range(length):
+                if _is_valid(v, offset + i):
+                    g = gp[i]
+                    if num_t is int64_t:
+                        s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
+                    else:
+                        s[g] += x[i]
+                    c[g] += 1
+
+
+def accumulate_minmax(const int32_t[::1] gids not None, const num_t[::1] values not None,
+                      const uint8_t[::1] validity, int64_t offset, int64_t length,
+                      num_t[::1] out not None, int64_t[::1] counts not None, bint is_max):
+    """Fold values into out[g] = min/max, counting non-null values in counts[g].
+
+    out[g] is only meaningful where counts[g] > 0; its initial content is ignored for a
+    group's first value. Floats follow pyarrow: NaN is skipped unless a group holds
+    nothing but NaN, then the result is NaN.
+    """
+    _check_acc(gids, values.shape[0], offset, length)
+    if length == 0:
+        return
+    cdef const num_t* x = &values[offset]
+    cdef const uint8_t* v = _u8_ptr(validity)
+    cdef const int32_t* gp = &gids[0]
+    cdef num_t* o = &out[0]
+    cdef int64_t* c = &counts[0]
+    cdef int64_t i, g
+    cdef num_t cur, val
+    with nogil:
+        for i in range(length):
+            if v != NULL and not _is_valid(v, offset + i):
+                continue
+            g = gp[i]
+            val = x[i]
+            if c[g] == 0:
+                o[g] = val
+            else:
+                cur = o[g]
+                if num_t is double:
+                    # cur != cur: the group holds only NaN so far; any value wins.
+                    if cur != cur or (val > cur if is_max else val < cur):
+                        o[g] = val
+                else:
+                    if (val > cur) if is_max else (val < cur):
+                        o[g] = val
+            c[g] += 1
+
+
+def accumulate_count(const int32_t[::1] gids not None, const uint8_t[::1] validity,
+                     int64_t offset, int64_t length, int64_t[::1] counts not None):
+    """counts[g] += 1 for each row of group g that is valid (every row if no bitmap)."""
+    if gids.shape[0] < length:
+        raise ValueError("group ids shorter than the requested length")
+    if length == 0:
+        return
+    cdef const uint8_t* v = _u8_ptr(validity)
+    cdef const int32_t* gp = &gids[0]
+    cdef int64_t* c = &counts[0]
+    cdef int64_t i
+    with nogil:
+        for i in range(length):
+            if v == NULL or _is_valid(v, offset + i):
+                c[gp[i]] += 1
