@@ -1,0 +1,130 @@
+"""Partition data: Arrow tables or Python objects, and the bridge between them.
+
+A partition is either a :class:`pyarrow.Table` (the columnar path) or a Python
+iterable. Tables turn into Python rows only when a user function needs them: a
+one-column table yields its values, a wider one yields tuples of its columns.
+Functions the engine recognises (``str.split``, ``operator.add``, ``len`` ...)
+keep the data columnar.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+PartitionData = Any  # pa.Table | Iterable[Any]
+
+
+def is_columnar(data: PartitionData) -> bool:
+    return isinstance(data, pa.Table)
+
+
+def as_table(data: pa.Table | pa.RecordBatch) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    return data
+
+
+def iter_rows(data: PartitionData) -> Iterator[Any]:
+    """Python view of a partition (the lazy table -> objects conversion)."""
+    if isinstance(data, pa.Table):
+        if data.num_columns == 1:
+            return iter(data.column(0).to_pylist())
+        return zip(*(col.to_pylist() for col in data.columns), strict=True)
+    return iter(data)
+
+
+def to_list(data: PartitionData) -> list[Any]:
+    if isinstance(data, list):
+        return data
+    return list(iter_rows(data))
+
+
+def num_rows(data: PartitionData) -> int:
+    if isinstance(data, pa.Table):
+        return data.num_rows
+    if isinstance(data, list):
+        return len(data)
+    return sum(1 for _ in data)
+
+
+def is_pair_table(data: PartitionData) -> bool:
+    return isinstance(data, pa.Table) and data.num_columns == 2
+
+
+def _is_string_table(data: pa.Table) -> bool:
+    return data.num_columns == 1 and (
+        pa.types.is_string(data.schema.types[0]) or pa.types.is_large_string(data.schema.types[0])
+    )
+
+
+# --- recognised functions -------------------------------------------------------------
+
+REDUCE_OPS: dict[Any, str] = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
+
+_STRING_MAPS: dict[Any, Callable[[pa.ChunkedArray], pa.ChunkedArray]] = {
+    str.lower: pc.utf8_lower,
+    str.upper: pc.utf8_upper,
+    str.strip: pc.utf8_trim_whitespace,
+    str.title: pc.utf8_title,
+    len: pc.utf8_length,
+}
+
+
+def columnar_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | None] | None:
+    """A table -> table version of ``map(f)``, if ``f`` is recognised; None otherwise.
+
+    The returned function answers None for a table it cannot handle (the caller
+    then falls back to the object path).
+    """
+    kernel = _STRING_MAPS.get(f)
+    if kernel is None:
+        return None
+
+    def apply(table: pa.Table) -> pa.Table | None:
+        if not _is_string_table(table):
+            return None
+        return pa.table({table.column_names[0]: kernel(table.column(0))})
+
+    return apply
+
+
+def columnar_flat_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | None] | None:
+    """``flatMap(str.split)`` over a string column: whitespace split, no Python objects."""
+    if f is not str.split:
+        return None
+
+    def apply(table: pa.Table) -> pa.Table | None:
+        if not _is_string_table(table):
+            return None
+        column = table.column(0)
+        # Python's str.split() of None raises; of "" gives []: nulls cannot occur in the
+        # object path, so they are rejected here too rather than silently dropped.
+        if column.null_count:
+            return None
+        words = pc.list_flatten(pc.utf8_split_whitespace(column))
+        return pa.table({table.column_names[0]: words})
+
+    return apply
+
+
+def columnar_filter(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | None] | None:
+    """``filter(None)`` / ``filter(bool)`` over a string column keeps non-empty strings."""
+    if f not in (None, bool):
+        return None
+
+    def apply(table: pa.Table) -> pa.Table | None:
+        if not _is_string_table(table) or table.column(0).null_count:
+            return None
+        return table.filter(pc.greater(pc.utf8_length(table.column(0)), 0))
+
+    return apply
+
+
+def rows_from(iterable: Iterable[Any]) -> list[Any]:
+    return iterable if isinstance(iterable, list) else list(iterable)

@@ -1,0 +1,1 @@
+"""Input streams: one module per kind of source."""
