@@ -36,20 +36,26 @@ cdef extern from *:
         return w;
     }
 
-    /* The 1..7 byte tail: assembled byte by byte, because a variable-length memcpy
-       becomes a libc call that costs more than hashing a short key. */
-    static inline uint64_t fds_load_tail(const unsigned char *p, int64_t n) {
-        uint64_t w = 0;
-        switch (n) {
-            case 7: w |= (uint64_t)p[6] << 48; /* fall through */
-            case 6: w |= (uint64_t)p[5] << 40; /* fall through */
-            case 5: w |= (uint64_t)p[4] << 32; /* fall through */
-            case 4: w |= (uint64_t)p[3] << 24; /* fall through */
-            case 3: w |= (uint64_t)p[2] << 16; /* fall through */
-            case 2: w |= (uint64_t)p[1] << 8;  /* fall through */
-            case 1: w |= (uint64_t)p[0];
-        }
+    static inline uint32_t fds_load_le32(const unsigned char *p) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap32(w);
+    #endif
         return w;
+    }
+
+    /* The 1..7 byte tail as a zero-padded little-endian word. Overlapping loads
+       instead of a switch on the length: short keys of mixed lengths made the switch
+       mispredict on most rows. Overlapping bytes are OR-ed onto themselves. */
+    static inline uint64_t fds_load_tail(const unsigned char *p, int64_t n) {
+        if (n >= 4) {
+            return (uint64_t)fds_load_le32(p)
+                | ((uint64_t)fds_load_le32(p + n - 4) << (8 * (n - 4)));
+        }
+        return (uint64_t)p[0]
+            | ((uint64_t)p[n >> 1] << (8 * (n >> 1)))
+            | ((uint64_t)p[n - 1] << (8 * (n - 1)));
     }
 
     static inline uint64_t fds_fmix64(uint64_t h) {
@@ -69,16 +75,36 @@ cdef extern from *:
         return fds_rotl64(h, 27) * FDS_P1 + FDS_P3;
     }
 
-    static inline uint64_t fds_hash_bytes(const unsigned char *p, int64_t n) {
+    /* Also returns the key's first word (first 8 bytes, or the zero-padded tail of a
+       shorter key) through *first, which the group table stores in its slots. */
+    static inline uint64_t fds_hash_bytes_w(const unsigned char *p, int64_t n,
+                                            uint64_t *first) {
         uint64_t h = FDS_SEED ^ ((uint64_t)n * FDS_P1);
+        uint64_t w;
         int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            h = fds_round(h, fds_load_le64(p + i));
-        }
-        if (i < n) {
-            h = fds_round(h, fds_load_tail(p + i, n - i));
+        if (n >= 8) {
+            w = fds_load_le64(p);
+            *first = w;
+            h = fds_round(h, w);
+            for (i = 8; i + 8 <= n; i += 8) {
+                h = fds_round(h, fds_load_le64(p + i));
+            }
+            if (i < n) {
+                h = fds_round(h, fds_load_tail(p + i, n - i));
+            }
+        } else if (n > 0) {
+            w = fds_load_tail(p, n);
+            *first = w;
+            h = fds_round(h, w);
+        } else {
+            *first = 0;
         }
         return fds_fmix64(h);
+    }
+
+    static inline uint64_t fds_hash_bytes(const unsigned char *p, int64_t n) {
+        uint64_t first;
+        return fds_hash_bytes_w(p, n, &first);
     }
 
     static inline uint64_t fds_hash_int64(int64_t v) {
@@ -90,6 +116,7 @@ cdef extern from *:
     """
     uint64_t FDS_NULL_HASH
     uint64_t fds_hash_bytes(const unsigned char *p, int64_t n) nogil
+    uint64_t fds_hash_bytes_w(const unsigned char *p, int64_t n, uint64_t *first) nogil
     uint64_t fds_hash_int64(int64_t v) nogil
 
 
