@@ -210,14 +210,23 @@ def hash_partition(keys: ArrayLike, num_partitions: int) -> np.ndarray:
         dest = out[pos : pos + n]
         if pa.types.is_int64(chunk.type):
             _core.partition_ids_int64(
-                np.frombuffer(bufs[1], dtype=np.int64), _validity(chunk), chunk.offset, n,
-                num_partitions, dest,
+                np.frombuffer(bufs[1], dtype=np.int64),
+                _validity(chunk),
+                chunk.offset,
+                n,
+                num_partitions,
+                dest,
             )
         else:
             odt = np.int64 if _is_large(chunk.type) else np.int32
             _core.partition_ids_binary(
-                np.frombuffer(bufs[1], dtype=odt), _u8(bufs[2]), _validity(chunk),
-                chunk.offset, n, num_partitions, dest,
+                np.frombuffer(bufs[1], dtype=odt),
+                _u8(bufs[2]),
+                _validity(chunk),
+                chunk.offset,
+                n,
+                num_partitions,
+                dest,
             )
         pos += n
     return out

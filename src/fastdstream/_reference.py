@@ -1,0 +1,145 @@
+"""Pure-Python reference implementations of the compiled kernels (tests only).
+
+Slow and written to be obviously correct: every kernel in ``fastdstream.kernels`` is
+checked against these on random inputs. The hash functions re-implement the core's
+64-bit hashes bit for bit, so tests can pin hash values to constants and prove they do
+not depend on the process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+_M64 = (1 << 64) - 1
+_P1 = 0x9E3779B97F4A7C15
+_P2 = 0xC2B2AE3D27D4EB4F
+_P3 = 0x165667B19E3779F9
+_SEED = 0x27D4EB2F165667C5
+NULL_HASH = 0x5851F42D4C957F2D
+
+Key = str | bytes | int | None
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & _M64
+
+
+def _fmix64(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _M64
+    h ^= h >> 33
+    return h
+
+
+def _round(h: int, w: int) -> int:
+    w = (w * _P2) & _M64
+    w = _rotl(w, 31)
+    w = (w * _P1) & _M64
+    h ^= w
+    return (_rotl(h, 27) * _P1 + _P3) & _M64
+
+
+def hash_bytes(data: bytes) -> int:
+    """The core's hash of a byte string: 8-byte little-endian words, zero-padded tail."""
+    n = len(data)
+    h = _SEED ^ ((n * _P1) & _M64)
+    for i in range(0, n, 8):
+        h = _round(h, int.from_bytes(data[i : i + 8], "little"))
+    return _fmix64(h)
+
+
+def hash_int64(v: int) -> int:
+    """splitmix64 finalizer of the key's two's-complement bits."""
+    z = (v + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def hash_value(value: Key) -> int:
+    if value is None:
+        return NULL_HASH
+    if isinstance(value, str):
+        return hash_bytes(value.encode("utf-8"))
+    if isinstance(value, bytes):
+        return hash_bytes(value)
+    return hash_int64(value)
+
+
+def hash_partition(keys: Sequence[Key], num_partitions: int) -> list[int]:
+    return [hash_value(k) % num_partitions for k in keys]
+
+
+def partition_rows(keys: Sequence[Key], num_partitions: int) -> list[list[int]]:
+    """Row indices of each partition, in row order."""
+    parts: list[list[int]] = [[] for _ in range(num_partitions)]
+    for i, p in enumerate(hash_partition(keys, num_partitions)):
+        parts[p].append(i)
+    return parts
+
+
+def _wrap_int64(x: int) -> int:
+    x &= _M64
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def reduce_by_key(
+    keys: Sequence[Key], values: Sequence[int | float | None] | None, op: str
+) -> list[tuple[Key, int | float | None]]:
+    """(key, aggregate) per group, groups in order of first appearance.
+
+    Semantics of pyarrow's group_by aggregates: nulls skipped, all-null groups give
+    null (0 for count), int sums wrap at 64 bits, min/max skip NaN unless a group holds
+    only NaN.
+    """
+    groups: dict[Key, list[int | float]] = {}
+    for i, k in enumerate(keys):
+        vals = groups.setdefault(k, [])
+        if values is None:
+            vals.append(1)
+        elif values[i] is not None:
+            vals.append(values[i])
+    out: list[tuple[Key, int | float | None]] = []
+    for k, vals in groups.items():
+        if op == "count":
+            out.append((k, len(vals)))
+        elif not vals:
+            out.append((k, None))
+        elif op == "sum":
+            if all(isinstance(v, int) for v in vals):
+                out.append((k, _wrap_int64(sum(vals))))
+            else:
+                total = 0.0
+                for v in vals:  # row order, like the kernel, so floats match exactly
+                    total += v
+                out.append((k, total))
+        else:
+            non_nan = [v for v in vals if not (isinstance(v, float) and math.isnan(v))]
+            if not non_nan:
+                out.append((k, math.nan))
+            else:
+                out.append((k, max(non_nan) if op == "max" else min(non_nan)))
+    return out
+
+
+def block_boundaries(
+    timestamps_ms: Sequence[int], start_ms: int, interval_ms: int
+) -> tuple[list[int], list[int]]:
+    index: list[int] = []
+    bounds: list[int] = []
+    for i, t in enumerate(timestamps_ms):
+        if i and t < timestamps_ms[i - 1]:
+            raise ValueError(f"row {i}")
+        k = (t - start_ms) // interval_ms
+        if not index or index[-1] != k:
+            index.append(k)
+            bounds.append(i)
+    bounds.append(len(timestamps_ms))
+    return index, bounds
+
+
+def count_boundaries(num_rows: int, max_rows: int) -> list[int]:
+    return [*range(0, num_rows, max_rows), num_rows]
