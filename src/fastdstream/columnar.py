@@ -108,6 +108,8 @@ def columnar_flat_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table 
         if column.null_count:
             return None
         words = pc.list_flatten(pc.utf8_split_whitespace(column))
+        # Arrow keeps the empty strings between runs of whitespace; str.split() does not.
+        words = words.filter(pc.greater(pc.binary_length(words), 0))
         return pa.table({table.column_names[0]: words})
 
     return apply

@@ -95,6 +95,12 @@ class BlockGenerator:
     def start(self) -> None:
         self._timer.start()
 
+    @property
+    def pending_rows(self) -> int:
+        """Records stored but not yet cut into a block."""
+        with self._lock:
+            return self._pending_rows
+
     def add(self, data: Any) -> None:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
@@ -157,6 +163,10 @@ class ReceiverSupervisor:
     def push(self, data: Any) -> None:
         self._blocks.add(data)
 
+    @property
+    def pending_rows(self) -> int:
+        return self._blocks.pending_rows
+
     def push_block(self, data: Any) -> None:
         """Store ``data`` as one block right away (no block interval)."""
         rows = data.num_rows if isinstance(data, pa.Table) else len(data)
@@ -201,6 +211,8 @@ class ReceiverSupervisor:
 
     def restart_receiver(self, message: str, error: BaseException | None,
                          delay_ms: int | None) -> None:
+        if error is not None:  # listeners hear of it, not only the log
+            self.report_error(message, error)
         self._schedule_restart(message, error, delay_ms)
 
     def _schedule_restart(self, message: str, error: BaseException | None,

@@ -61,6 +61,10 @@ class ReceivedBlockTracker:
         with self._cond:
             return any(self._unallocated.values())
 
+    def unallocated_rows(self, stream_id: int) -> int:
+        with self._cond:
+            return sum(b.num_records for b in self._unallocated.get(stream_id, ()))
+
     def wait_for_allocation(self, timeout: float) -> None:
         with self._cond:
             self._cond.wait(timeout)
@@ -146,6 +150,14 @@ class ReceiverTracker:
 
     def cleanup_old_batches(self, threshold_ms: int) -> None:
         self.blocks.cleanup_old_batches(threshold_ms)
+
+    def pending_rows(self, stream_id: int) -> int:
+        """Records a receiver stored that are not in a block yet."""
+        supervisor = self._supervisors.get(stream_id)
+        return 0 if supervisor is None else supervisor.pending_rows
+
+    def unallocated_rows(self, stream_id: int) -> int:
+        return self.blocks.unallocated_rows(stream_id)
 
     def receiver_info(self, stream_id: int) -> ReceiverInfo | None:
         return self._infos.get(stream_id)

@@ -1,0 +1,73 @@
+r"""Counts words in UTF-8 text received from the network every second.
+
+PySpark's ``network_wordcount.py``, ported by changing its imports.
+
+Usage::
+
+    python examples/network_wordcount.py                 # starts its own line server
+    python examples/network_wordcount.py localhost 9999  # reads `nc -lk 9999`
+    python examples/network_wordcount.py --columnar      # the no-Python-objects path
+
+Without a host and port it starts a line server on 127.0.0.1 that feeds
+generated text, and stops after ``--seconds`` (default 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from operator import add
+
+from fastdstream import Context as SparkContext
+from fastdstream import StreamingContext
+from fastdstream.line_server import LineServer, demo_lines, feed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="network word count")
+    parser.add_argument("hostname", nargs="?")
+    parser.add_argument("port", nargs="?", type=int)
+    parser.add_argument("--batch", type=float, default=1.0, help="batch interval, seconds")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="run this long (0 = until interrupted)")
+    parser.add_argument("--columnar", action="store_true",
+                        help="count with Arrow kernels: flatMap(str.split).countByValue()")
+    args = parser.parse_args()
+
+    server = stop_feed = None
+    if args.hostname is None:
+        server = LineServer()
+        stop_feed = threading.Event()
+        threading.Thread(target=feed, args=(server, demo_lines(), 50.0, stop_feed),
+                         daemon=True).start()
+        args.hostname, args.port = server.address
+        print(f"feeding demo text from a line server on {args.hostname}:{args.port}")
+    elif args.port is None:
+        parser.error("give both hostname and port, or neither")
+
+    sc = SparkContext(appName="PythonStreamingNetworkWordCount")
+    ssc = StreamingContext(sc, args.batch)
+
+    lines = ssc.socketTextStream(args.hostname, args.port)
+    if args.columnar:
+        counts = lines.flatMap(str.split).countByValue()
+    else:
+        counts = (lines.flatMap(lambda line: line.split(" "))
+                  .map(lambda word: (word, 1))
+                  .reduceByKey(add))
+    counts.pprint()
+
+    ssc.start()
+    try:
+        ssc.awaitTermination(args.seconds or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ssc.stop(stopGraceFully=True)
+        if server is not None and stop_feed is not None:
+            stop_feed.set()
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""StreamingContext lifecycle, errors from user functions, listeners."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from conftest import ManualStreaming
+from fastdstream import StreamingContext, StreamingJobError
+
+
+def test_start_without_output_operations_fails(manual: ManualStreaming) -> None:
+    manual.ssc.queueStream([[1]])
+    with pytest.raises(ValueError, match="No output operations registered"):
+        manual.start()
+    assert StreamingContext.getActive() is None
+
+
+def test_lifecycle_and_active_context(manual: ManualStreaming) -> None:
+    manual.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+    assert StreamingContext.getActive() is None
+    manual.start()
+    assert StreamingContext.getActive() is manual.ssc
+    assert StreamingContext.getActiveOrCreate(None, lambda: pytest.fail("not called")) \
+        is manual.ssc
+    with pytest.raises(RuntimeError, match="after the StreamingContext has started"):
+        manual.ssc.queueStream([[2]])
+    second = ManualStreaming()
+    second.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+    with pytest.raises(RuntimeError, match="Only one StreamingContext"):
+        second.start()
+    second.stop()
+    assert manual.ssc.awaitTerminationOrTimeout(0.01) is False
+    manual.stop()
+    assert manual.ssc.awaitTerminationOrTimeout(0.01) is True
+    manual.ssc.awaitTermination()  # returns at once once stopped
+    assert StreamingContext.getActive() is None
+    with pytest.raises(RuntimeError, match="already been stopped"):
+        manual.ssc.start()
+    manual.stop()  # idempotent
+
+
+def test_stop_keeps_spark_context_when_asked() -> None:
+    streaming = ManualStreaming()
+    streaming.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+    streaming.start()
+    streaming.ssc.stop(stopSparkContext=False)
+    assert streaming.sc.parallelize([1, 2]).count() == 2
+    streaming.sc.stop()
+
+
+def test_get_active_or_create_calls_setup() -> None:
+    made: list[StreamingContext] = []
+
+    def setup() -> StreamingContext:
+        streaming = ManualStreaming()
+        made.append(streaming.ssc)
+        return streaming.ssc
+
+    ssc = StreamingContext.getActiveOrCreate(None, setup)
+    assert made == [ssc]
+    ssc.stop()
+
+
+def test_failing_batch_surfaces_with_traceback_and_later_batches_run(
+    manual: ManualStreaming,
+) -> None:
+    def explode_on_two(x):
+        if x == 2:
+            raise ZeroDivisionError("user code failed on purpose")
+        return x
+
+    outputs: list = []
+    manual.ssc.queueStream([[1], [2], [3]]).map(explode_on_two).foreachRDD(
+        lambda rdd: outputs.append(rdd.collect())
+    )
+    manual.start()
+    manual.run_batches(3)
+    with pytest.raises(StreamingJobError) as info:
+        manual.ssc.awaitTerminationOrTimeout(1)
+    message = str(info.value)
+    assert "user code failed on purpose" in message
+    assert "explode_on_two" in message  # the original traceback text
+    assert "2000 ms" in message
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert outputs == [[1], [3]]  # batch 3 ran after batch 2 failed
+    failed = next(b for b in manual.recorder.completed if b.batchTime() == 2000)
+    reason = failed.outputOperationInfos()[0].failureReason()
+    assert "ZeroDivisionError" in reason
+
+
+def test_listener_sees_every_batch_in_order_with_figures(manual: ManualStreaming) -> None:
+    manual.ssc.queueStream([[1, 2, 3], [4]]).foreachRDD(lambda rdd: rdd.count())
+    manual.start()
+    manual.run_batches(2)
+    infos = manual.recorder.completed
+    assert [b.batchTime() for b in infos] == [1000, 2000]
+    assert [b.numRecords() for b in infos] == [3, 1]
+    for b in infos:
+        assert b.schedulingDelay() >= 0 and b.processingDelay() >= 0
+        assert b.totalDelay() == b.schedulingDelay() + b.processingDelay()
+    names = [n for n in manual.recorder.names() if n != "streamingStarted"]
+    assert names[:5] == ["batchSubmitted", "batchStarted", "outputOperationStarted",
+                         "outputOperationCompleted", "batchCompleted"]
+
+
+def test_a_failing_listener_does_not_stop_the_stream(manual: ManualStreaming) -> None:
+    from fastdstream import StreamingListener
+
+    class Broken(StreamingListener):
+        def onBatchCompleted(self, batchCompleted):
+            raise RuntimeError("listener bug")
+
+    manual.ssc.addStreamingListener(Broken())
+    seen: list = []
+    manual.ssc.queueStream([[1], [2]]).foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+    manual.start()
+    manual.run_batches(2)
+    assert seen == [1, 2]
+
+
+def test_system_clock_runs_small_batches() -> None:
+    """Real time: 20 ms batches on the system clock keep coming (no figures asserted)."""
+    from conftest import BatchRecorder
+    from fastdstream import Context
+
+    ssc = StreamingContext(Context("local[2]"), 0.02)
+    recorder = BatchRecorder()
+    ssc.addStreamingListener(recorder)
+    ssc.queueStream([], default=ssc.sparkContext.parallelize([1])).count().foreachRDD(
+        lambda rdd: rdd.collect())
+    ssc.start()
+    try:
+        recorder.wait_for_batches(5, timeout=10)
+    finally:
+        ssc.stop()
+    times = [b.batchTime() for b in recorder.completed]
+    assert all(b - a == 20 for a, b in itertools.pairwise(times))
