@@ -1,0 +1,88 @@
+"""Typed stub of fastdstream._core, the compiled kernels.
+
+Buffers are numpy views of Arrow buffers (see fastdstream.kernels); ``offset``/``length``
+are the Arrow array's offset and length. ``validity`` is the Arrow validity bitmap, or
+None when the array has no nulls.
+"""
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+U8 = npt.NDArray[np.uint8]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+Offsets = npt.NDArray[np.int32] | npt.NDArray[np.int64]
+Num = npt.NDArray[np.int64] | npt.NDArray[np.float64]
+
+NULL_HASH: int
+
+# _hashing.pxi
+def hash_bytes(data: U8 | bytes) -> int: ...
+def hash_int64(value: int) -> int: ...
+
+# _partitioning.pxi
+def hash_binary(
+    offsets: Offsets, data: U8 | None, validity: U8 | None, offset: int, length: int
+) -> npt.NDArray[np.uint64]: ...
+def hash_int64_array(
+    values: I64, validity: U8 | None, offset: int, length: int
+) -> npt.NDArray[np.uint64]: ...
+def partition_ids_binary(
+    offsets: Offsets,
+    data: U8 | None,
+    validity: U8 | None,
+    offset: int,
+    length: int,
+    num_partitions: int,
+    out: I32,
+) -> None: ...
+def partition_ids_int64(
+    values: I64, validity: U8 | None, offset: int, length: int, num_partitions: int, out: I32
+) -> None: ...
+def partition_order(pids: I32, num_partitions: int) -> tuple[I64, I64]: ...
+
+# _reduction.pxi
+class Grouper:
+    def __init__(self, kind: Literal["binary", "int64"] = "binary") -> None: ...
+    @property
+    def num_groups(self) -> int: ...
+    @property
+    def null_group(self) -> int: ...
+    def add_binary(
+        self,
+        offsets: Offsets,
+        data: U8 | None,
+        validity: U8 | None,
+        offset: int,
+        length: int,
+        out: I32,
+    ) -> None: ...
+    def add_int64(
+        self, values: I64, validity: U8 | None, offset: int, length: int, out: I32
+    ) -> None: ...
+    def binary_keys(self) -> tuple[I64, bytes]: ...
+    def int64_keys(self) -> I64: ...
+
+def accumulate_sum(
+    gids: I32, values: Num, validity: U8 | None, offset: int, length: int, sums: Num, counts: I64
+) -> None: ...
+def accumulate_minmax(
+    gids: I32,
+    values: Num,
+    validity: U8 | None,
+    offset: int,
+    length: int,
+    out: Num,
+    counts: I64,
+    is_max: bool,
+) -> None: ...
+def accumulate_count(
+    gids: I32, validity: U8 | None, offset: int, length: int, counts: I64
+) -> None: ...
+
+# _slicing.pxi
+def block_boundaries(ts: I64, start_ms: int, interval_ms: int) -> tuple[I64, I64]: ...
+def count_boundaries(num_rows: int, max_rows: int) -> I64: ...
