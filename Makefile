@@ -19,7 +19,7 @@ build: venv
 	$(PY) -m build --wheel --outdir dist .
 
 test: venv
-	$(PY) -m ruff check src tests bench examples
+	$(PY) -m ruff check $(wildcard src tests bench examples)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 wordcount: venv
@@ -29,7 +29,7 @@ bench: venv
 	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check src tests bench examples
+	$(PY) -m ruff check $(wildcard src tests bench examples)
 
 clean:
 	rm -rf build dist $(VENV) src/fastdstream/*.so src/fastdstream/_core.c
