@@ -370,9 +370,11 @@ def _check_acc(gids, values_len, offset, length):
 
 def accumulate_sum(const int32_t[::1] gids not None, const num_t[::1] values not None,
                    const uint8_t[::1] validity, int64_t offset, int64_t length,
-                   num_t[::1] sums not None, int64_t[::1] counts not None):
+                   num_t[::1] sums not None, int64_t[::1] counts):
     """sums[g] += values[i], counts[g] += 1 for each non-null row i of group g.
 
+    ``counts`` may be None when values have no nulls: every group then has a value, and
+    skipping the second random-access update makes this pass about twice as fast.
     int64 sums wrap around on overflow, as pyarrow's hash_sum does.
     """
     _check_acc(gids, values.shape[0], offset, length)
@@ -381,11 +383,20 @@ def accumulate_sum(const int32_t[::1] gids not None, const num_t[::1] values not
     cdef const num_t* x = &values[offset]
     cdef const uint8_t* v = _u8_ptr(validity)
     cdef const int32_t* gp = &gids[0]
-    cdef num_t* s = &sums[0] if sums.shape[0] else NULL
-    cdef int64_t* c = &counts[0] if counts.shape[0] else NULL
+    cdef num_t* s = &sums[0]
+    cdef int64_t* c = &counts[0] if counts is not None and counts.shape[0] else NULL
     cdef int64_t i, g
+    if v != NULL and c == NULL:
+        raise ValueError("counts are required when values have nulls")
     with nogil:
-        if v == NULL:
+        if v == NULL and c == NULL:
+            for i in range(length):
+                g = gp[i]
+                if num_t is int64_t:
+                    s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
+                else:
+                    s[g] += x[i]
+        elif v == NULL:
             for i in range(length):
                 g = gp[i]
                 if num_t is int64_t:

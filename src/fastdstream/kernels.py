@@ -357,6 +357,10 @@ def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Tabl
     counts = np.zeros(1024, dtype=np.int64)
     gids = np.empty(min(_WINDOW, max(len(keys), 1)), dtype=np.int32)
 
+    # Without any null value every group gets a value, so sum can skip counting per
+    # row (a second random-access update) and no group can come out null.
+    dense = op == "sum" and values is not None and values.null_count == 0
+
     key_chunks = _chunks(keys)
     value_chunks = _chunks(values) if values is not None else None
     for kpiece, vpiece in _aligned(key_chunks, value_chunks):
@@ -387,7 +391,9 @@ def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Tabl
             elif op == "count":
                 _core.accumulate_count(gids, vval, vpiece.offset + start, w, counts)
             elif op == "sum":
-                _core.accumulate_sum(gids, vdata, vval, vpiece.offset + start, w, acc, counts)
+                _core.accumulate_sum(
+                    gids, vdata, vval, vpiece.offset + start, w, acc, None if dense else counts
+                )
             else:
                 _core.accumulate_minmax(
                     gids, vdata, vval, vpiece.offset + start, w, acc, counts, op == "max"
@@ -401,7 +407,7 @@ def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Tabl
     else:
         acc = acc[:ngroups]
         has_value = counts > 0
-        mask = None if has_value.all() else ~has_value
+        mask = None if dense or has_value.all() else ~has_value
         value_arr = pa.array(acc, mask=mask)
         if op in ("min", "max") and value_arr.type != value_type:
             value_arr = value_arr.cast(value_type)
