@@ -1,0 +1,87 @@
+"""Conf: SparkConf's get/set API, booleans and durations."""
+
+from __future__ import annotations
+
+import pytest
+
+from fastdstream import Conf, SparkConf
+from fastdstream.conf import BLOCK_INTERVAL, parse_duration_ms
+
+
+def test_set_get_chain():
+    conf = Conf().setMaster("local[2]").setAppName("demo").set("spark.x", 1)
+    assert conf.get("spark.master") == "local[2]"
+    assert conf.get("spark.app.name") == "demo"
+    assert conf.get("spark.x") == "1"  # values are stored as strings, as in SparkConf
+    assert conf.get("missing") is None
+    assert conf.get("missing", "d") == "d"
+    assert conf.contains("spark.x")
+    assert not conf.contains("missing")
+    assert SparkConf is Conf
+
+
+def test_init_from_mapping_and_pairs():
+    assert Conf({"a": 1, "b": True}).getAll() == [("a", "1"), ("b", "True")]
+    assert Conf([("a", "x"), ("a", "y")]).get("a") == "y"
+    assert Conf().getAll() == []
+
+
+def test_set_if_missing_and_set_all():
+    conf = Conf({"a": "1"})
+    conf.setIfMissing("a", "2").setIfMissing("b", "3")
+    assert conf.get("a") == "1"
+    assert conf.get("b") == "3"
+    conf.setAll([("a", 9), ("c", "z")])
+    assert dict(conf.getAll()) == {"a": "9", "b": "3", "c": "z"}
+
+
+def test_copies_are_independent():
+    base = {"a": "1"}
+    conf = Conf(base)
+    conf.set("a", "2")
+    assert base == {"a": "1"}
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("true", True), ("TRUE", True), (" True ", True), ("1", True), ("yes", True),
+    ("false", False), ("False", False), ("0", False), ("no", False),
+])
+def test_get_bool(raw, expected):
+    assert Conf({"k": raw}).get_bool("k", not expected) is expected
+
+
+def test_get_bool_default_and_bad_value():
+    assert Conf().get_bool("k", True) is True
+    assert Conf().get_bool("k", False) is False
+    assert Conf().set("k", True).get_bool("k", False) is True
+    with pytest.raises(ValueError, match=r"k='maybe'.*not a boolean"):
+        Conf({"k": "maybe"}).get_bool("k", True)
+
+
+@pytest.mark.parametrize(("raw", "ms"), [
+    ("200ms", 200), ("2s", 2000), ("1.5s", 1500), (".5s", 500), ("3m", 180_000),
+    ("5min", 300_000), ("100", 100), ("0", 0), ("  2S ", 2000), ("10MS", 10), ("0.25", 0),
+])
+def test_parse_duration(raw, ms):
+    assert parse_duration_ms(raw) == ms
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "ms", "-1s", "2 s", "1.2.3s", "1e3", "s2", "2x",
+                                 "2sec", "1..5s"])
+def test_parse_duration_rejects_bad_values(raw):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration_ms(raw, "spark.some.key")
+
+
+def test_get_duration_ms():
+    conf = Conf({BLOCK_INTERVAL: "50ms"})
+    assert conf.get_duration_ms(BLOCK_INTERVAL, 200) == 50
+    assert Conf().get_duration_ms(BLOCK_INTERVAL, 200) == 200
+    with pytest.raises(ValueError) as info:
+        Conf({BLOCK_INTERVAL: "soon"}).get_duration_ms(BLOCK_INTERVAL, 200)
+    assert BLOCK_INTERVAL in str(info.value)
+    assert "'soon'" in str(info.value)
+
+
+def test_repr_shows_values():
+    assert repr(Conf({"a": "1"})) == "Conf({'a': '1'})"
