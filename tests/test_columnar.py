@@ -291,3 +291,26 @@ def test_reduce_by_key_sum_overflow(sc):
                    "overflow (pc.sum is unchecked); Python's sum gives 2**63")
 def test_sum_overflow(sc):
     assert sc.parallelize(pa.table({"value": [2**62, 2**62]}), 1).sum() == 2**63
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: merge_partials refuses partials whose key types "
+                   "differ (string vs large_string, int32 vs int64), so countByValue/"
+                   "reduceByKey over a union of such tables raises TypeError")
+@pytest.mark.parametrize("case", ["countByValue-large_string", "reduceByKey-int32"])
+def test_union_of_tables_with_different_key_widths(sc, case):
+    if case == "countByValue-large_string":
+        a = sc.parallelize(pa.table({"value": pa.array(["a", "b"], pa.string())}), 1)
+        b = sc.parallelize(pa.table({"value": pa.array(["a"], pa.large_string())}), 1)
+        assert a.union(b).countByValue() == {"a": 2, "b": 1}
+    else:
+        a = sc.parallelize(pa.table({"k": pa.array([1, 2], pa.int32()), "v": [1, 1]}), 1)
+        b = sc.parallelize(pa.table({"k": pa.array([1], pa.int64()), "v": [5]}), 1)
+        assert dict(a.union(b).reduceByKey(operator.add).collect()) == {1: 6, 2: 1}
+
+
+def test_union_of_table_and_object_partitions(sc):
+    table = sc.parallelize(pa.table({"value": ["a", "b", "a"]}), 2)
+    objects = sc.parallelize(["a", "c"], 2)
+    both = table.union(objects)
+    assert both.countByValue() == {"a": 3, "b": 1, "c": 1}
+    assert both.flatMap(str.split).map(str.upper).collect() == ["A", "B", "A", "A", "C"]
