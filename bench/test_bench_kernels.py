@@ -6,13 +6,19 @@ each benchmark checks once that ours and the peer agree, so a fast wrong kernel 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conftest import WordData
 from fastdstream import kernels
+
+if TYPE_CHECKING:
+    # Only for annotations: importing "conftest" at run time can pick up
+    # tests/conftest.py instead when both suites run in one session.
+    from conftest import WordData
 
 NUM_PARTITIONS = 8
 
