@@ -72,8 +72,13 @@ def test_only_recognised_functions_get_a_columnar_version():
     assert columnar_flat_map(lambda s: s.split()) is None
     assert columnar_flat_map(str.splitlines) is None
     assert columnar_filter(lambda s: s) is None
-    for f in (str.lower, str.upper, str.strip, str.title, len):
+    for f in (str.lower, str.upper, len):
         assert columnar_map(f) is not None
+    # ASCII case mapping is exact; other text (or nulls) goes the object path
+    assert columnar_map(str.lower)(pa.table({"value": ["AbC"]}))["value"].to_pylist() == ["abc"]
+    assert columnar_map(str.upper)(pa.table({"value": ["straße"]})) is None
+    assert columnar_map(len)(pa.table({"value": ["é🙂", ""]}))["value"].to_pylist() == [2, 0]
+    assert columnar_map(len)(pa.table({"value": ["a", None]})) is None
     # a table the kernel cannot take answers None (the object path is used)
     assert columnar_map(str.lower)(pa.table({"value": [1, 2]})) is None
     assert columnar_flat_map(str.split)(pa.table({"k": ["a"], "v": ["b"]})) is None
@@ -163,6 +168,10 @@ def test_word_count_both_paths(sc):
 
 # --- property: the columnar path == the object path --------------------------------------
 
+# Control characters str.split() treats as whitespace; the engine may send text holding
+# them through the object path (Arrow 26 happens to agree, see the report).
+_PY_ONLY_SPACE = "\x1c\x1d\x1e\x1f"
+
 _texts = st.lists(
     st.one_of(
         st.text(),
@@ -178,7 +187,8 @@ _texts = st.lists(
 def test_flat_map_split_same_as_object_path(sc, texts, n):
     col, obj = _both(sc, texts, n)
     words = col.flatMap(str.split)
-    assert all(isinstance(p, pa.Table) for p in _partitions(words))
+    if not any(c in _PY_ONLY_SPACE for t in texts for c in t):
+        assert all(isinstance(p, pa.Table) for p in _partitions(words))
     assert words.collect() == obj.flatMap(str.split).collect()
     assert words.collect() == [w for t in texts for w in t.split()]
     assert words.count() == obj.flatMap(str.split).count()
@@ -199,27 +209,30 @@ def test_count_by_value_same_as_object_path(sc, texts, n, reducers):
     )
 
 
-# Text whose str.lower() is a one-to-one code point mapping (Latin, Greek without
-# sigma, Cyrillic, CJK, emoji): the special cases are pinned separately below.
-_simple_case_text = st.lists(
-    st.text(alphabet=st.characters(
-        codec="utf-8",
-        exclude_characters="İΣ",
-        categories=("L", "N", "P", "Z", "S"),
-        max_codepoint=0x4FF,
-    ) | st.sampled_from("日本語🙂 ")),
+_mixed_text = st.lists(
+    st.one_of(st.text(), st.text(alphabet="AbC xyZ 09!"), st.sampled_from(["İ", "ΑΣ", "ß"])),
     max_size=30,
 )
 
 
 @PROPERTY
-@given(texts=_simple_case_text, n=st.integers(1, 6))
-def test_map_lower_len_strip_same_as_object_path(sc, texts, n):
+@given(texts=_mixed_text, n=st.integers(1, 6))
+def test_map_lower_upper_len_strip_same_as_object_path(sc, texts, n):
     col, obj = _both(sc, texts, n)
-    for f in (str.lower, len, str.strip):
+    for f in (str.lower, str.upper, len, str.strip, str.title):
+        assert col.map(f).collect() == obj.map(f).collect() == [f(t) for t in texts]
+    assert all(isinstance(p, pa.Table) for p in _partitions(col.map(len)))
+
+
+@PROPERTY
+@given(texts=st.lists(st.text(alphabet=st.characters(max_codepoint=127)), max_size=30),
+       n=st.integers(1, 6))
+def test_ascii_case_mapping_stays_columnar(sc, texts, n):
+    col, _ = _both(sc, texts, n)
+    for f in (str.lower, str.upper):
         mapped = col.map(f)
         assert all(isinstance(p, pa.Table) for p in _partitions(mapped))
-        assert mapped.collect() == obj.map(f).collect() == [f(t) for t in texts]
+        assert mapped.collect() == [f(t) for t in texts]
 
 
 @PROPERTY
@@ -253,11 +266,9 @@ def test_filter_bool_same_as_object_path(sc, texts, n):
     assert col.filter(bool).collect() == obj.filter(bool).collect() == [t for t in texts if t]
 
 
-# --- known divergences -----------------------------------------------------------------
+# --- formerly divergent cases (regressions) -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: columnar map(str.lower/upper/title) uses Arrow's "
-                   "simple case mapping, which differs from Python's str methods")
 @pytest.mark.parametrize(("f", "text"), [
     (str.lower, "İ"),        # Python: 'i̇' (2 code points), Arrow: 'i'
     (str.lower, "ΑΣ"),       # Python: final sigma (U+03C2), Arrow: medial (U+03C3)
@@ -270,8 +281,6 @@ def test_case_mapping_matches_python(sc, f, text):
     assert col.map(f).collect() == [f(text)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: columnar map(str.lower) (and upper/strip/title/"
-                   "len) turns a null into None; the object path raises TypeError")
 def test_map_lower_of_null_fails_like_the_object_path(sc):
     col, obj = _both(sc, ["A", None], 1)
     with pytest.raises(TypeError):
@@ -287,15 +296,10 @@ def test_reduce_by_key_sum_overflow(sc):
     assert sc.parallelize(table, 1).reduceByKey(operator.add).collect() == [("a", 2**63)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: RDD.sum() of an int64 table column wraps on "
-                   "overflow (pc.sum is unchecked); Python's sum gives 2**63")
 def test_sum_overflow(sc):
     assert sc.parallelize(pa.table({"value": [2**62, 2**62]}), 1).sum() == 2**63
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: merge_partials refuses partials whose key types "
-                   "differ (string vs large_string, int32 vs int64), so countByValue/"
-                   "reduceByKey over a union of such tables raises TypeError")
 @pytest.mark.parametrize("case", ["countByValue-large_string", "reduceByKey-int32"])
 def test_union_of_tables_with_different_key_widths(sc, case):
     if case == "countByValue-large_string":

@@ -211,8 +211,6 @@ def test_random_bytes_strict_raises_exactly_when_python_does(data, cuts):
         assert feed_all(_chunked(data, cuts)) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: split_lines silently drops bytes after the last "
-                   "newline (its precondition is not checked): split_lines(b'a\\nb') == ['a']")
 def test_split_lines_does_not_drop_unterminated_tail():
     try:
         result = split_lines(b"a\nb").to_pylist()

@@ -141,21 +141,15 @@ def test_reduce_by_key_merges_a_key_seen_in_table_and_list_partitions():
         assert sorted(out) == sorted((w, 2) for w in words)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: portable_hash(10**20) != portable_hash(1e20) "
-                   "though 10**20 == 1e20 (ints beyond int64 hash their str, floats their bytes)")
 def test_equal_big_int_and_float_hash_equal():
     assert 10**20 == 1e20
     assert portable_hash(10**20) == portable_hash(1e20)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: portable_hash(np.int64(5)) != portable_hash(5) "
-                   "though they are equal dict keys; numpy ints fall to hash() & mask")
 def test_numpy_int_hashes_like_int():
     assert portable_hash(np.int64(5)) == portable_hash(5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: reduceByKey keeps np.int64(5) and 5 apart when "
-                   "they start in different partitions (portable_hash differs)")
 def test_reduce_by_key_merges_numpy_and_python_int_keys():
     with Context("local[2]") as ctx:
         rdd = ctx.parallelize([(np.int64(5), 1), (5, 1)], 2)

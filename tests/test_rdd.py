@@ -204,8 +204,6 @@ def test_aggregate_by_key(sc):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: aggregateByKey/foldByKey share one mutable "
-                   "zeroValue across keys (PySpark deep-copies zeroValue per key)")
 @pytest.mark.parametrize("op", ["aggregateByKey", "foldByKey"])
 def test_by_key_mutable_zero_value_is_copied_per_key(sc, op):
     def add_to(acc, v):
@@ -282,10 +280,19 @@ def test_coalesce_reduces_partitions(sc):
     assert sorted(rdd.collect()) == list(range(10))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: coalesce(n) without shuffle increases the "
-                   "partition count; PySpark keeps it (coalesce(5) of 2 partitions -> 2)")
 def test_coalesce_without_shuffle_does_not_increase_partitions(sc):
     assert sc.parallelize([1, 2, 3], 2).coalesce(5).getNumPartitions() == 2
+
+
+def test_coalesce_merges_neighbours_and_shuffle_can_grow(sc):
+    rdd = sc.parallelize(range(8), 4)
+    merged = rdd.coalesce(2)
+    assert merged.glom().collect() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    grown = rdd.coalesce(6, shuffle=True)
+    assert grown.getNumPartitions() == 6
+    assert sorted(grown.collect()) == list(range(8))
+    table = sc.parallelize(pa.table({"value": list("abcdef")}), 3).coalesce(1)
+    assert table.toArrow()["value"].to_pylist() == list("abcdef")
 
 
 def test_distinct(sc):
@@ -330,9 +337,6 @@ def _group_values(rdd):
     return sorted(rdd.groupByKey().mapValues(sorted).collect())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the reduce side of combineByKey mutates the "
-                   "combiners held in the shuffle block store, so a second action on the "
-                   "same shuffled RDD sees values twice")
 @pytest.mark.parametrize("op", ["groupByKey", "join", "cogroup"])
 def test_wide_ops_give_same_result_on_second_action(sc, op):
     left = sc.parallelize([("a", 1), ("a", 2), ("b", 3)], 2)
@@ -495,8 +499,6 @@ def test_save_as_text_file_failure_leaves_no_output(sc, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a failed saveAsTextFile leaves its .tmp-* "
-                   "staging directory (with partial part files) behind")
 def test_save_as_text_file_failure_cleans_staging(sc, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(CustomTaskError):
@@ -504,8 +506,6 @@ def test_save_as_text_file_failure_cleans_staging(sc, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: saveAsTextFile output directory has mode 0700 "
-                   "(mkdtemp's), not the umask default other directories get")
 def test_save_as_text_file_directory_mode_follows_umask(sc, tmp_path):
     out = tmp_path / "out"
     sc.parallelize([1]).saveAsTextFile(str(out))
