@@ -312,6 +312,25 @@ def test_reduce_value_types() -> None:
         kernels.reduce_by_key(keys, pa.array(["x", "y", "z"]), "sum")
 
 
+@pytest.mark.parametrize(
+    "t",
+    [pa.dictionary(pa.int32(), pa.string()), pa.string_view(), pa.binary_view()],
+)
+def test_reduce_and_partition_keep_encoded_key_types(t: pa.DataType) -> None:
+    raw = ["x", None, "y", "x"]
+    plain = pa.array([k.encode() if k and "binary" in str(t) else k for k in raw])
+    keys = plain.cast(t)
+    got = kernels.reduce_by_key(keys, pa.array([1, 2, 3, 4]), "sum")
+    assert got.schema.field("key").type == t
+    assert got.column("key").cast(plain.type).to_pylist() == [
+        plain[0].as_py(),
+        None,
+        plain[2].as_py(),
+    ]
+    assert got.column("value").to_pylist() == [5, 2, 3]
+    assert kernels.hash_partition(keys, 7).tolist() == kernels.hash_partition(plain, 7).tolist()
+
+
 def test_reduce_int64_sum_wraps_like_pyarrow() -> None:
     keys = pa.array([1, 1])
     values = pa.array([2**63 - 1, 1])

@@ -5,9 +5,10 @@ The core never sees a pyarrow object: these wrappers hand it an array's raw buff
 rebuild pyarrow arrays from the numpy arrays / bytes it returns with
 ``pa.Array.from_buffers``. That keeps the extension free of pyarrow's C++ ABI.
 
-Supported key types: string, large_string, binary, large_binary and int64 (other integer
-types are widened to int64, dictionary and view types are decoded first). Values for
-sum/min/max: int64 and float64 (narrower ints / floats are widened).
+Supported key types: string, large_string, binary, large_binary and int64. Other integer
+types are widened to int64, dictionary and view types decoded, before hashing -- so a key
+hashes the same whatever its encoding -- and result key columns come back in the input
+type. Values for sum/min/max: int64 and float64 (narrower ints / floats are widened).
 """
 
 from __future__ import annotations
@@ -84,12 +85,12 @@ def _normalize_keys(keys: ArrayLike) -> tuple[ArrayLike, pa.DataType]:
         raise TypeError(f"keys must be a pyarrow Array or ChunkedArray, got {type(keys).__name__}")
     t = keys.type
     if pa.types.is_dictionary(t):
-        keys = keys.cast(t.value_type)
-        t = t.value_type
+        keys, _ = _normalize_keys(keys.cast(t.value_type))
+        return keys, t
     if pa.types.is_string_view(t):
-        return keys.cast(pa.large_string()), pa.large_string()
+        return keys.cast(pa.large_string()), t
     if pa.types.is_binary_view(t):
-        return keys.cast(pa.large_binary()), pa.large_binary()
+        return keys.cast(pa.large_binary()), t
     if _is_binary_like(t) or pa.types.is_int64(t):
         return keys, t
     if pa.types.is_integer(t) and not pa.types.is_uint64(t):
@@ -432,14 +433,16 @@ def _build_keys(grouper: _core.Grouper, core_type: pa.DataType, out_type: pa.Dat
                     f"distinct {core_type} keys exceed 2 GiB; use large_{core_type} keys"
                 )
             offsets = offsets.astype(np.int32)
-        return pa.Array.from_buffers(
+        arr = pa.Array.from_buffers(
             core_type, ngroups, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count
         )
-    arr = pa.Array.from_buffers(
-        pa.int64(), ngroups, [validity, pa.py_buffer(grouper.int64_keys())], null_count
-    )
-    # Keys were widened to int64 for hashing; they all fit the original type.
-    return arr if out_type == pa.int64() else arr.cast(out_type)
+    else:
+        arr = pa.Array.from_buffers(
+            pa.int64(), ngroups, [validity, pa.py_buffer(grouper.int64_keys())], null_count
+        )
+    # Keys were widened/decoded for hashing (int32 -> int64, dictionary or view ->
+    # plain); every distinct key fits the original type again.
+    return arr if out_type == arr.type else arr.cast(out_type)
 
 
 def merge_partials(partials: list[pa.Table], op: str) -> pa.Table:
