@@ -132,25 +132,32 @@ cdef class Grouper:
     # -- table maintenance (cold paths) ---------------------------------------
 
     cdef int _grow_slots(self) noexcept nogil:
+        # Rebuilt from the groups in id order rather than from the old slots: key bytes
+        # are then read sequentially from the arena instead of at random.
         cdef int new_shift = self.shift - 1
         cdef int64_t new_mask = (self.mask << 1) | 1
         cdef _Slot* ns = <_Slot*>fds_alloc_table((new_mask + 1) * sizeof(_Slot))
-        cdef int64_t i, j, g
-        cdef uint64_t h
+        cdef int64_t g, j, n
+        cdef uint64_t h, w
         if ns == NULL:
             return _ERR_NOMEM
         memset(ns, 0xFF, (new_mask + 1) * sizeof(_Slot))
-        for i in range(self.mask + 1):
-            g = self.slots[i].gid
-            if g >= 0:
-                if self.is_binary:
-                    h = fds_hash_bytes(self.arena + self.koff[g], self.koff[g + 1] - self.koff[g])
-                else:
-                    h = fds_hash_int64(<int64_t>self.slots[i].word)
-                j = <int64_t>(h >> new_shift)
-                while ns[j].gid >= 0:
-                    j = (j + 1) & new_mask
-                ns[j] = self.slots[i]
+        for g in range(self.ngroups):
+            if g == self.null_gid:
+                continue
+            if self.is_binary:
+                n = self.koff[g + 1] - self.koff[g]
+                h = fds_hash_bytes_w(self.arena + self.koff[g], n, &w)
+            else:
+                n = 8
+                w = <uint64_t>self.ikeys[g]
+                h = fds_hash_int64(self.ikeys[g])
+            j = <int64_t>(h >> new_shift)
+            while ns[j].gid >= 0:
+                j = (j + 1) & new_mask
+            ns[j].word = w
+            ns[j].length = <int32_t>n
+            ns[j].gid = <int32_t>g
         free(self.slots)
         self.slots = ns
         self.mask = new_mask
