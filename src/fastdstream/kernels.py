@@ -302,10 +302,6 @@ def _aligned(
             j, vo = j + 1, 0
 
 
-def _empty_result(key_type: pa.DataType, value_type: pa.DataType) -> pa.Table:
-    return pa.table({"key": pa.array([], key_type), "value": pa.array([], value_type)})
-
-
 def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Table:
     """Aggregate values per distinct key.
 
