@@ -197,7 +197,8 @@ def test_reduce_binary_int_values_matches_reference(
 ) -> None:
     keys = [k for k, _ in rows]
     values = [v for _, v in rows]
-    got = kernels.reduce_by_key(key_array(keys, t), pa.array(values, pa.int64()), op)
+    # Forty values of up to 2**62 can overflow: compare wrap-around with the reference.
+    got = kernels.reduce_by_key(key_array(keys, t), pa.array(values, pa.int64()), op, wrap=True)
     assert got.schema.field("key").type == t
     expected = ref.reduce_by_key([as_py_key(k, t) for k in keys], values, op)
     assert_same_groups(got, expected)
@@ -276,6 +277,16 @@ def test_reduce_empty_and_all_null() -> None:
     assert counted.to_pydict() == {"key": ["a"], "value": [0]}
 
 
+def test_null_typed_keys_form_one_null_group() -> None:
+    keys = pa.array([None, None, None])
+    assert keys.type == pa.null()
+    got = kernels.reduce_by_key(keys, pa.array([1, None, 2]), "sum")
+    assert got.schema.field("key").type == pa.null()
+    assert got.to_pydict() == {"key": [None], "value": [3]}
+    expected = kernels.hash_value(None) % 5
+    assert kernels.hash_partition(keys, 5).tolist() == [expected] * 3
+
+
 def test_reduce_long_and_unicode_keys() -> None:
     long_a = "\u00e9" * 50_000  # 100 KB of UTF-8
     long_b = long_a[:-1] + "f"  # same length, differs only in the last byte
@@ -331,10 +342,46 @@ def test_reduce_and_partition_keep_encoded_key_types(t: pa.DataType) -> None:
     assert kernels.hash_partition(keys, 7).tolist() == kernels.hash_partition(plain, 7).tolist()
 
 
+@SETTINGS
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from("ab"), st.none() | st.integers(-(2**63), 2**63 - 1)),
+        max_size=6,
+    )
+)
+def test_reduce_int64_sum_raises_instead_of_wrapping(rows: list[tuple[str, Any]]) -> None:
+    keys = [k for k, _ in rows]
+    values = [v for _, v in rows]
+    running: dict[str, int] = {}
+    overflows = False
+    for k, v in rows:
+        if v is not None:
+            running[k] = running.get(k, 0) + v
+            overflows |= not -(2**63) <= running[k] < 2**63
+    if overflows:
+        with pytest.raises(OverflowError, match="int64 sum overflows for key"):
+            kernels.reduce_by_key(pa.array(keys, pa.string()), pa.array(values, pa.int64()), "sum")
+    else:
+        got = kernels.reduce_by_key(
+            pa.array(keys, pa.string()), pa.array(values, pa.int64()), "sum"
+        )
+        assert_same_groups(got, ref.reduce_by_key(keys, values, "sum"))
+
+
+def test_merge_partials_overflow() -> None:
+    a = kernels.reduce_by_key(pa.array(["k"]), pa.array([2**62]), "sum")
+    b = kernels.reduce_by_key(pa.array(["k"]), pa.array([2**62]), "sum")
+    with pytest.raises(OverflowError, match="'k'"):
+        kernels.merge_partials([a, b], "sum")
+    assert kernels.merge_partials([a, b], "sum", wrap=True).column("value").to_pylist() == [
+        -(2**63)
+    ]
+
+
 def test_reduce_int64_sum_wraps_like_pyarrow() -> None:
     keys = pa.array([1, 1])
     values = pa.array([2**63 - 1, 1])
-    ours = kernels.reduce_by_key(keys, values, "sum").column("value").to_pylist()
+    ours = kernels.reduce_by_key(keys, values, "sum", wrap=True).column("value").to_pylist()
     theirs = pa.table({"k": keys, "v": values}).group_by("k").aggregate([("v", "sum")])
     assert ours == theirs.column("v_sum").to_pylist() == [-(2**63)]
 

@@ -67,8 +67,14 @@ class Grouper:
     def int64_keys(self) -> I64: ...
 
 def accumulate_sum(
-    gids: I32, values: Num, validity: U8 | None, offset: int, length: int, sums: Num, counts: I64
-) -> None: ...
+    gids: I32,
+    values: Num,
+    validity: U8 | None,
+    offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
 def accumulate_minmax(
     gids: I32,
     values: Num,

@@ -400,6 +400,24 @@ def _check_acc(gids, values_len, offset, length):
         raise ValueError("group ids / values shorter than the requested length")
 
 
+cdef extern from *:
+    """
+    /* Adds x to *acc with two's-complement wrap-around (as pyarrow's hash_sum) and
+       reports whether the exact sum left the int64 range. */
+    static inline int fds_add_i64(int64_t *acc, int64_t x) {
+    #if defined(__GNUC__) || defined(__clang__)
+        return __builtin_add_overflow(*acc, x, acc);
+    #else
+        int64_t r = (int64_t)((uint64_t)*acc + (uint64_t)x);
+        int ovf = ((*acc ^ r) & (x ^ r)) < 0;
+        *acc = r;
+        return ovf;
+    #endif
+    }
+    """
+    bint fds_add_i64(int64_t* acc, int64_t x) nogil
+
+
 def accumulate_sum(const int32_t[::1] gids not None, const num_t[::1] values not None,
                    const uint8_t[::1] validity, int64_t offset, int64_t length,
                    num_t[::1] sums not None, int64_t[::1] counts):
@@ -407,44 +425,37 @@ def accumulate_sum(const int32_t[::1] gids not None, const num_t[::1] values not
 
     ``counts`` may be None when values have no nulls: every group then has a value, and
     skipping the second random-access update makes this pass about twice as fast.
-    int64 sums wrap around on overflow, as pyarrow's hash_sum does.
+
+    int64 sums wrap around on overflow, as pyarrow's hash_sum does; the return value
+    is the id of the first group whose running sum overflowed, or -1, so callers that
+    want exact (Python int) semantics can refuse the result. Float sums return -1.
     """
     _check_acc(gids, values.shape[0], offset, length)
     if length == 0:
-        return
+        return -1
     cdef const num_t* x = &values[offset]
     cdef const uint8_t* v = _u8_ptr(validity)
     cdef const int32_t* gp = &gids[0]
     cdef num_t* s = &sums[0]
     cdef int64_t* c = &counts[0] if counts is not None and counts.shape[0] else NULL
     cdef int64_t i, g
+    cdef int64_t overflowed = -1
     if v != NULL and c == NULL:
         raise ValueError("counts are required when values have nulls")
     with nogil:
-        if v == NULL and c == NULL:
-            for i in range(length):
-                g = gp[i]
-                if num_t is int64_t:
-                    s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
-                else:
-                    s[g] += x[i]
-        elif v == NULL:
-            for i in range(length):
-                g = gp[i]
-                if num_t is int64_t:
-                    s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
-                else:
-                    s[g] += x[i]
+        for i in range(length):
+            if v != NULL and not _is_valid(v, offset + i):
+                continue
+            g = gp[i]
+            if num_t is int64_t:
+                # The branch is never taken on sane data, so it costs ~nothing.
+                if fds_add_i64(&s[g], x[i]) and overflowed < 0:
+                    overflowed = g
+            else:
+                s[g] += x[i]
+            if c != NULL:
                 c[g] += 1
-        else:
-            for i in range(length):
-                if _is_valid(v, offset + i):
-                    g = gp[i]
-                    if num_t is int64_t:
-                        s[g] = <int64_t>(<uint64_t>s[g] + <uint64_t>x[i])
-                    else:
-                        s[g] += x[i]
-                    c[g] += 1
+    return overflowed
 
 
 def accumulate_minmax(const int32_t[::1] gids not None, const num_t[::1] values not None,

@@ -87,6 +87,9 @@ def _normalize_keys(keys: ArrayLike) -> tuple[ArrayLike, pa.DataType]:
     if pa.types.is_dictionary(t):
         keys, _ = _normalize_keys(keys.cast(t.value_type))
         return keys, t
+    if pa.types.is_null(t):
+        # All-null column (e.g. pa.array([None, None])): one null group.
+        return keys.cast(pa.int64()), t
     if pa.types.is_string_view(t):
         return keys.cast(pa.large_string()), t
     if pa.types.is_binary_view(t):
@@ -302,7 +305,9 @@ def _aligned(
             j, vo = j + 1, 0
 
 
-def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Table:
+def reduce_by_key(
+    keys: ArrayLike, values: ArrayLike | None, op: str, *, wrap: bool = False
+) -> pa.Table:
     """Aggregate values per distinct key.
 
     Parameters
@@ -317,12 +322,27 @@ def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Tabl
         ``sum`` gives int64 for integer values and float64 for floats; ``count`` gives
         int64 (non-null values); ``min``/``max`` keep the value type. A group with no
         non-null value gets null for sum/min/max and 0 for count.
+    wrap : bool, default False
+        What an int64 sum does when a group's running total leaves the int64 range:
+        raise OverflowError (default, so a caller with Python-int semantics can fall
+        back to exact arithmetic) or, with ``wrap=True``, wrap around like pyarrow's
+        ``group_by(...).aggregate([(..., "sum")])``.
 
     Returns
     -------
     pyarrow.Table
         Columns ``key`` (the input key type) and ``value``, one row per group, in order
         of first appearance.
+
+    Raises
+    ------
+    OverflowError
+        An int64 sum overflowed and ``wrap`` is False; the message names the key.
+    TypeError
+        Unsupported key or value type (named in the message).
+    ValueError
+        Unknown ``op``, mismatched lengths, or ``values=None`` with an op other than
+        ``count``.
 
     Examples
     --------
@@ -388,9 +408,15 @@ def reduce_by_key(keys: ArrayLike, values: ArrayLike | None, op: str) -> pa.Tabl
             elif op == "count":
                 _core.accumulate_count(gids, vval, vpiece.offset + start, w, counts)
             elif op == "sum":
-                _core.accumulate_sum(
+                overflowed = _core.accumulate_sum(
                     gids, vdata, vval, vpiece.offset + start, w, acc, None if dense else counts
                 )
+                if overflowed >= 0 and not wrap:
+                    key = _build_keys(grouper, keys.type, key_type)[overflowed].as_py()
+                    raise OverflowError(
+                        f"int64 sum overflows for key {key!r}; pass wrap=True for "
+                        "pyarrow's wrap-around semantics"
+                    )
             else:
                 _core.accumulate_minmax(
                     gids, vdata, vval, vpiece.offset + start, w, acc, counts, op == "max"
@@ -438,10 +464,12 @@ def _build_keys(grouper: _core.Grouper, core_type: pa.DataType, out_type: pa.Dat
         )
     # Keys were widened/decoded for hashing (int32 -> int64, dictionary or view ->
     # plain); every distinct key fits the original type again.
+    if pa.types.is_null(out_type):
+        return pa.nulls(ngroups)
     return arr if out_type == arr.type else arr.cast(out_type)
 
 
-def merge_partials(partials: list[pa.Table], op: str) -> pa.Table:
+def merge_partials(partials: list[pa.Table], op: str, *, wrap: bool = False) -> pa.Table:
     """Merge ``key``/``value`` tables produced by :func:`reduce_by_key`.
 
     Parameters
@@ -450,6 +478,9 @@ def merge_partials(partials: list[pa.Table], op: str) -> pa.Table:
         Partial results (from different partitions or batches) with the same schema.
     op : {"sum", "count", "min", "max"}
         The op that produced the partials; ``count`` partials are merged by summing.
+    wrap : bool, default False
+        As in :func:`reduce_by_key`: raise OverflowError when merged int64 sums
+        overflow, or wrap around.
 
     Returns
     -------
@@ -481,7 +512,7 @@ def merge_partials(partials: list[pa.Table], op: str) -> pa.Table:
     value_type = schema.field("value").type
     keys = pa.chunked_array([c for t in partials for c in t.column("key").chunks], key_type)
     values = pa.chunked_array([c for t in partials for c in t.column("value").chunks], value_type)
-    merged = reduce_by_key(keys, values, "sum" if op == "count" else op)
+    merged = reduce_by_key(keys, values, "sum" if op == "count" else op, wrap=wrap)
     if merged.schema.field("value").type != value_type:
         # e.g. sum partials of int32 values re-summed: keep the partials' schema.
         merged = merged.set_column(1, "value", merged.column("value").cast(value_type))
