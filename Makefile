@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # Idempotent: a fresh clone gets a venv with the package (compiled core) and its test deps.
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src/fastdstream/*.pxi)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" "Cython>=3.0"
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 

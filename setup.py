@@ -26,6 +26,8 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
+        # Generated C stays out of the package folder, so it never ships in the wheel.
+        build_dir="build/cython",
         compiler_directives={
             "language_level": "3",
             "boundscheck": False,

@@ -289,8 +289,6 @@ def test_map_lower_of_null_fails_like_the_object_path(sc):
         col.map(str.lower).collect()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: columnar reduceByKey(operator.add) wraps int64 "
-                   "overflow silently; the object path gives the exact sum 2**63")
 def test_reduce_by_key_sum_overflow(sc):
     table = pa.table({"k": ["a", "a"], "v": [2**62, 2**62]})
     assert sc.parallelize(table, 1).reduceByKey(operator.add).collect() == [("a", 2**63)]

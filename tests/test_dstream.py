@@ -10,7 +10,7 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
-from conftest import ManualStreaming
+from fastdstream.testing import ManualStreaming
 
 
 def collect_batches(stream):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ManualStreaming
 from fastdstream import DecodeError
+from fastdstream.testing import ManualStreaming
 
 
 def move_in(directory: Path, name: str, data: bytes) -> None:

@@ -6,8 +6,8 @@ import threading
 
 import pyarrow as pa
 
-from conftest import ManualStreaming, wait_until
 from fastdstream import Receiver
+from fastdstream.testing import ManualStreaming, wait_until
 
 
 class ListReceiver(Receiver):

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from conftest import ManualStreaming
 from fastdstream import StreamingContext, StreamingJobError
+from fastdstream.testing import ManualStreaming
 
 
 def test_start_without_output_operations_fails(manual: ManualStreaming) -> None:
@@ -122,8 +122,8 @@ def test_a_failing_listener_does_not_stop_the_stream(manual: ManualStreaming) ->
 
 def test_system_clock_runs_small_batches() -> None:
     """Real time: 20 ms batches on the system clock keep coming (no figures asserted)."""
-    from conftest import BatchRecorder
     from fastdstream import Context
+    from fastdstream.testing import BatchRecorder
 
     ssc = StreamingContext(Context("local[2]"), 0.02)
     recorder = BatchRecorder()

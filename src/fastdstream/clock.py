@@ -10,8 +10,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 log = logging.getLogger(__name__)
+
+
+def to_datetime(time_ms: int) -> datetime:
+    """A batch time as PySpark hands it to user functions (local time)."""
+    return datetime.fromtimestamp(time_ms / 1000.0)
+
+
+def to_ms(t: datetime | int | float) -> int:
+    """Milliseconds since the epoch of a datetime (or a number taken as milliseconds)."""
+    if isinstance(t, datetime):
+        return round(t.timestamp() * 1000)
+    return int(t)
 
 
 class Clock:

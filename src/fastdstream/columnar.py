@@ -4,7 +4,7 @@ A partition is either a :class:`pyarrow.Table` (the columnar path) or a Python
 iterable. Tables turn into Python rows only when a user function needs them: a
 one-column table yields its values, a wider one yields tuples of its columns.
 Functions the engine recognises (``str.split``, ``operator.add``, ``len`` ...)
-keep the data columnar.
+keep the data columnar wherever the Arrow kernel gives exactly what Python would.
 """
 
 from __future__ import annotations
@@ -67,29 +67,41 @@ def _is_string_table(data: pa.Table) -> bool:
 
 REDUCE_OPS: dict[Any, str] = {operator.add: "sum", builtins.min: "min", builtins.max: "max"}
 
-_STRING_MAPS: dict[Any, Callable[[pa.ChunkedArray], pa.ChunkedArray]] = {
-    str.lower: pc.utf8_lower,
-    str.upper: pc.utf8_upper,
-    str.strip: pc.utf8_trim_whitespace,
-    str.title: pc.utf8_title,
-    len: pc.utf8_length,
+# Python's str methods use full Unicode case mapping, Arrow's utf8 kernels simple case
+# mapping, so case maps are columnar for ASCII text only. (Whitespace agrees: every code
+# point splits the same in str.split() and utf8_split_whitespace, checked on pyarrow 26.)
+# Where the two could differ, the object path runs.
+_ASCII_MAPS: dict[Any, Callable[[pa.ChunkedArray], pa.ChunkedArray]] = {
+    str.lower: pc.ascii_lower,
+    str.upper: pc.ascii_upper,
 }
+
+
+def _all_ascii(column: pa.ChunkedArray) -> bool:
+    return bool(pc.all(pc.string_is_ascii(column)).as_py() is not False)
 
 
 def columnar_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | None] | None:
     """A table -> table version of ``map(f)``, if ``f`` is recognised; None otherwise.
 
-    The returned function answers None for a table it cannot handle (the caller
-    then falls back to the object path).
+    The returned function answers None for a table it cannot handle exactly as
+    Python would (the caller then falls back to the object path). Nulls always
+    fall back: ``str.lower(None)`` raises there, as it should.
     """
-    kernel = _STRING_MAPS.get(f)
-    if kernel is None:
+    ascii_kernel = _ASCII_MAPS.get(f)
+    if ascii_kernel is None and f is not len:
         return None
 
     def apply(table: pa.Table) -> pa.Table | None:
-        if not _is_string_table(table):
+        if not _is_string_table(table) or table.column(0).null_count:
             return None
-        return pa.table({table.column_names[0]: kernel(table.column(0))})
+        column = table.column(0)
+        if f is len:
+            return pa.table({table.column_names[0]: pc.utf8_length(column)})
+        if not _all_ascii(column):
+            return None
+        assert ascii_kernel is not None
+        return pa.table({table.column_names[0]: ascii_kernel(column)})
 
     return apply
 
@@ -123,7 +135,7 @@ def columnar_filter(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | 
     def apply(table: pa.Table) -> pa.Table | None:
         if not _is_string_table(table) or table.column(0).null_count:
             return None
-        return table.filter(pc.greater(pc.utf8_length(table.column(0)), 0))
+        return table.filter(pc.greater(pc.binary_length(table.column(0)), 0))
 
     return apply
 

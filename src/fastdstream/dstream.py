@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from fastdstream.clock import to_datetime, to_ms
 from fastdstream.columnar import PartitionData, num_rows
 from fastdstream.partitioner import portable_hash
 from fastdstream.rdd import RDD
@@ -26,17 +27,6 @@ from fastdstream.rdd import RDD
 if TYPE_CHECKING:
     from fastdstream.context import Context
     from fastdstream.streaming_context import StreamingContext
-
-
-def to_datetime(time_ms: int) -> datetime:
-    """Batch time as PySpark hands it to user functions."""
-    return datetime.fromtimestamp(time_ms / 1000.0)
-
-
-def to_ms(t: datetime | int | float) -> int:
-    if isinstance(t, datetime):
-        return round(t.timestamp() * 1000)
-    return int(t)
 
 
 def _arity(func: Callable[..., Any]) -> int:

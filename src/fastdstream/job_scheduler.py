@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fastdstream.dstream import to_datetime
+from fastdstream.clock import to_datetime
 from fastdstream.errors import StreamingJobError
 from fastdstream.listener import (
     BatchInfo,

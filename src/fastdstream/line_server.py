@@ -35,7 +35,7 @@ class LineServer:
     >>> with LineServer() as server:
     ...     conn = socket.create_connection(server.address)
     ...     _ = server.wait_for_clients(1, timeout=5)
-    ...     server.send_lines(["hello world"])
+    ...     _ = server.send_lines(["hello world"])
     ...     conn.recv(100)
     b'hello world\\n'
     >>> conn.close()

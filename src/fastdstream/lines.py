@@ -70,6 +70,10 @@ class LineSplitter:
 def split_lines(data: bytes, source: str = "<bytes>", first_line: int = 0,
                 first_offset: int = 0, errors: str = "strict") -> pa.Array:
     """Split ``data`` (which ends with a newline) into a string array of its lines."""
+    if data and not data.endswith(b"\n"):
+        # The caller keeps an unterminated tail for the next chunk (LineSplitter does);
+        # splitting it here would silently lose it.
+        raise ValueError(f"{source}: split_lines needs data that ends with a newline")
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == _NL)
     starts = np.empty_like(ends)

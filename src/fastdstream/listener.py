@@ -59,7 +59,7 @@ class BatchInfo:
     --------
     >>> info = BatchInfo(1000, {0: StreamInputInfo(0, 5)}, 1001, 1003, 1010)
     >>> info.numRecords(), info.schedulingDelay(), info.processingDelay(), info.totalDelay()
-    (5, 2, 7, 10)
+    (5, 2, 7, 9)
     """
 
     batch_time: int

@@ -7,6 +7,7 @@ and in every process (unlike ``hash()``, which is salted per process).
 
 from __future__ import annotations
 
+import numbers
 import struct
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -29,15 +30,17 @@ def portable_hash(key: Any) -> int:
     """
     if key is None or isinstance(key, str | bytes):
         return kernels.hash_value(key)
-    if isinstance(key, bool):
-        return kernels.hash_value(int(key))
-    if isinstance(key, int):
+    # Keys that compare equal must hash equal: True == 1 == 1.0 == np.int64(1), and
+    # 10**20 == 1e20, so every integral number hashes as the int it equals.
+    if isinstance(key, numbers.Integral):
+        key = int(key)
         if _INT64_MIN <= key <= _INT64_MAX:
             return kernels.hash_value(key)
         return kernels.hash_value(str(key))
-    if isinstance(key, float):
-        if key.is_integer() and _INT64_MIN <= key <= _INT64_MAX:
-            return kernels.hash_value(int(key))  # 1.0 and 1 are equal keys
+    if isinstance(key, numbers.Real):
+        key = float(key)
+        if key.is_integer():
+            return portable_hash(int(key))
         return kernels.hash_value(struct.pack("<d", key))
     if isinstance(key, tuple | frozenset):
         items = sorted(map(portable_hash, key)) if isinstance(key, frozenset) else map(

@@ -10,10 +10,13 @@ Context -- so they can be shipped to executors.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import operator
 import os
-import tempfile
+import pickle
+import shutil
+import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +24,7 @@ from functools import partial, reduce
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fastdstream import columnar, kernels
 from fastdstream.block_store import block_store
@@ -222,7 +226,8 @@ class RDD:
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
         return self.combineByKey(
-            lambda v: func(zeroValue, v), func, func, numPartitions, partitionFunc
+            lambda v: func(copy.deepcopy(zeroValue), v), func, func, numPartitions,
+            partitionFunc,
         )
 
     def aggregateByKey(
@@ -231,7 +236,8 @@ class RDD:
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
         return self.combineByKey(
-            lambda v: seqFunc(zeroValue, v), seqFunc, combFunc, numPartitions, partitionFunc
+            lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc, numPartitions,
+            partitionFunc,
         )
 
     def groupByKey(
@@ -267,7 +273,14 @@ class RDD:
         return shuffled
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD:
-        return self.repartition(numPartitions)
+        """Fewer partitions; without ``shuffle`` neighbouring partitions are merged in place."""
+        if shuffle:
+            return self.repartition(numPartitions)
+        if numPartitions < 1:
+            raise ValueError(f"number of partitions must be at least 1, got {numPartitions}")
+        if numPartitions >= self._num_partitions:
+            return self
+        return CoalescedRDD(self, numPartitions)
 
     def distinct(self, numPartitions: int | None = None) -> RDD:
         return (
@@ -389,10 +402,15 @@ class RDD:
             raise FileExistsError(f"output directory {path} already exists")
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-        self._run(partial(_save_partition, staging))
-        _fsync_path(staging)
-        os.rename(staging, path)
+        staging = os.path.join(parent, f".tmp-{os.path.basename(path)}-{uuid.uuid4().hex}")
+        os.mkdir(staging)
+        try:
+            self._run(partial(_save_partition, staging))
+            _fsync_path(staging)
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         _fsync_path(parent)
 
 
@@ -460,6 +478,21 @@ class UnionRDD(RDD):
     def _build_partition_fn(self) -> PartitionFn:
         table = [(p._partition_fn(), p.getNumPartitions()) for p in self._parents]
         return partial(_union_partition, tuple(table))
+
+
+class CoalescedRDD(RDD):
+    """Narrow coalesce: each partition concatenates a run of the parent's partitions."""
+
+    def __init__(self, prev: RDD, num_partitions: int):
+        super().__init__(prev.ctx, num_partitions, (prev,))
+        n = prev.getNumPartitions()
+        self._groups = tuple(
+            tuple(range(n * i // num_partitions, n * (i + 1) // num_partitions))
+            for i in range(num_partitions)
+        )
+
+    def _build_partition_fn(self) -> PartitionFn:
+        return partial(_coalesced_partition, self._parents[0]._partition_fn(), self._groups)
 
 
 class CartesianRDD(RDD):
@@ -608,6 +641,11 @@ def _union_partition(parts: tuple[tuple[PartitionFn, int], ...], split: int) -> 
     raise IndexError(split)
 
 
+def _coalesced_partition(parent_fn: PartitionFn, groups: tuple[tuple[int, ...], ...],
+                         split: int) -> PartitionData:
+    return _concat(split, [parent_fn(i) for i in groups[split]])
+
+
 def _cartesian_partition(left: PartitionFn, right: PartitionFn, n_right: int, split: int
                          ) -> PartitionData:
     right_rows = to_list(right(split % n_right))
@@ -620,8 +658,20 @@ def _shuffle_map_task(parent_fn: PartitionFn,
     buckets = map_side(split, parent_fn(split))
     store = block_store()
     for reduce_id, bucket in enumerate(buckets):
-        store.put(("shuffle", shuffle_id, split, reduce_id), bucket)
+        # Arrow tables are immutable; object buckets are stored serialized, as a real
+        # shuffle would, so no reader can mutate what a second action reads.
+        stored = bucket if is_columnar(bucket) else _serialize(to_list(bucket))
+        store.put(("shuffle", shuffle_id, split, reduce_id), stored)
     return len(buckets)
+
+
+def _serialize(rows: list[Any]) -> bytes:
+    try:
+        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(rows)
 
 
 def _read_shuffle(shuffle_id: int, num_maps: int,
@@ -629,6 +679,7 @@ def _read_shuffle(shuffle_id: int, num_maps: int,
                   split: int) -> PartitionData:
     store = block_store()
     buckets = [store.get(("shuffle", shuffle_id, m, split)) for m in range(num_maps)]
+    buckets = [pickle.loads(b) if isinstance(b, bytes) else b for b in buckets]
     return reduce_side(split, buckets)
 
 
@@ -677,7 +728,7 @@ def _reduce_map_side(func: Callable[[Any, Any], Any], op: str, partitioner: Hash
     if columnar.is_pair_table(data):
         try:
             partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
-        except TypeError:
+        except (TypeError, OverflowError):  # a type the kernel lacks, or int64 would wrap
             partial_agg = None
         if partial_agg is not None:
             parts = _partition_table(partial_agg, partitioner)
@@ -705,8 +756,25 @@ def _count_map_side(partitioner: HashPartitioner, split: int, data: PartitionDat
 def _reduce_reduce_side(func: Callable[[Any, Any], Any], op: str, split: int,
                         buckets: list[Any]) -> PartitionData:
     if buckets and all(is_columnar(b) for b in buckets):
-        return kernels.merge_partials(buckets, op)
+        tables = _unify(buckets)
+        if tables is not None:
+            try:
+                return kernels.merge_partials(tables, op)
+            except OverflowError:
+                pass  # int64 would wrap: Python's ints give the exact answer
     return _combine_reduce_side(func, split, buckets)
+
+
+def _unify(tables: list[pa.Table]) -> list[pa.Table] | None:
+    """Cast partial aggregates to one schema (string vs large_string, int32 vs int64)."""
+    first = tables[0].schema
+    if all(t.schema.equals(first) for t in tables):
+        return tables
+    try:
+        schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+        return [t.cast(schema) for t in tables]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def _partition_map_side(partitioner: HashPartitioner, _: int, data: PartitionData) -> list[Any]:
@@ -786,12 +854,23 @@ def _reduce_partition(f: Callable[[Any, Any], Any], _: int, data: PartitionData)
 
 
 def _sum_partition(_: int, data: PartitionData) -> Any:
-    if is_columnar(data) and data.num_columns == 1:
-        import pyarrow.compute as pc
-
+    if is_columnar(data) and data.num_columns == 1 and _sum_cannot_overflow(data.column(0)):
         total = pc.sum(data.column(0)).as_py()
         return 0 if total is None else total
     return sum(iter_rows(data))
+
+
+def _sum_cannot_overflow(column: pa.ChunkedArray) -> bool:
+    """pc.sum wraps int64 silently; take it only where no partial sum can leave int64."""
+    if pa.types.is_floating(column.type):
+        return True
+    if not pa.types.is_integer(column.type):
+        return False
+    bounds = pc.min_max(column).as_py()
+    if bounds["min"] is None:
+        return True
+    largest = max(abs(bounds["min"]), abs(bounds["max"]))
+    return largest * len(column) < 2**63
 
 
 def _foreach_partition(f: Callable[[Any], None], _: int, data: PartitionData) -> None:

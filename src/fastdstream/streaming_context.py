@@ -11,9 +11,9 @@ from functools import partial
 from typing import Any
 
 from fastdstream import conf as keys
-from fastdstream.clock import create_clock
+from fastdstream.clock import create_clock, to_datetime
 from fastdstream.context import Context
-from fastdstream.dstream import DStream, TransformedDStream, UnionDStream, _arity, to_datetime
+from fastdstream.dstream import DStream, TransformedDStream, UnionDStream, _arity
 from fastdstream.dstream_graph import DStreamGraph
 from fastdstream.job_generator import JobGenerator
 from fastdstream.job_scheduler import JobScheduler

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ManualStreaming, wait_until
 from fastdstream import DecodeError
 from fastdstream.line_server import LineServer
+from fastdstream.testing import ManualStreaming, wait_until
 
 pytestmark = pytest.mark.e2e
 

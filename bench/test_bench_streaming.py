@@ -1,0 +1,182 @@
+"""Streaming benchmarks: per-batch scheduling overhead and socket word count throughput.
+
+Each figure has its peer in the same run:
+
+- batch overhead: one empty batch through the whole machinery (timer, job
+  generation, job thread, listener bus) against the same output function called
+  directly on an empty RDD -- the difference is what the scheduler costs;
+- batch intervals of 10 ms / 100 ms / 1 s on the system clock: the delays the
+  listener reports (``extra_info``), to show 10 ms batches stay stable;
+- socket word count: lines from a real TCP server on 127.0.0.1 counted per
+  batch, lambda path and columnar path, against a plain loop that reads the same
+  bytes from a socket and counts words with pyarrow's kernels (the ceiling).
+
+Run: ``make bench`` or ``pytest bench/test_bench_streaming.py --benchmark-only``.
+``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import socket
+import statistics
+import threading
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from fastdstream import Context, StreamingContext
+from fastdstream.line_server import DEMO_TEXT, LineServer
+from fastdstream.lines import split_lines
+from fastdstream.testing import BatchRecorder, ManualStreaming
+
+LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
+
+
+def _output(rdd) -> None:
+    rdd.count()
+
+
+@pytest.mark.benchmark(group="batch-overhead")
+def test_batch_overhead_streaming(benchmark) -> None:
+    """One empty 10 ms batch end to end: clock tick -> jobs -> job thread -> completed."""
+    streaming = ManualStreaming(batch_seconds=0.01)
+    streaming.ssc.queueStream([]).foreachRDD(_output)
+    streaming.start()
+    try:
+        benchmark(streaming.run_batches, 1)
+    finally:
+        streaming.stop()
+    assert len(streaming.recorder.completed) >= 1
+
+
+@pytest.mark.benchmark(group="batch-overhead")
+def test_batch_overhead_peer_direct_call(benchmark) -> None:
+    """Peer: the same output function on an empty RDD, with no streaming machinery."""
+    with Context("local[2]") as sc:
+        benchmark(lambda: _output(sc.emptyRDD()))
+
+
+@pytest.mark.benchmark(group="batch-interval")
+@pytest.mark.parametrize("interval_ms", [10, 100, 1000])
+def test_batch_interval_stability(benchmark, interval_ms: int) -> None:
+    """Real clock: near-empty batches for ~2 s; listener delays go to extra_info."""
+    batches = max(3, 2000 // interval_ms)
+    recorder = BatchRecorder()
+
+    def run() -> None:
+        ssc = StreamingContext(Context("local[2]"), interval_ms / 1000)
+        ssc.addStreamingListener(recorder)
+        sc = ssc.sparkContext
+        ssc.queueStream([], default=sc.parallelize(["x"], 1)).count().foreachRDD(_output)
+        ssc.start()
+        try:
+            recorder.wait_for_batches(batches, timeout=60)
+        finally:
+            ssc.stop()
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    infos = recorder.completed[:batches]
+    times = [b.batchTime() for b in infos]
+    assert times == list(range(times[0], times[0] + interval_ms * batches, interval_ms))
+    total = [b.totalDelay() for b in infos]
+    benchmark.extra_info.update(
+        batches=batches,
+        total_delay_ms_median=statistics.median(total),
+        total_delay_ms_max=max(total),
+        scheduling_delay_ms_max=max(b.schedulingDelay() for b in infos),
+        batches_late=sum(1 for d in total if d >= interval_ms),
+    )
+
+
+@pytest.fixture(scope="module")
+def text_lines() -> list[str]:
+    base = DEMO_TEXT.splitlines()
+    return [f"{base[i % len(base)]} w{i % 1000}" for i in range(LINES)]
+
+
+@pytest.fixture(scope="module")
+def expected_words(text_lines: list[str]) -> int:
+    return sum(len(line.split()) for line in text_lines)
+
+
+def _serve(server: LineServer, data: bytes) -> None:
+    assert server.wait_for_clients(1, timeout=30)
+    server.send_bytes(data)
+
+
+def _socket_word_count(text_lines: list[str], expected: int, interval: float,
+                       columnar: bool) -> None:
+    data = "".join(f"{line}\n" for line in text_lines).encode()
+    done = threading.Event()
+    counted = [0]
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(n for _, n in rdd.collect())
+        if counted[0] >= expected:
+            done.set()
+
+    with LineServer() as server:
+        sc = Context("local[2]", conf={"spark.streaming.blockInterval": "50ms"})
+        ssc = StreamingContext(sc, interval)
+        lines = ssc.socketTextStream(*server.address)
+        if columnar:
+            counts = lines.flatMap(str.split).countByValue()
+        else:
+            counts = (lines.flatMap(lambda line: line.split())
+                      .map(lambda w: (w, 1)).reduceByKey(operator.add))
+        counts.foreachRDD(add_batch)
+        ssc.start()
+        sender = threading.Thread(target=_serve, args=(server, data))
+        sender.start()
+        try:
+            assert done.wait(300), f"counted {counted[0]} of {expected} words"
+        finally:
+            sender.join()
+            ssc.stop()
+    assert counted[0] == expected
+
+
+@pytest.mark.benchmark(group="socket-wordcount")
+@pytest.mark.parametrize("interval", [0.1, 1.0], ids=["100ms", "1s"])
+@pytest.mark.parametrize("path", ["columnar", "lambda"])
+def test_socket_word_count(benchmark, text_lines, expected_words, interval: float,
+                           path: str) -> None:
+    benchmark.extra_info["lines"] = len(text_lines)
+    benchmark.pedantic(_socket_word_count,
+                       args=(text_lines, expected_words, interval, path == "columnar"),
+                       rounds=2, iterations=1)
+
+
+@pytest.mark.benchmark(group="socket-wordcount")
+def test_socket_word_count_peer_plain_loop(benchmark, text_lines, expected_words) -> None:
+    """Ceiling: read the same bytes from a socket, split lines and count words with pyarrow."""
+    data = "".join(f"{line}\n" for line in text_lines).encode()
+
+    def run() -> None:
+        with LineServer() as server:
+            conn = socket.create_connection(server.address)
+            sender = threading.Thread(target=_serve, args=(server, data))
+            sender.start()
+            received, chunks = 0, []
+            while received < len(data):
+                chunk = conn.recv(1 << 16)
+                received += len(chunk)
+                chunks.append(chunk)
+            sender.join()
+            conn.close()
+        lines = split_lines(b"".join(chunks))
+        words = pc.list_flatten(pc.utf8_split_whitespace(lines))
+        words = words.filter(pc.greater(pc.binary_length(words), 0))
+        counts = pc.value_counts(words)
+        assert pc.sum(counts.field("counts")).as_py() == expected_words
+
+    benchmark.extra_info["lines"] = len(text_lines)
+    benchmark.pedantic(run, rounds=2, iterations=1)
+
+
+def test_bench_data_is_what_it_claims(text_lines, expected_words) -> None:
+    table = pa.table({"value": text_lines})
+    assert table.num_rows == LINES and expected_words > LINES

@@ -1,0 +1,130 @@
+"""Test helpers for streaming programs (as ``pyspark.testing`` is for PySpark's).
+
+Run a StreamingContext on a :class:`~fastdstream.ManualClock`, batch by batch,
+and wait on listener events instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastdstream.context import Context
+from fastdstream.listener import BatchInfo, StreamingListener
+from fastdstream.streaming_context import StreamingContext
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+               ) -> None:
+    """Wait for a condition another thread makes true; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    event = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        event.wait(0.005)
+
+
+class BatchRecorder(StreamingListener):
+    """Records listener events; tests wait on completed batches instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.completed: list[BatchInfo] = []
+        self._cond = threading.Condition()
+
+    def _record(self, name: str, event: object) -> None:
+        with self._cond:
+            self.events.append((name, event))
+            self._cond.notify_all()
+
+    def onBatchCompleted(self, batchCompleted):
+        with self._cond:
+            self.completed.append(batchCompleted.batchInfo())
+        self._record("batchCompleted", batchCompleted)
+
+    def onBatchSubmitted(self, batchSubmitted):
+        self._record("batchSubmitted", batchSubmitted)
+
+    def onBatchStarted(self, batchStarted):
+        self._record("batchStarted", batchStarted)
+
+    def onOutputOperationStarted(self, outputOperationStarted):
+        self._record("outputOperationStarted", outputOperationStarted)
+
+    def onOutputOperationCompleted(self, outputOperationCompleted):
+        self._record("outputOperationCompleted", outputOperationCompleted)
+
+    def onReceiverStarted(self, receiverStarted):
+        self._record("receiverStarted", receiverStarted)
+
+    def onReceiverError(self, receiverError):
+        self._record("receiverError", receiverError)
+
+    def onReceiverStopped(self, receiverStopped):
+        self._record("receiverStopped", receiverStopped)
+
+    def onStreamingStarted(self, streamingStarted):
+        self._record("streamingStarted", streamingStarted)
+
+    def names(self) -> list[str]:
+        with self._cond:
+            return [name for name, _ in self.events]
+
+    def wait_for_batches(self, n: int, timeout: float = 10.0) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.completed) >= n, timeout):
+                raise AssertionError(f"only {len(self.completed)} of {n} batches completed")
+
+    def wait_for_event(self, name: str, timeout: float = 10.0) -> object:
+        with self._cond:
+            found = self._cond.wait_for(
+                lambda: next((e for n, e in self.events if n == name), None), timeout
+            )
+        if found is None:
+            raise AssertionError(f"no {name} event within {timeout} s")
+        return found
+
+
+class ManualStreaming:
+    """A StreamingContext on a ManualClock, with helpers to run batch by batch."""
+
+    def __init__(self, batch_seconds: float = 1.0, master: str = "local[2]",
+                 conf: dict[str, str] | None = None):
+        settings = {"spark.streaming.clock": "manual",
+                    "fastdstream.receiver.restartDelay": "20ms"}
+        settings.update(conf or {})
+        self.sc = Context(master, "test", conf=settings)
+        self.ssc = StreamingContext(self.sc, batch_seconds)
+        self.clock = self.ssc._clock
+        self.batch_ms = self.ssc._graph.batch_duration_ms
+        self.recorder = BatchRecorder()
+        self.ssc.addStreamingListener(self.recorder)
+
+    def start(self) -> None:
+        self.ssc.start()
+
+    def run_batches(self, n: int = 1, timeout: float = 10.0) -> None:
+        """Advance the clock ``n`` batch intervals and wait until those batches complete."""
+        done = len(self.recorder.completed)
+        for i in range(n):
+            self.clock.advance(self.batch_ms)
+            self.recorder.wait_for_batches(done + i + 1, timeout)
+
+    def cut_blocks(self, stream_id: int, rows: int, timeout: float = 10.0) -> None:
+        """Wait until a receiver stored ``rows`` records, then move the clock one block
+        interval so they are cut into blocks before the next batch time."""
+        tracker = self.ssc._receiver_tracker
+        wait_until(lambda: tracker.pending_rows(stream_id)
+                   + tracker.unallocated_rows(stream_id) >= rows, timeout,
+                   f"{rows} records at receiver {stream_id}")
+        block_ms = self.ssc.sparkContext.getConf().get_duration_ms(
+            "spark.streaming.blockInterval", 200)
+        self.clock.advance(block_ms)
+        wait_until(lambda: tracker.unallocated_rows(stream_id) >= rows, timeout,
+                   f"{rows} records cut into blocks")
+
+    def stop(self) -> None:
+        self.ssc.stop(stopSparkContext=True, stopGraceFully=False)
