@@ -114,3 +114,18 @@ def test_receiver_started_and_stopped_events(manual: ManualStreaming) -> None:
     manual.recorder.wait_for_event("receiverStarted")
     manual.stop()
     manual.recorder.wait_for_event("receiverStopped")
+
+
+def test_receiver_is_started_while_on_start_runs(manual: ManualStreaming) -> None:
+    """Threads spawned by onStart check isStopped() at once; it must already say no."""
+
+    class Probe(ListReceiver):
+        def onStart(self) -> None:
+            self.stopped_during_start = self.isStopped()
+            super().onStart()
+
+    receiver = Probe()
+    manual.ssc.receiverStream(receiver).foreachRDD(lambda rdd: None)
+    manual.start()
+    assert receiver.started.wait(5)
+    assert receiver.stopped_during_start is False

@@ -190,13 +190,15 @@ class ReceiverSupervisor:
         with self._lifecycle_lock:
             if self._stopped.is_set():
                 return
+            # Started before onStart, as in Spark: the threads onStart spawns check
+            # isStopped() at once and must not see the receiver as stopped.
+            self.receiver_started = True
             try:
                 self.receiver.onStart()
             except Exception as exc:
                 self.report_error(f"error starting receiver {self.stream_id}", exc)
-                self._schedule_restart("onStart failed", exc, None)
+                self._schedule_restart("onStart failed", exc, None)  # onStop cleans up
                 return
-            self.receiver_started = True
         self._tracker.receiver_started(self.stream_id, self.receiver.name)
 
     def _stop_receiver_only(self, message: str) -> None:
