@@ -10,14 +10,6 @@ import pytest
 from fastdstream import Conf, Context, SparkContext
 from fastdstream.rdd import RDD
 
-
-@pytest.fixture
-def sc():
-    context = Context("local[2]", "test-context")
-    yield context
-    context.stop()
-
-
 # --- masters ---------------------------------------------------------------------------
 
 

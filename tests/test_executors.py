@@ -14,13 +14,6 @@ from fastdstream import Context, FastDStreamError, TaskNotSerializableError
 from fastdstream.executors import LocalExecutor, create_backend, parse_local_master
 
 
-@pytest.fixture
-def sc():
-    context = Context("local[2]", "test-executors")
-    yield context
-    context.stop()
-
-
 class TaskError(Exception):
     pass
 

@@ -20,13 +20,6 @@ from fastdstream.block_store import block_store
 from fastdstream.partitioner import HashPartitioner
 
 
-@pytest.fixture
-def sc():
-    context = Context("local[2]", "test-rdd")
-    yield context
-    context.stop()
-
-
 class CustomTaskError(Exception):
     pass
 
