@@ -92,3 +92,29 @@ def accumulate_count(
 # _slicing.pxi
 def block_boundaries(ts: I64, start_ms: int, interval_ms: int) -> tuple[I64, I64]: ...
 def count_boundaries(num_rows: int, max_rows: int) -> I64: ...
+
+# _offsets.pxi
+def plan_offset_ranges(
+    from_offsets: I64,
+    latest_offsets: I64,
+    earliest_offsets: I64 | None,
+    caps: I64 | None,
+    cap: int,
+    capped: bool,
+    until: I64,
+    out_of_range: U8,
+) -> None: ...
+def offsets_differ(expected_next: I64, from_offsets: I64, out: U8) -> None: ...
+def max_per_sorted_key(keys: I64, values: I64, order: I64) -> tuple[I64, I64]: ...
+
+# _kafka_arrow.pxi
+class _ByteBuffer:
+    def __init__(self, capacity: int = 4096) -> None: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+_BinaryParts = tuple[I32, _ByteBuffer, U8, int]
+
+def messages_to_buffers(
+    messages: list[object], start: int, max_bytes: int, topic_ids: dict[str, int], topics: list[str]
+) -> tuple[int, _BinaryParts, _BinaryParts, I32, I32, I64, tuple[I64, U8, int]]: ...

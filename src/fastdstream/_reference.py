@@ -143,3 +143,86 @@ def block_boundaries(
 
 def count_boundaries(num_rows: int, max_rows: int) -> list[int]:
     return [*range(0, num_rows, max_rows), num_rows]
+
+
+def plan_offset_ranges(
+    from_offsets: Sequence[int],
+    latest_offsets: Sequence[int],
+    max_messages: int | Sequence[int] | None = None,
+    earliest_offsets: Sequence[int] | None = None,
+) -> tuple[list[int], list[bool]]:
+    """(until offsets, out-of-range flags); ValueError naming the first bad partition."""
+    n = len(from_offsets)
+    if len(latest_offsets) != n:
+        raise ValueError("latest_offsets length")
+    until: list[int] = []
+    out_of_range: list[bool] = []
+    for i in range(n):
+        f, latest = from_offsets[i], latest_offsets[i]
+        earliest = None if earliest_offsets is None else earliest_offsets[i]
+        cap = (
+            max_messages
+            if max_messages is None or isinstance(max_messages, int)
+            else (max_messages[i])
+        )
+        if f < 0 or latest < 0 or (earliest is not None and not 0 <= earliest <= latest):
+            raise ValueError(f"partition index {i}")
+        if cap is not None and cap < 0:
+            raise ValueError(f"partition index {i}")
+        if f > latest or (earliest is not None and f < earliest):
+            until.append(f)
+            out_of_range.append(True)
+        else:
+            until.append(latest if cap is None else min(latest, f + cap))
+            out_of_range.append(False)
+    return until, out_of_range
+
+
+def check_contiguous(expected_next: Sequence[int], from_offsets: Sequence[int]) -> list[bool]:
+    if len(expected_next) != len(from_offsets):
+        raise ValueError("lengths differ")
+    for i, (e, f) in enumerate(zip(expected_next, from_offsets, strict=True)):
+        if e < 0 or f < 0:
+            raise ValueError(f"partition index {i}")
+    return [e != f for e, f in zip(expected_next, from_offsets, strict=True)]
+
+
+def merge_commits(
+    partitions_a: Sequence[int],
+    offsets_a: Sequence[int],
+    partitions_b: Sequence[int],
+    offsets_b: Sequence[int],
+) -> tuple[list[int], list[int]]:
+    """Highest offset per partition over both inputs, partitions ascending."""
+    best: dict[int, int] = {}
+    for p, o in [
+        *zip(partitions_a, offsets_a, strict=True),
+        *zip(partitions_b, offsets_b, strict=True),
+    ]:
+        if o < 0:
+            raise ValueError(f"partition {p}")
+        best[p] = max(best.get(p, o), o)
+    parts = sorted(best)
+    return parts, [best[p] for p in parts]
+
+
+def messages_to_rows(messages: Sequence[object]) -> dict[str, list[object]]:
+    """The columns of ``kernels.messages_to_arrow`` as Python lists (timestamps in ms).
+
+    A message whose ``error()`` is not None raises ValueError.
+    """
+    cols: dict[str, list[object]] = {
+        k: [] for k in ("key", "value", "topic", "partition", "offset", "timestamp")
+    }
+    for i, m in enumerate(messages):
+        if m.error() is not None:  # type: ignore[attr-defined]
+            raise ValueError(f"Kafka message {i}")
+        ts_type, ts = m.timestamp()  # type: ignore[attr-defined]
+        key, value = m.key(), m.value()  # type: ignore[attr-defined]
+        cols["key"].append(None if key is None else bytes(key))
+        cols["value"].append(None if value is None else bytes(value))
+        cols["topic"].append(m.topic())  # type: ignore[attr-defined]
+        cols["partition"].append(m.partition())  # type: ignore[attr-defined]
+        cols["offset"].append(m.offset())  # type: ignore[attr-defined]
+        cols["timestamp"].append(None if ts_type == 0 else ts)
+    return cols
