@@ -316,3 +316,16 @@ def test_union_of_table_and_object_partitions(sc):
     both = table.union(objects)
     assert both.countByValue() == {"a": 3, "b": 1, "c": 1}
     assert both.flatMap(str.split).map(str.upper).collect() == ["A", "B", "A", "A", "C"]
+
+
+def test_itemgetter_selects_a_column_without_leaving_arrow(sc):
+    table = pa.table({"k": ["a", "b"], "v": ["x y", "z"]})
+    rdd = sc.parallelize(table, 2)
+    values = rdd.map(operator.itemgetter(1))
+    assert values.collect() == ["x y", "z"]
+    assert isinstance(values._partition_fn()(0), pa.Table)
+    assert rdd.map(operator.itemgetter(-2)).collect() == ["a", "b"]
+    # same answers as the object path, including for a one-column table of strings
+    strings = sc.parallelize(pa.table({"value": ["ab", "cd"]}), 1)
+    assert strings.map(operator.itemgetter(1)).collect() == ["b", "d"]
+    assert rdd.map(operator.itemgetter(0, 1)).collect() == [("a", "x y"), ("b", "z")]

@@ -611,3 +611,8 @@ def test_context_usable_after_task_failure(sc):
     with pytest.raises(CustomTaskError, match="bad record 3"):
         sc.parallelize(range(6), 3).map(_fail_on_three).collect()
     assert sc.parallelize(range(6), 3).map(lambda x: x + 1).sum() == 21
+
+
+def test_offset_ranges_of_an_rdd_not_from_kafka_is_a_clear_error(sc):
+    with pytest.raises(TypeError, match="not derived from a Kafka direct stream"):
+        sc.parallelize([1, 2]).map(str).offsetRanges()

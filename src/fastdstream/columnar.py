@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import operator
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -88,6 +89,9 @@ def columnar_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | Non
     Python would (the caller then falls back to the object path). Nulls always
     fall back: ``str.lower(None)`` raises there, as it should.
     """
+    column_index = _single_item(f)
+    if column_index is not None:
+        return partial(_select_column, column_index)
     ascii_kernel = _ASCII_MAPS.get(f)
     if ascii_kernel is None and f is not len:
         return None
@@ -104,6 +108,24 @@ def columnar_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | Non
         return pa.table({table.column_names[0]: ascii_kernel(column)})
 
     return apply
+
+
+def _single_item(f: Callable[[Any], Any]) -> int | None:
+    """The index ``i`` of ``operator.itemgetter(i)``, which maps a row to one column."""
+    if not isinstance(f, operator.itemgetter):
+        return None
+    _, items = f.__reduce__()  # type: ignore[misc]
+    if len(items) == 1 and isinstance(items[0], int) and not isinstance(items[0], bool):
+        return items[0]
+    return None
+
+
+def _select_column(index: int, table: pa.Table) -> pa.Table | None:
+    # A one-column table's rows are its values, not tuples: itemgetter would index into
+    # the value itself, so only wider tables select.
+    if table.num_columns < 2 or not -table.num_columns <= index < table.num_columns:
+        return None
+    return table.select([index % table.num_columns])
 
 
 def columnar_flat_map(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | None] | None:

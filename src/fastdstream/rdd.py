@@ -100,6 +100,34 @@ class RDD:
     def is_cached(self) -> bool:
         return self._persisted
 
+    # --- Kafka offsets (HasOffsetRanges) ------------------------------------------------
+
+    _own_offset_ranges: tuple[Any, ...] | None = None  # set by KafkaRDD
+
+    def offsetRanges(self) -> list[Any]:
+        """The Kafka offset ranges this RDD was computed from.
+
+        Spark offers this on the direct stream's own RDDs only; here any RDD derived
+        from them (by map, reduceByKey, union, ...) answers too, so a pipeline can
+        commit what it consumed after any transformation.
+        """
+        ranges: list[Any] = []
+        seen: set[int] = set()
+        found = False
+        stack: list[RDD] = [self]
+        while stack:
+            node = stack.pop()
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            if node._own_offset_ranges is not None:
+                found = True
+                ranges.extend(node._own_offset_ranges)
+            stack.extend(reversed(node._parents))
+        if not found:
+            raise TypeError(f"{self!r} is not derived from a Kafka direct stream's RDD")
+        return ranges
+
     # --- narrow transformations ---------------------------------------------------------
 
     def _pipe(self, step: Step, preserves_partitioning: bool = False) -> RDD:
@@ -459,16 +487,9 @@ class PipelinedRDD(RDD):
         self._parent = parent
         self._steps = steps
         self.partitioner = prev.partitioner if preserves_partitioning else None
-        # Derived RDDs keep the source's offset ranges (see sources.kafka): beyond Spark.
-        self._offset_ranges = getattr(prev, "_offset_ranges", None)
 
     def _build_partition_fn(self) -> PartitionFn:
         return partial(_run_steps, self._parent._partition_fn(), self._steps)
-
-    def offsetRanges(self) -> Any:
-        if self._offset_ranges is None:
-            raise AttributeError(f"{self!r} is not derived from a Kafka direct stream")
-        return list(self._offset_ranges)
 
 
 class UnionRDD(RDD):
