@@ -1,0 +1,349 @@
+"""The direct Kafka stream: every batch plans one OffsetRange per partition and reads it.
+
+No receiver and no write-ahead log: the driver asks the brokers for each
+partition's latest offset, caps the range by ``maxRatePerPartition`` x batch
+seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
+ranges on executors. Offsets start from ``fromOffsets``, else the group's
+committed offsets, else ``auto.offset.reset``. ``commitAsync`` queues the
+ranges a job has finished with; a committer thread commits them to the group
+right away, every outcome reaches its callback or the log, and ``stop`` flushes
+what is queued before it returns (Spark lost the last batch's commit:
+SPARK-20050).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import confluent_kafka
+import numpy as np
+
+from fastdstream import kernels
+from fastdstream.dstream import InputDStream
+from fastdstream.errors import FastDStreamError
+from fastdstream.rdd import RDD
+from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
+from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD, close_executor_consumers
+from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+
+if TYPE_CHECKING:
+    from fastdstream.streaming_context import StreamingContext
+
+log = logging.getLogger(__name__)
+_kafka_log = logging.getLogger("fastdstream.kafka.client")
+
+CommitCallback = Callable[[list[OffsetRange], BaseException | None], None]
+
+MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
+POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
+METADATA_TIMEOUT_S = 10.0
+
+
+class KafkaError(FastDStreamError):
+    """Kafka could not be reached or answered something the stream cannot go on from."""
+
+
+class OffsetOutOfRangeError(KafkaError):
+    """The offsets to read next are no longer (or not yet) on the broker."""
+
+
+def client_params(kafka_params: Mapping[str, Any]) -> dict[str, Any]:
+    """librdkafka settings from a user's kafkaParams (PySpark 0.8 names accepted)."""
+    params = {str(k): v for k, v in kafka_params.items()}
+    if "metadata.broker.list" in params and "bootstrap.servers" not in params:
+        params["bootstrap.servers"] = params.pop("metadata.broker.list")
+    params.pop("metadata.broker.list", None)
+    if not params.get("bootstrap.servers"):
+        raise ValueError("kafkaParams must set bootstrap.servers (or metadata.broker.list)")
+    if str(params.get("auto.offset.reset", "")).lower() == "none":
+        params["auto.offset.reset"] = "error"  # Spark's "none" is librdkafka's "error"
+    params["logger"] = _kafka_log  # librdkafka's own log goes to logging, not stderr
+    return params
+
+
+def executor_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Settings of the consumers that read ranges: never commit, never jump."""
+    out = {k: str(v) for k, v in params.items() if k != "logger"}
+    out["group.id"] = f"fastdstream-executor-{params.get('group.id', 'rdd')}"
+    out["enable.auto.commit"] = "false"
+    out["enable.auto.offset.store"] = "false"
+    out["enable.partition.eof"] = "false"
+    # A range that is gone must be an error naming it, never a silent reset.
+    out["auto.offset.reset"] = "error"
+    return out
+
+
+_RETRIABLE = {
+    confluent_kafka.KafkaError.NOT_COORDINATOR,
+    confluent_kafka.KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    confluent_kafka.KafkaError.COORDINATOR_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.REQUEST_TIMED_OUT,
+    confluent_kafka.KafkaError._TIMED_OUT,
+    confluent_kafka.KafkaError._TRANSPORT,
+    confluent_kafka.KafkaError._WAIT_COORD,
+}
+
+
+def retrying(call: Callable[[], Any], what: str, lock: threading.Lock,
+             timeout_s: float = METADATA_TIMEOUT_S * 3) -> Any:
+    """Retry a group-coordinator call while Kafka says "try again" (a broker that just
+    started loads its offsets topic; a restarted one elects a coordinator), bounded."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            with lock:
+                return call()
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, confluent_kafka.KafkaError) else None
+            if code not in _RETRIABLE or time.monotonic() + delay > deadline:
+                raise KafkaError(f"{what} failed: {error.str() if code is not None else exc}"
+                                 ) from exc
+            log.info("%s: %s; retrying", what, error.str())
+            threading.Event().wait(delay)
+            delay = min(1.0, delay * 2)
+
+
+def watermarks(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartition],
+               bootstrap: str) -> tuple[np.ndarray, np.ndarray]:
+    lows, highs = [], []
+    for tp in tps:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                confluent_kafka.TopicPartition(tp.topic, tp.partition),
+                timeout=METADATA_TIMEOUT_S, cached=False)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaError(f"cannot get offsets of {tp} from {bootstrap}: "
+                             f"{exc.args[0].str() if exc.args else exc}") from exc
+        lows.append(low)
+        highs.append(high)
+    return np.array(lows, dtype=np.int64), np.array(highs, dtype=np.int64)
+
+
+class OffsetCommitter:
+    """Commits queued offset ranges to the consumer group, in order, on its own thread."""
+
+    def __init__(self, consumer: confluent_kafka.Consumer, lock: threading.Lock, group: str):
+        self._consumer = consumer
+        self._lock = lock
+        self._group = group
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=f"kafka-committer-{group}",
+                                        daemon=True)
+        self._thread.start()
+
+    def enqueue(self, ranges: list[OffsetRange], callback: CommitCallback | None) -> None:
+        self._queue.put((ranges, callback))
+
+    def _loop(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while not self._queue.empty():  # what piled up goes out in one commit
+                items.append(self._queue.get())
+            work = [item for item in items if item is not None]
+            if work:
+                self._commit(work)
+            if len(work) < len(items):
+                return
+
+    def _commit(self, work: list[tuple[list[OffsetRange], CommitCallback | None]]) -> None:
+        ids: dict[TopicAndPartition, int] = {}
+        parts, offsets_ = np.empty(0, np.int64), np.empty(0, np.int64)
+        for ranges, _ in work:
+            pids = [ids.setdefault(r.topicAndPartition(), len(ids)) for r in ranges]
+            parts, offsets_ = kernels.merge_commits(parts, offsets_, pids,
+                                                    [r.untilOffset for r in ranges])
+        by_id = {i: tp for tp, i in ids.items()}
+        offsets = [confluent_kafka.TopicPartition(by_id[int(p)].topic, by_id[int(p)].partition,
+                                                  int(o)) for p, o in zip(parts, offsets_,
+                                                                          strict=True)]
+        error: BaseException | None = None
+        try:
+            result = retrying(
+                lambda: self._consumer.commit(offsets=offsets, asynchronous=False),
+                f"commit to group {self._group}", self._lock)
+            failed = [tp for tp in result or [] if tp.error is not None]
+            if failed:
+                raise KafkaError(f"commit of {failed[0].topic}-{failed[0].partition} to group "
+                                 f"{self._group} failed: {failed[0].error}")
+        except Exception as exc:
+            error = exc
+        for ranges, callback in work:
+            if callback is not None:
+                try:
+                    callback(ranges, error)
+                except Exception:
+                    log.exception("commit callback failed")
+            elif error is not None:
+                log.error("Kafka commit of %s to group %s failed: %s",
+                          ", ".join(map(str, ranges)), self._group, error)
+            else:
+                log.debug("committed %s to group %s", ", ".join(map(str, ranges)), self._group)
+
+    def stop(self) -> None:
+        """Commit everything queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+class DirectKafkaInputDStream(InputDStream):
+    """Kafka direct stream (``KafkaUtils.createDirectStream``); see the module docs."""
+
+    def __init__(self, ssc: StreamingContext, strategy: ConsumerStrategy,
+                 kafka_params: Mapping[str, Any], decoding: Decoding):
+        super().__init__(ssc)
+        self._strategy = strategy
+        self._params = client_params(kafka_params)
+        if not self._params.get("group.id"):
+            raise ValueError("kafkaParams must set group.id: the stream's offsets are "
+                             "committed to, and started from, that consumer group")
+        self._group = str(self._params["group.id"])
+        self._bootstrap = str(self._params["bootstrap.servers"])
+        self._reset = str(self._params.get("auto.offset.reset", "latest")).lower()
+        if self._reset == "error":
+            self._reset = "none"
+        self._decoding = decoding
+        conf = ssc.sparkContext.getConf()
+        self._max_rate = int(conf.get(MAX_RATE, "0") or 0)
+        self._poll_timeout_s = conf.get_duration_ms(POLL_TIMEOUT, 120_000) / 1000.0
+        self._current: dict[TopicAndPartition, int] = {}
+        self._lock = threading.Lock()
+        self._driver: confluent_kafka.Consumer | None = None
+        self._committer: OffsetCommitter | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        params = dict(self._params)
+        params["enable.auto.commit"] = False
+        self._driver = confluent_kafka.Consumer(params)
+        try:
+            # unreachable brokers fail here, within a bounded time
+            partitions = self._strategy.partitions(self._metadata())
+            self._current = self._initial_offsets(partitions)
+        except BaseException:
+            self._driver.close()
+            self._driver = None
+            raise
+        self._committer = OffsetCommitter(self._driver, self._lock, self._group)
+
+    def stop(self) -> None:
+        if self._committer is not None:
+            self._committer.stop()
+            self._committer = None
+        if self._driver is not None:
+            with self._lock:
+                self._driver.close()
+            self._driver = None
+        close_executor_consumers()
+
+    # --- CanCommitOffsets ---------------------------------------------------------------
+
+    def commitAsync(self, offsetRanges: list[OffsetRange],
+                    callback: CommitCallback | None = None) -> None:
+        """Commit ``offsetRanges`` (their untilOffsets) to the consumer group.
+
+        Returns at once; the commit's outcome goes to ``callback(offsetRanges,
+        error_or_None)``, or to the log when there is no callback. Commits queued
+        when the context stops are flushed before ``stop`` returns.
+        """
+        if self._committer is None:
+            raise RuntimeError("commitAsync needs a started stream (after ssc.start())")
+        self._committer.enqueue(list(offsetRanges), callback)
+
+    # --- planning -----------------------------------------------------------------------
+
+    def _metadata(self) -> dict[str, list[int]]:
+        assert self._driver is not None
+        try:
+            with self._lock:
+                md = self._driver.list_topics(timeout=METADATA_TIMEOUT_S)
+        except confluent_kafka.KafkaException as exc:
+            raise KafkaError(
+                f"cannot reach Kafka at {self._bootstrap} within {METADATA_TIMEOUT_S:.0f} s: "
+                f"{exc.args[0].str() if exc.args else exc}"
+            ) from exc
+        return {name: sorted(t.partitions) for name, t in md.topics.items()
+                if t.error is None}
+
+    def _initial_offsets(self, partitions: list[TopicAndPartition]) -> dict[TopicAndPartition,
+                                                                           int]:
+        assert self._driver is not None
+        chosen: dict[TopicAndPartition, int] = {}
+        missing = [tp for tp in partitions if tp not in self._strategy.offsets]
+        for tp in partitions:
+            if tp in self._strategy.offsets:
+                chosen[tp] = self._strategy.offsets[tp]
+        if missing:
+            wanted = [confluent_kafka.TopicPartition(tp.topic, tp.partition) for tp in missing]
+            committed = retrying(lambda: self._driver.committed(wanted, timeout=5.0),
+                                 f"committed offsets of group {self._group} on {self._bootstrap}",
+                                 self._lock)
+            with self._lock:
+                low, high = watermarks(self._driver, missing, self._bootstrap)
+            for i, (tp, c) in enumerate(zip(missing, committed, strict=True)):
+                if c.offset >= 0:
+                    chosen[tp] = c.offset
+                else:
+                    chosen[tp] = self._reset_offset(tp, int(low[i]), int(high[i]), None)
+        return chosen
+
+    def _reset_offset(self, tp: TopicAndPartition, low: int, high: int,
+                      wanted: int | None) -> int:
+        what = (f"offset {wanted} of {tp} is out of range [{low}, {high}]" if wanted is not None
+                else f"group {self._group} has no committed offset for {tp}")
+        if self._reset in ("earliest", "smallest", "beginning"):
+            if wanted is not None:
+                log.warning("%s: records [%d, %d) were removed before they were read; "
+                            "continuing at %d (auto.offset.reset=earliest)", what, wanted, low, low)
+            return low
+        if self._reset in ("latest", "largest", "end"):
+            if wanted is not None:
+                log.warning("%s: continuing at %d (auto.offset.reset=latest)", what, high)
+            return high
+        raise OffsetOutOfRangeError(
+            f"{what}, and auto.offset.reset={self._reset} says not to move "
+            f"(topic {tp.topic}, partition {tp.partition})"
+        )
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        assert self._driver is not None
+        metadata = self._metadata()
+        partitions = self._strategy.partitions(metadata)
+        gone = [tp for tp in self._current
+                if tp.partition not in metadata.get(tp.topic, ())]
+        if gone:
+            tp = gone[0]
+            raise KafkaError(
+                f"topic {tp.topic} partition {tp.partition} no longer exists on "
+                f"{self._bootstrap} (deleted?); the stream was at offset {self._current[tp]}"
+            )
+        new = [tp for tp in partitions if tp not in self._current]
+        if new:
+            log.info("new Kafka partitions: %s", ", ".join(map(str, new)))
+            self._current.update(self._initial_offsets(new))
+        tps = list(self._current)
+        with self._lock:
+            low, high = watermarks(self._driver, tps, self._bootstrap)
+        start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
+        cap = None
+        if self._max_rate > 0:
+            cap = max(1, self._max_rate * self.slideDuration // 1000)
+        until, out_of_range = kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
+        if out_of_range.any():
+            for i in np.flatnonzero(out_of_range):
+                start[i] = self._reset_offset(tps[i], int(low[i]), int(high[i]), int(start[i]))
+            until, _ = kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
+        ranges = [OffsetRange(tp.topic, tp.partition, int(start[i]), int(until[i]))
+                  for i, tp in enumerate(tps)]
+        for i, tp in enumerate(tps):
+            self._current[tp] = int(until[i])
+        self.last_num_records = int((until - start).sum())
+        return KafkaRDD(self._sc, executor_params(self._params), ranges, self._decoding,
+                        self._poll_timeout_s)

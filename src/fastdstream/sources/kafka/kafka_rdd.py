@@ -1,0 +1,241 @@
+"""KafkaRDD: one partition per OffsetRange, read on an executor, exactly that range.
+
+The executor consumes ``[fromOffset, untilOffset)`` of its partition with a
+consumer of its own (``auto.offset.reset=error``: a range that vanished is an
+error naming topic/partition/offset, never a silent jump), turns the messages
+into Arrow columns in the compiled core, and decodes them as the stream asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import confluent_kafka
+import pyarrow as pa
+
+from fastdstream import kernels
+from fastdstream.errors import DecodeError, FastDStreamError
+from fastdstream.rdd import RDD
+from fastdstream.sources.kafka.offset_range import OffsetRange
+
+if TYPE_CHECKING:
+    from fastdstream.context import Context
+
+Decoder = Callable[[bytes | None], Any]
+_kafka_log = logging.getLogger("fastdstream.kafka.client")
+
+
+class KafkaReadError(FastDStreamError):
+    """An executor could not read its offset range; the message says which and why."""
+
+
+def utf8_decoder(s: bytes | None) -> str | None:
+    """Decode bytes as UTF-8 (None stays None), as PySpark's ``utf8_decoder``."""
+    if s is None:
+        return None
+    return s.decode("utf-8")
+
+
+class KafkaMessageAndMetadata:
+    """One record as a ``messageHandler`` sees it (PySpark's class of that name)."""
+
+    __slots__ = ("_key_decoder", "_raw_key", "_raw_value", "_value_decoder", "offset",
+                 "partition", "timestamp", "topic")
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
+                 message: bytes | None, timestamp: int | None = None,
+                 keyDecoder: Decoder = utf8_decoder, valueDecoder: Decoder = utf8_decoder):
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self._raw_key = key
+        self._raw_value = message
+        self._key_decoder = keyDecoder
+        self._value_decoder = valueDecoder
+
+    @property
+    def key(self) -> Any:
+        return self._key_decoder(self._raw_key)
+
+    @property
+    def message(self) -> Any:
+        return self._value_decoder(self._raw_value)
+
+    def __repr__(self) -> str:
+        return (f"KafkaMessageAndMetadata(topic={self.topic!r}, partition={self.partition}, "
+                f"offset={self.offset})")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How a partition's Arrow records become what the stream's functions see."""
+
+    key_decoder: Decoder | None = utf8_decoder
+    value_decoder: Decoder | None = utf8_decoder
+    message_handler: Callable[[KafkaMessageAndMetadata], Any] | None = None
+
+    def apply(self, records: pa.Table, source: OffsetRange) -> Any:
+        if self.message_handler is None:
+            if self.key_decoder is utf8_decoder and self.value_decoder is utf8_decoder:
+                # the columnar path: (key, value) string columns, no object per record
+                return pa.table({"key": _utf8_column(records, "key", source),
+                                 "value": _utf8_column(records, "value", source)})
+            if self.key_decoder is None and self.value_decoder is None:
+                return records.select(["key", "value"])
+        return list(self._records(records))
+
+    def _records(self, records: pa.Table) -> Any:
+        keys = records.column("key").to_pylist()
+        values = records.column("value").to_pylist()
+        offsets = records.column("offset").to_pylist()
+        topic = records.column("topic")
+        partitions = records.column("partition").to_pylist()
+        timestamps = records.column("timestamp").cast(pa.int64()).to_pylist()
+        key_dec = self.key_decoder or _identity
+        value_dec = self.value_decoder or _identity
+        if self.message_handler is None:
+            for k, v in zip(keys, values, strict=True):
+                yield key_dec(k), value_dec(v)
+            return
+        topics = topic.to_pylist()
+        for i in range(len(keys)):
+            yield self.message_handler(KafkaMessageAndMetadata(
+                topics[i], partitions[i], offsets[i], keys[i], values[i], timestamps[i],
+                key_dec, value_dec))
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _utf8_column(records: pa.Table, name: str, source: OffsetRange) -> pa.ChunkedArray:
+    column = records.column(name)
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    # Error path only: find the record that is not UTF-8 and say where it lives.
+    offsets = records.column("offset")
+    for i, raw in enumerate(column.to_pylist()):
+        if raw is None:
+            continue
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"Kafka record {source.topic}/{source.partition}/offset {offsets[i].as_py()}: "
+                f"{name} is not valid UTF-8 ({exc.reason} at byte {exc.start}); pass "
+                f"keyDecoder/valueDecoder=None for raw bytes or a decoder of your own"
+            ) from exc
+    raise DecodeError(f"Kafka records of {source}: {name} column is not valid UTF-8")
+
+
+class KafkaRDD(RDD):
+    """Batch of a direct stream: partition ``i`` holds exactly ``offsetRanges()[i]``."""
+
+    def __init__(self, ctx: Context, executor_params: dict[str, str],
+                 ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float):
+        super().__init__(ctx, len(ranges))
+        self._own_offset_ranges = tuple(ranges)
+        self._executor_params = executor_params
+        self._decoding = decoding
+        self._poll_timeout_s = poll_timeout_s
+
+    def _build_partition_fn(self) -> Callable[[int], Any]:
+        return partial(_read_partition, tuple(sorted(self._executor_params.items())),
+                       self._own_offset_ranges, self._decoding, self._poll_timeout_s)
+
+
+def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
+                    decoding: Decoding, poll_timeout_s: float, split: int) -> Any:
+    source = ranges[split]
+    records = read_offset_range(params, source, poll_timeout_s)
+    return decoding.apply(records, source)
+
+
+# --- executor-side consumers ---------------------------------------------------------------
+
+# One consumer per executor thread and configuration: creating one costs a connection,
+# and a consumer must not be shared by two threads reading at once.
+_pool: dict[tuple[int, tuple[tuple[str, str], ...]], confluent_kafka.Consumer] = {}
+_pool_lock = threading.Lock()
+
+
+def _consumer(params: tuple[tuple[str, str], ...]) -> confluent_kafka.Consumer:
+    key = (threading.get_ident(), params)
+    with _pool_lock:
+        consumer = _pool.get(key)
+        if consumer is None:
+            settings: dict[str, Any] = dict(params)
+            settings["logger"] = _kafka_log
+            consumer = _pool[key] = confluent_kafka.Consumer(settings)
+    return consumer
+
+
+def close_executor_consumers() -> None:
+    """Close the cached executor consumers (when a Kafka stream stops)."""
+    with _pool_lock:
+        consumers = list(_pool.values())
+        _pool.clear()
+    for consumer in consumers:
+        with contextlib.suppress(RuntimeError):  # already closed
+            consumer.close()
+
+
+def read_offset_range(params: tuple[tuple[str, str], ...], source: OffsetRange,
+                      poll_timeout_s: float) -> pa.Table:
+    """Read exactly ``source`` (offsets ``[from, until)``) as an Arrow table of records."""
+    if source.count() == 0:
+        return kernels.messages_to_arrow([])
+    consumer = _consumer(params)
+    tp = confluent_kafka.TopicPartition(source.topic, source.partition, source.fromOffset)
+    consumer.assign([tp])
+    tables: list[pa.Table] = []
+    next_offset = source.fromOffset
+    last_progress = time.monotonic()
+    try:
+        while next_offset < source.untilOffset:
+            wanted = min(10_000, source.untilOffset - next_offset)
+            messages = consumer.consume(num_messages=wanted, timeout=0.5)
+            batch = []
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    if error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                        continue
+                    raise KafkaReadError(
+                        f"reading {source}: {error.str()} (at {source.topic}/"
+                        f"{source.partition}/offset {next_offset})"
+                    )
+                offset = message.offset()
+                if offset >= source.untilOffset:
+                    break
+                batch.append(message)
+            if batch:
+                tables.append(kernels.messages_to_arrow(batch))
+                next_offset = batch[-1].offset() + 1
+                last_progress = time.monotonic()
+                continue
+            # Transaction markers occupy offsets no record has: the position tells.
+            position = consumer.position([tp])[0].offset
+            if position >= source.untilOffset:
+                break
+            if time.monotonic() - last_progress > poll_timeout_s:
+                raise KafkaReadError(
+                    f"reading {source}: no record after offset {next_offset} within "
+                    f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
+                    f"is the broker at {dict(params).get('bootstrap.servers')} reachable?"
+                )
+    finally:
+        consumer.unassign()
+    if not tables:
+        return kernels.messages_to_arrow([])
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

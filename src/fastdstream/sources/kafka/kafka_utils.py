@@ -1,0 +1,116 @@
+"""KafkaUtils: PySpark 2.x's entry points for Kafka streams and RDDs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import confluent_kafka
+
+from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategies, ConsumerStrategy
+from fastdstream.sources.kafka.direct_stream import (
+    POLL_TIMEOUT,
+    DirectKafkaInputDStream,
+    KafkaError,
+    client_params,
+    executor_params,
+    watermarks,
+)
+from fastdstream.sources.kafka.kafka_rdd import (
+    Decoder,
+    Decoding,
+    KafkaMessageAndMetadata,
+    KafkaRDD,
+    utf8_decoder,
+)
+from fastdstream.sources.kafka.location_strategy import LocationStrategy
+from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+
+if TYPE_CHECKING:
+    from fastdstream.context import Context
+    from fastdstream.streaming_context import StreamingContext
+
+
+class KafkaUtils:
+    """Create Kafka streams and RDDs, with PySpark 2.x's signatures."""
+
+    @staticmethod
+    def createDirectStream(
+        ssc: StreamingContext,
+        topics: Iterable[str] | ConsumerStrategy,
+        kafkaParams: Mapping[str, Any],
+        fromOffsets: Mapping[TopicAndPartition, int] | None = None,
+        keyDecoder: Decoder | None = utf8_decoder,
+        valueDecoder: Decoder | None = utf8_decoder,
+        messageHandler: Callable[[KafkaMessageAndMetadata], Any] | None = None,
+        locationStrategy: LocationStrategy | None = None,
+    ) -> DirectKafkaInputDStream:
+        """A stream that reads each batch's offset ranges directly from the brokers.
+
+        Parameters
+        ----------
+        ssc : StreamingContext
+        topics : list of str, or a consumer strategy
+            Topics to subscribe to, or ``ConsumerStrategies.Subscribe/SubscribePattern/
+            Assign(...)`` (kafka-0-10's strategies).
+        kafkaParams : dict
+            confluent-kafka (librdkafka) settings; ``bootstrap.servers`` (or
+            ``metadata.broker.list``) and ``group.id`` are required.
+        fromOffsets : dict of TopicAndPartition to int, optional
+            Where to start; else the group's committed offsets; else ``auto.offset.reset``.
+        keyDecoder, valueDecoder : callable or None
+            ``utf8_decoder`` (the default) keeps the batch columnar: string ``key`` and
+            ``value`` columns, seen by Python functions as ``(key, value)`` tuples.
+            ``None`` keeps bytes. Any other function is applied record by record.
+        messageHandler : callable, optional
+            ``f(KafkaMessageAndMetadata)`` -> the stream's elements.
+
+        Returns
+        -------
+        DirectKafkaInputDStream
+            Its RDDs answer ``offsetRanges()``; the stream has ``commitAsync``.
+
+        Examples
+        --------
+        >>> # stream = KafkaUtils.createDirectStream(
+        >>> #     ssc, ["events"], {"bootstrap.servers": "127.0.0.1:9092", "group.id": "g"})
+        >>> # stream.map(lambda kv: kv[1]).flatMap(str.split).countByValue().pprint()
+        """
+        if isinstance(topics, ConsumerStrategy):
+            strategy = topics
+            if fromOffsets:
+                strategy.offsets.update(ConsumerStrategies.Subscribe([], fromOffsets).offsets)
+        else:
+            strategy = ConsumerStrategies.Subscribe(list(topics), fromOffsets)
+        decoding = Decoding(keyDecoder, valueDecoder, messageHandler)
+        return DirectKafkaInputDStream(ssc, strategy, kafkaParams, decoding)
+
+    @staticmethod
+    def createRDD(
+        sc: Context,
+        kafkaParams: Mapping[str, Any],
+        offsetRanges: list[OffsetRange],
+        leaders: Any = None,
+        keyDecoder: Decoder | None = utf8_decoder,
+        valueDecoder: Decoder | None = utf8_decoder,
+        messageHandler: Callable[[KafkaMessageAndMetadata], Any] | None = None,
+    ) -> KafkaRDD:
+        """An RDD of exactly ``offsetRanges`` (a batch read); ranges are checked up front."""
+        params = client_params(kafkaParams)
+        params.setdefault("group.id", "fastdstream-rdd")
+        consumer = confluent_kafka.Consumer(params)
+        try:
+            tps = [r.topicAndPartition() for r in offsetRanges]
+            low, high = watermarks(consumer, tps, str(params["bootstrap.servers"]))
+        finally:
+            consumer.close()
+        for r, lo, hi in zip(offsetRanges, low, high, strict=True):
+            if r.fromOffset < lo or r.untilOffset > hi:
+                raise KafkaError(f"{r} is not available on the broker: {r.topic} partition "
+                                 f"{r.partition} holds offsets [{lo}, {hi})")
+        poll_s = sc.getConf().get_duration_ms(POLL_TIMEOUT, 120_000) / 1000.0
+        return KafkaRDD(sc, executor_params(params), list(offsetRanges),
+                        Decoding(keyDecoder, valueDecoder, messageHandler), poll_s)
+
+
+
