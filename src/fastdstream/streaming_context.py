@@ -52,6 +52,13 @@ class _ContextWaiter:
             self._stopped = True
             self._cond.notify_all()
 
+    def take_error(self, timeout: float | None) -> BaseException | None:
+        """Wait for a reported error and clear it (test helpers go on past it)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._error is not None, timeout)
+            error, self._error = self._error, None
+            return error
+
     def wait(self, timeout: float | None) -> bool:
         with self._cond:
             self._cond.wait_for(lambda: self._stopped or self._error is not None, timeout)

@@ -126,5 +126,13 @@ class ManualStreaming:
         wait_until(lambda: tracker.unallocated_rows(stream_id) >= rows, timeout,
                    f"{rows} records cut into blocks")
 
+    def take_error(self, timeout: float = 10.0) -> BaseException:
+        """Wait for the error a batch reported, and clear it so the stream can go on
+        (``awaitTermination`` would raise it again on every call, as in Spark)."""
+        error = self.ssc._waiter.take_error(timeout)
+        if error is None:
+            raise AssertionError(f"no error was reported within {timeout} s")
+        return error
+
     def stop(self) -> None:
         self.ssc.stop(stopSparkContext=True, stopGraceFully=False)
