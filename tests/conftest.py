@@ -39,3 +39,22 @@ def _no_active_streaming_context() -> Iterator[None]:
     if active is not None:  # a failed test must not leave its context to the next one
         active.stop()
         pytest.fail("test left a StreamingContext running")
+
+
+# Here rather than at the top so that the Kafka fixture's lines stay in one block.
+from fastdstream.testing.kafka_broker import KafkaBroker  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """One real Apache Kafka broker (KRaft) for the whole session, fetched on first use.
+
+    Shared: tests create their own uniquely named topics. A test that stops, kills or
+    reconfigures a broker constructs its own ``KafkaBroker`` instead.
+    """
+    broker = KafkaBroker()
+    try:
+        broker.start()
+        yield broker
+    finally:  # also when start() or the session fails: no JVM outlives the tests
+        broker.stop()

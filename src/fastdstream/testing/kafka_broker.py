@@ -52,6 +52,9 @@ KAFKA_VERSION = "4.4.0"
 """The Apache Kafka release the tests run against; keep in step with ``kafka/pom.xml``."""
 
 _log = logging.getLogger(__name__)
+# librdkafka writes its own log lines ("Connect to ... failed") straight to stderr; the
+# helpers' clients route them here instead, where pytest captures them with the rest.
+_client_log = logging.getLogger(f"{__name__}.librdkafka")
 
 # The marker that says "libs/ holds a complete copy": written last, atomically, and
 # listing the jars so that a cache someone pruned by hand is noticed and refetched.
@@ -70,6 +73,11 @@ _DEFAULT_CONFIG: dict[str, str] = {
     "offsets.topic.num.partitions": "1",
     "transaction.state.log.num.partitions": "1",
     "share.coordinator.state.topic.num.partitions": "1",
+    # After a SIGKILL the restarted broker cannot register until the controller drops
+    # the dead incarnation's session (default 9 s + retries: ~12 s per kill test). Heart
+    # beats go over loopback inside one JVM, so a 3 s session is still ample.
+    "broker.heartbeat.interval.ms": "500",
+    "broker.session.timeout.ms": "3000",
     # A consumer group's first rebalance would otherwise wait 3 s for more members.
     "group.initial.rebalance.delay.ms": "0",
     "num.partitions": "1",
@@ -555,11 +563,19 @@ class KafkaBroker:
         try:
             rc = _run_bounded(cmd, max(1.0, deadline - time.monotonic()), log_path)
         except subprocess.TimeoutExpired:
-            raise KafkaBrokerError(f"formatting the broker's storage timed out "
-                                   f"(log: {log_path})\n{_tail(log_path, 40)}") from None
+            raise KafkaBrokerError(f"formatting the broker's storage did not finish within "
+                                   f"the start timeout{self._where(log_path)}:\n"
+                                   f"{_tail(log_path, 40)}") from None
         if rc != 0:
-            raise KafkaBrokerError(f"formatting the broker's storage failed (exit {rc}; "
-                                   f"log: {log_path}):\n{_tail(log_path, 40)}")
+            raise KafkaBrokerError(f"formatting the broker's storage failed (exit {rc})"
+                                   f"{self._where(log_path)}:\n{_tail(log_path, 40)}")
+
+    def _where(self, log_path: Path | None) -> str:
+        # A temp work dir is removed when a first start fails, so only name a log that
+        # will still be there: a given work dir, or a broker's kept data on restart.
+        if log_path is not None and (not self._owns_dir or self._has_data()):
+            return f" (log: {log_path})"
+        return ""
 
     def _wait_until_ready(self, deadline: float) -> None:
         from confluent_kafka.admin import AdminClient  # only tests need it; import late
@@ -573,7 +589,7 @@ class KafkaBroker:
                 raise self._not_ready("did not open its port")
             time.sleep(0.05)
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers,
-                             "log.connection.close": False})
+                             "log.connection.close": False, "logger": _client_log})
         last_error: Exception | None = None
         while True:
             self._check_alive()
@@ -595,11 +611,11 @@ class KafkaBroker:
         if rc is not None:
             self._proc = None
             raise KafkaBrokerError(f"the Kafka broker exited with status {rc} while "
-                                   f"starting (log: {self.log_path}):\n{self.log_tail()}")
+                                   f"starting{self._where(self.log_path)}:\n{self.log_tail()}")
 
     def _not_ready(self, what: str) -> KafkaBrokerError:
-        return KafkaBrokerError(f"the Kafka broker {what} within the start timeout "
-                                f"(log: {self.log_path}):\n{self.log_tail()}")
+        return KafkaBrokerError(f"the Kafka broker {what} within the start timeout"
+                                f"{self._where(self.log_path)}:\n{self.log_tail()}")
 
     def stop(self, keep_data: bool = False, timeout: float | None = None) -> None:
         """Stop the broker: SIGTERM, a bounded wait for a clean shutdown, then SIGKILL.
@@ -662,7 +678,7 @@ class KafkaBroker:
         """A confluent-kafka ``AdminClient`` for this broker."""
         from confluent_kafka.admin import AdminClient
 
-        return AdminClient(self.client_config())
+        return AdminClient(self.client_config({"logger": _client_log}))
 
     def create_topic(self, name: str, partitions: int = 1,
                      config: Mapping[str, str] | None = None, timeout: float = 30.0) -> None:
@@ -735,7 +751,7 @@ class KafkaBroker:
         producer = Producer(self.client_config({
             "acks": "all", "linger.ms": 5,
             # Bounded: librdkafka would otherwise retry an undeliverable record 5 min.
-            "message.timeout.ms": max(1, int(timeout * 1000))}))
+            "message.timeout.ms": max(1, int(timeout * 1000)), "logger": _client_log}))
         errors: list[str] = []
 
         def on_delivery(err: Any, msg: Any) -> None:
