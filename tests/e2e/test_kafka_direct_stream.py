@@ -1,0 +1,368 @@
+"""The direct Kafka stream against a real Apache Kafka broker (see conftest's kafka_broker)."""
+
+from __future__ import annotations
+
+import operator
+import threading
+import uuid
+
+import confluent_kafka
+import pytest
+from confluent_kafka.admin import AdminClient, NewPartitions
+
+from fastdstream import DecodeError, StreamingJobError
+from fastdstream.kafka import (
+    ConsumerStrategies,
+    KafkaError,
+    KafkaUtils,
+    OffsetRange,
+    TopicAndPartition,
+)
+from fastdstream.testing import ManualStreaming
+
+pytestmark = pytest.mark.e2e
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def params(broker, group: str | None = None, **extra) -> dict:
+    out = {"bootstrap.servers": broker.bootstrap_servers,
+           "group.id": group or unique("group"), "auto.offset.reset": "earliest"}
+    out.update(extra)
+    return out
+
+
+def committed(broker, group: str, topic: str, partitions: int) -> list[int]:
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers,
+                                         "group.id": group})
+    try:
+        tps = [confluent_kafka.TopicPartition(topic, p) for p in range(partitions)]
+        return [tp.offset for tp in consumer.committed(tps, timeout=10)]
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def streaming():
+    s = ManualStreaming()
+    yield s
+    s.stop()
+
+
+def test_batches_read_exactly_the_planned_ranges(kafka_broker, streaming) -> None:
+    topic = unique("exact")
+    kafka_broker.create_topic(topic, partitions=3)
+    for p in range(3):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(10)],
+                             keys=[f"k{i}" for i in range(10)], partition=p)
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    batches: list = []
+    stream.foreachRDD(lambda rdd: batches.append((rdd.offsetRanges(), sorted(rdd.collect()))))
+    streaming.start()
+    streaming.run_batches(1)
+    ranges, records = batches[0]
+    assert sorted(ranges, key=lambda r: r.partition) == [
+        OffsetRange(topic, p, 0, 10) for p in range(3)
+    ]
+    assert records == sorted((f"k{i}", f"p{p}-{i}") for p in range(3) for i in range(10))
+    kafka_broker.produce(topic, ["late"], keys=["k"], partition=1)
+    streaming.run_batches(2)
+    assert batches[1][1] == [("k", "late")]
+    assert {(r.partition, r.fromOffset, r.untilOffset) for r in batches[1][0]} == {
+        (0, 10, 10), (1, 10, 11), (2, 10, 10)}
+    assert batches[2][1] == []
+    assert [b.numRecords() for b in streaming.recorder.completed] == [30, 1, 0]
+
+
+def test_max_rate_per_partition_caps_each_batch(kafka_broker) -> None:
+    topic = unique("rate")
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):
+        kafka_broker.produce(topic, [str(i) for i in range(10)], partition=p)
+    streaming = ManualStreaming(conf={"spark.streaming.kafka.maxRatePerPartition": "4"})
+    try:
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        sizes: list = []
+        stream.foreachRDD(lambda rdd: sizes.append(sorted(r.count() for r in rdd.offsetRanges())))
+        streaming.start()
+        streaming.run_batches(4)
+    finally:
+        streaming.stop()
+    assert sizes == [[4, 4], [4, 4], [2, 2], [0, 0]]
+
+
+def test_commit_async_commits_and_a_new_stream_resumes_there(kafka_broker) -> None:
+    topic, group = unique("commit"), unique("group")
+    kafka_broker.create_topic(topic, partitions=2)
+    kafka_broker.produce(topic, [str(i) for i in range(6)], partition=0)
+    kafka_broker.produce(topic, [str(i) for i in range(4)], partition=1)
+    outcomes: list = []
+    done = threading.Event()
+
+    def run(expect_batches: int) -> list:
+        streaming = ManualStreaming()
+        seen: list = []
+        try:
+            stream = KafkaUtils.createDirectStream(streaming.ssc, [topic],
+                                                   params(kafka_broker, group))
+
+            def output(rdd):
+                seen.extend(v for _, v in rdd.collect())
+                stream.commitAsync(rdd.offsetRanges(),
+                                   lambda ranges, err: (outcomes.append(err), done.set()))
+
+            stream.foreachRDD(output)
+            streaming.start()
+            streaming.run_batches(expect_batches)
+        finally:
+            streaming.stop()  # flushes queued commits before returning
+        return seen
+
+    first = run(1)
+    assert sorted(first) == sorted([str(i) for i in range(6)] + [str(i) for i in range(4)])
+    assert outcomes and all(err is None for err in outcomes)
+    assert committed(kafka_broker, group, topic, 2) == [6, 4]
+    kafka_broker.produce(topic, ["new"], partition=1)
+    assert run(1) == ["new"]  # resumed from the committed offsets: nothing twice
+    assert committed(kafka_broker, group, topic, 2) == [6, 5]
+
+
+def test_stop_flushes_the_last_batch_commit(kafka_broker) -> None:
+    """SPARK-20050: the commit queued by the last batch is not lost on stop."""
+    topic, group = unique("flush"), unique("group")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["a", "b", "c"])
+    streaming = ManualStreaming()
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker, group))
+    stream.foreachRDD(lambda rdd: stream.commitAsync(rdd.offsetRanges()))
+    streaming.start()
+    streaming.run_batches(1)
+    streaming.stop()
+    assert committed(kafka_broker, group, topic, 1) == [3]
+
+
+def test_from_offsets_overrides_committed_and_reset(kafka_broker, streaming) -> None:
+    topic = unique("from")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [str(i) for i in range(10)])
+    stream = KafkaUtils.createDirectStream(
+        streaming.ssc, [topic], params(kafka_broker),
+        fromOffsets={TopicAndPartition(topic, 0): 7})
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+    streaming.start()
+    streaming.run_batches(1)
+    assert seen == ["7", "8", "9"]
+
+
+def test_latest_reset_skips_what_was_there(kafka_broker, streaming) -> None:
+    topic = unique("latest")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["old"])
+    stream = KafkaUtils.createDirectStream(
+        streaming.ssc, [topic], params(kafka_broker, **{"auto.offset.reset": "latest"}))
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+    streaming.start()
+    kafka_broker.produce(topic, ["new"])
+    streaming.run_batches(1)
+    assert seen == ["new"]
+
+
+def test_offset_ranges_survive_transformations(kafka_broker, streaming) -> None:
+    topic = unique("derived")
+    kafka_broker.create_topic(topic, partitions=2)
+    kafka_broker.produce(topic, ["a b", "b"], partition=0)
+    kafka_broker.produce(topic, ["c"], partition=1)
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    counts = stream.map(operator.itemgetter(1)).flatMap(str.split).countByValue()
+    got: list = []
+    counts.foreachRDD(lambda rdd: got.append((sorted(rdd.collect()), rdd.offsetRanges())))
+    streaming.start()
+    streaming.run_batches(1)
+    words, ranges = got[0]
+    assert words == [("a", 1), ("b", 2), ("c", 1)]
+    assert sorted((r.partition, r.fromOffset, r.untilOffset) for r in ranges) == [
+        (0, 0, 2), (1, 0, 1)]
+
+
+def test_columnar_word_count_equals_lambda_word_count(kafka_broker, streaming) -> None:
+    topic = unique("words")
+    kafka_broker.create_topic(topic, partitions=2)
+    lines = ["to be or not to be", "that is the question", "", "ünïcode ü"]
+    kafka_broker.produce(topic, lines, partition=0)
+    kafka_broker.produce(topic, lines[::-1], partition=1)
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    columnar = stream.map(operator.itemgetter(1)).flatMap(str.split).countByValue()
+    lambdas = (stream.flatMap(lambda kv: kv[1].split(" "))
+               .filter(lambda w: w).map(lambda w: (w, 1)).reduceByKey(operator.add))
+    kinds: list = []
+    out: dict = {"c": [], "l": []}
+    columnar.foreachRDD(lambda rdd: (out["c"].append(sorted(rdd.collect())),
+                                     kinds.append(rdd._run(lambda _, d: type(d).__name__))))
+    lambdas.foreachRDD(lambda rdd: out["l"].append(sorted(rdd.collect())))
+    streaming.start()
+    streaming.run_batches(1)
+    assert out["c"] == out["l"]
+    assert dict(out["c"][0])["be"] == 4
+    assert set(kinds[0]) == {"Table"}
+
+
+def test_message_handler_and_custom_decoders(kafka_broker, streaming) -> None:
+    topic = unique("handler")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["x", "y"], keys=["1", "2"])
+    handled = KafkaUtils.createDirectStream(
+        streaming.ssc, [topic], params(kafka_broker),
+        messageHandler=lambda m: (m.topic, m.partition, m.offset, m.key, m.message))
+    raw = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker),
+                                        keyDecoder=None, valueDecoder=None)
+    custom = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker),
+                                           keyDecoder=lambda b: int(b), valueDecoder=bytes.upper)
+    got: dict = {}
+    handled.foreachRDD(lambda rdd: got.setdefault("handled", rdd.collect()))
+    raw.foreachRDD(lambda rdd: got.setdefault("raw", rdd.collect()))
+    custom.foreachRDD(lambda rdd: got.setdefault("custom", rdd.collect()))
+    streaming.start()
+    streaming.run_batches(1)
+    assert got["handled"] == [(topic, 0, 0, "1", "x"), (topic, 0, 1, "2", "y")]
+    assert got["raw"] == [(b"1", b"x"), (b"2", b"y")]
+    assert got["custom"] == [(1, b"X"), (2, b"Y")]
+
+
+def test_consumer_strategies(kafka_broker, streaming) -> None:
+    prefix = unique("pat")
+    for suffix in ("a", "b"):
+        kafka_broker.create_topic(f"{prefix}-{suffix}", partitions=2)
+        kafka_broker.produce(f"{prefix}-{suffix}", [suffix], partition=1)
+    pattern = KafkaUtils.createDirectStream(
+        streaming.ssc, ConsumerStrategies.SubscribePattern(f"{prefix}-.*"), params(kafka_broker))
+    assign = KafkaUtils.createDirectStream(
+        streaming.ssc,
+        ConsumerStrategies.Assign([(f"{prefix}-b", 1)], {(f"{prefix}-b", 1): 0}),
+        params(kafka_broker))
+    got: dict = {}
+    pattern.foreachRDD(lambda rdd: got.setdefault("pattern", sorted(rdd.collect())))
+    assign.foreachRDD(lambda rdd: got.setdefault("assign", (rdd.collect(), rdd.offsetRanges())))
+    streaming.start()
+    streaming.run_batches(1)
+    assert got["pattern"] == [(None, "a"), (None, "b")]
+    values, ranges = got["assign"]
+    assert values == [(None, "b")] and ranges == [OffsetRange(f"{prefix}-b", 1, 0, 1)]
+
+
+def test_new_partitions_of_a_subscribed_topic_are_picked_up(kafka_broker, streaming) -> None:
+    topic = unique("grow")
+    kafka_broker.create_topic(topic, partitions=1)
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.append(sorted(rdd.collect())))
+    streaming.start()
+    streaming.run_batches(1)
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for future in admin.create_partitions([NewPartitions(topic, 2)]).values():
+        future.result(timeout=30)
+    kafka_broker.produce(topic, ["in the new partition"], partition=1)
+    streaming.run_batches(1)
+    assert seen == [[], [(None, "in the new partition")]]
+
+
+def test_undecodable_value_names_topic_partition_offset(kafka_broker, streaming) -> None:
+    topic = unique("badutf8")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [b"fine", b"bad \xff"])
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    stream.foreachRDD(lambda rdd: rdd.collect())
+    streaming.start()
+    streaming.run_batches(1)
+    with pytest.raises(StreamingJobError) as info:
+        streaming.ssc.awaitTerminationOrTimeout(1)
+    assert isinstance(info.value.__cause__, DecodeError)
+    assert f"{topic}/0/offset 1" in str(info.value)
+
+
+def test_deleted_records_honour_auto_offset_reset(kafka_broker) -> None:
+    """Retention removed what the stream was about to read: reset, or a clear error."""
+    from confluent_kafka.admin import AdminClient as Admin
+
+    topic = unique("retention")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [str(i) for i in range(10)])
+    admin = Admin({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    delete = admin.delete_records([confluent_kafka.TopicPartition(topic, 0, 6)])
+    for future in delete.values():
+        future.result(timeout=30)
+    start = {TopicAndPartition(topic, 0): 2}
+
+    earliest = ManualStreaming()
+    try:
+        stream = KafkaUtils.createDirectStream(earliest.ssc, [topic], params(kafka_broker),
+                                               fromOffsets=start)
+        seen: list = []
+        stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+        earliest.start()
+        earliest.run_batches(1)
+        assert seen == ["6", "7", "8", "9"]
+    finally:
+        earliest.stop()
+
+    strict = ManualStreaming()
+    try:
+        stream = KafkaUtils.createDirectStream(
+            strict.ssc, [topic], params(kafka_broker, **{"auto.offset.reset": "none"}),
+            fromOffsets=start)
+        stream.foreachRDD(lambda rdd: rdd.count())
+        strict.start()
+        strict.clock.advance(strict.batch_ms)
+        with pytest.raises(KafkaError, match=rf"offset 2 of {topic}-0 is out of range \[6, 10\]"):
+            strict.ssc.awaitTerminationOrTimeout(10)
+    finally:
+        strict.stop()
+
+
+def test_topic_deleted_while_running_is_a_clear_error(kafka_broker, streaming) -> None:
+    topic = unique("deleted")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["x"])
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    stream.foreachRDD(lambda rdd: rdd.count())
+    streaming.start()
+    streaming.run_batches(1)
+    kafka_broker.delete_topic(topic)
+    streaming.clock.advance(streaming.batch_ms)
+    with pytest.raises(KafkaError, match=rf"topic {topic} partition 0 no longer exists"):
+        streaming.ssc.awaitTerminationOrTimeout(30)
+
+
+def test_unreachable_bootstrap_servers_fail_at_start(streaming) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stream = KafkaUtils.createDirectStream(
+        streaming.ssc, ["t"], {"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "g"})
+    stream.foreachRDD(lambda rdd: None)
+    with pytest.raises(KafkaError, match=rf"cannot reach Kafka at 127.0.0.1:{port}"):
+        streaming.start()
+
+
+def test_create_rdd_reads_given_ranges(kafka_broker, sc) -> None:
+    topic = unique("rdd")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [str(i) for i in range(5)])
+    rdd = KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
+                               [OffsetRange(topic, 0, 1, 4)])
+    assert rdd.collect() == [(None, "1"), (None, "2"), (None, "3")]
+    assert rdd.offsetRanges() == [OffsetRange(topic, 0, 1, 4)]
+    with pytest.raises(KafkaError, match="holds offsets \\[0, 5\\)"):
+        KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
+                             [OffsetRange(topic, 0, 3, 9)])
+
+
+def test_missing_group_id_is_refused(kafka_broker, streaming) -> None:
+    with pytest.raises(ValueError, match=r"group\.id"):
+        KafkaUtils.createDirectStream(streaming.ssc, ["t"],
+                                      {"bootstrap.servers": kafka_broker.bootstrap_servers})

@@ -1,0 +1,59 @@
+"""The direct stream across broker failures: a broker of the test's own, stopped and
+restarted (and killed) mid-stream. Nothing is lost, nothing is read twice."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fastdstream.kafka import KafkaError, KafkaUtils
+from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing.kafka_broker import KafkaBroker
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def own_broker():
+    broker = KafkaBroker()
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_broker_down_and_back_mid_stream(own_broker: KafkaBroker, how: str) -> None:
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+    own_broker.create_topic(topic, partitions=2)
+    own_broker.produce(topic, [f"a{i}" for i in range(20)], partition=0)
+    own_broker.produce(topic, [f"b{i}" for i in range(20)], partition=1)
+    streaming = ManualStreaming()
+    seen: list[str] = []
+    try:
+        stream = KafkaUtils.createDirectStream(
+            streaming.ssc, [topic],
+            {"bootstrap.servers": own_broker.bootstrap_servers, "group.id": "faults",
+             "auto.offset.reset": "earliest"})
+        stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+        streaming.start()
+        streaming.run_batches(1)
+        assert len(seen) == 40
+        if how == "restart":
+            own_broker.stop(keep_data=True)
+        else:
+            own_broker.kill()
+        # a batch while the broker is away fails loudly, and plans nothing
+        streaming.clock.advance(streaming.batch_ms)
+        error = streaming.take_error(timeout=60)
+        assert isinstance(error, KafkaError) and own_broker.bootstrap_servers in str(error)
+        own_broker.start()
+        own_broker.produce(topic, [f"c{i}" for i in range(10)], partition=1)
+        done = len(streaming.recorder.completed)
+        streaming.clock.advance(streaming.batch_ms)
+        wait_until(lambda: len(streaming.recorder.completed) > done, timeout=60,
+                   what="a batch after the broker came back")
+        assert sorted(seen) == sorted([f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
+                                      + [f"c{i}" for i in range(10)])
+    finally:
+        streaming.stop()
