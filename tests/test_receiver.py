@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pyarrow as pa
+import pytest
 
 from fastdstream import Receiver
 from fastdstream.testing import ManualStreaming, wait_until
@@ -58,10 +60,10 @@ def test_blocks_are_removed_after_their_batch_is_forgotten(manual: ManualStreami
     receiver.store(["x", "y"])
     manual.cut_blocks(stream._id, 2)
     manual.run_batches(1)
-    ids = [("input", stream._id, 0)]
-    assert block_store().contains(ids[0])
+    (info,) = manual.ssc._receiver_tracker.blocks_of_batch(1000, stream._id)
+    assert block_store().contains(info.block_id)
     manual.run_batches(2)
-    assert not block_store().contains(ids[0])
+    assert not block_store().contains(info.block_id)
 
 
 def test_restart_stops_and_starts_the_receiver(manual: ManualStreaming) -> None:
@@ -129,3 +131,42 @@ def test_receiver_is_started_while_on_start_runs(manual: ManualStreaming) -> Non
     manual.start()
     assert receiver.started.wait(5)
     assert receiver.stopped_during_start is False
+
+
+def test_write_ahead_log_replays_blocks_a_crash_left_unprocessed(tmp_path) -> None:
+    conf = {"spark.streaming.receiver.writeAheadLog.enable": "true"}
+    first = ManualStreaming(conf=conf)
+    receiver = ListReceiver()
+    stream = first.ssc.receiverStream(receiver)
+    stream.foreachRDD(lambda rdd: None)
+    first.ssc.checkpoint(str(tmp_path))
+    first.start()
+    assert receiver.started.wait(5)
+    receiver.store(["logged", "before", "crash"])
+    first.cut_blocks(stream._id, 3)  # in the log and acknowledged, never processed
+    first.stop()
+
+    second = ManualStreaming(conf=conf)
+    try:
+        again = ListReceiver()
+        replayed = second.ssc.receiverStream(again)
+        seen: list = []
+        replayed.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        second.ssc.checkpoint(str(tmp_path))
+        second.start()
+        second.run_batches(3)
+        assert seen == ["logged", "before", "crash"]
+        # processed and forgotten: nothing is left to replay a second time
+        assert os.listdir(tmp_path / "receivedData" / str(replayed._id)) == []
+    finally:
+        second.stop()
+
+
+def test_write_ahead_log_needs_a_checkpoint_directory() -> None:
+    streaming = ManualStreaming(conf={"spark.streaming.receiver.writeAheadLog.enable": "true"})
+    try:
+        streaming.ssc.receiverStream(ListReceiver()).foreachRDD(lambda rdd: None)
+        with pytest.raises(ValueError, match="checkpoint directory"):
+            streaming.start()
+    finally:
+        streaming.stop()

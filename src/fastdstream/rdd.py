@@ -469,11 +469,6 @@ class BlockRDD(RDD):
     def _build_partition_fn(self) -> PartitionFn:
         return partial(_read_block, tuple(self.block_ids))
 
-    def remove_blocks(self) -> None:
-        store = block_store()
-        for block_id in self.block_ids:
-            store.remove(block_id)
-
 
 class PipelinedRDD(RDD):
     """Narrow transformations fused into one pass over each partition."""

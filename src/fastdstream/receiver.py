@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from fastdstream.columnar import iter_rows
 
 if TYPE_CHECKING:
     from fastdstream.receiver_tracker import ReceiverTracker
+    from fastdstream.wal import WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,17 @@ class Receiver:
             raise RuntimeError(f"{self.name} is not running under a StreamingContext")
         return self._supervisor
 
-    def store(self, data: Any) -> None:
-        """Store one record, an iterable of records, or an Arrow table/record batch."""
-        self._get_supervisor().push(data)
+    def store(self, data: Any, metadata: dict[str, int] | None = None) -> None:
+        """Store one record, a list of records, or an Arrow table/record batch.
+
+        ``metadata`` travels with the records into their block (values of one key
+        merge by max, e.g. Kafka offsets) and comes back in :meth:`on_block_stored`.
+        """
+        self._get_supervisor().push(data, metadata)
+
+    def on_block_stored(self, block_id: tuple[Any, ...], metadata: dict[str, int]) -> None:
+        """Called once a block is stored (and written to the write-ahead log, when that
+        is on): the moment a reliable receiver may acknowledge its source."""
 
     def reportError(self, message: str, throwable: BaseException | None = None) -> None:
         self._get_supervisor().report_error(message, throwable)
@@ -85,10 +95,12 @@ class BlockGenerator:
     """Buffers stored records and cuts them into a block every block interval."""
 
     def __init__(self, clock: Clock, block_interval_ms: int,
-                 on_block: Callable[[Any, int, int], None], name: str):
+                 on_block: Callable[[Any, int, dict[str, int]], None], name: str):
         self._pending: list[Any] = []
         self._pending_rows = 0
+        self._pending_meta: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._cut_lock = threading.Lock()
         self._on_block = on_block
         self._timer = RecurringTimer(clock, block_interval_ms, self._cut, name)
 
@@ -101,7 +113,7 @@ class BlockGenerator:
         with self._lock:
             return self._pending_rows
 
-    def add(self, data: Any) -> None:
+    def add(self, data: Any, metadata: dict[str, int] | None = None) -> None:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         if isinstance(data, pa.Table):
@@ -118,19 +130,26 @@ class BlockGenerator:
         with self._lock:
             self._pending.append(data)
             self._pending_rows += rows
+            for key, value in (metadata or {}).items():
+                self._pending_meta[key] = max(value, self._pending_meta.get(key, value))
 
-    def _cut(self, time_ms: int) -> None:
-        with self._lock:
-            pending, rows = self._pending, self._pending_rows
-            self._pending, self._pending_rows = [], 0
-        if not pending:
-            return
-        self._on_block(_merge_block(pending), rows, time_ms)
+    def _cut(self, time_ms: int = -1) -> None:
+        # One cut at a time, so blocks reach the log and the store in the order cut.
+        with self._cut_lock:
+            with self._lock:
+                pending, rows, meta = self._pending, self._pending_rows, self._pending_meta
+                self._pending, self._pending_rows, self._pending_meta = [], 0, {}
+            if pending:
+                self._on_block(_merge_block(pending), rows, meta)
+
+    def flush(self) -> None:
+        """Cut what is buffered into a block now."""
+        self._cut()
 
     def stop(self) -> None:
         """Stop the timer, then cut what is still buffered into a last block."""
-        last = self._timer.stop()
-        self._cut(max(last, self._timer.next_time))
+        self._timer.stop()
+        self._cut()
 
 
 def _merge_block(parts: list[Any]) -> Any:
@@ -143,10 +162,14 @@ class ReceiverSupervisor:
     """Runs one receiver: lifecycle, blocks, restarts, errors."""
 
     def __init__(self, receiver: Receiver, stream_id: int, tracker: ReceiverTracker,
-                 clock: Clock, block_interval_ms: int, restart_delay_ms: int):
+                 clock: Clock, block_interval_ms: int, restart_delay_ms: int,
+                 wal: WriteAheadLog | None = None):
         self.receiver = receiver
         self.stream_id = stream_id
         self._tracker = tracker
+        self._wal = wal
+        # Block ids stay unique across restarts, so replayed blocks never collide.
+        self._run_id = time.time_ns()
         self._restart_delay_ms = restart_delay_ms
         self._block_seq = 0
         self._seq_lock = threading.Lock()
@@ -160,25 +183,29 @@ class ReceiverSupervisor:
 
     # --- data ---------------------------------------------------------------------------
 
-    def push(self, data: Any) -> None:
-        self._blocks.add(data)
+    def push(self, data: Any, metadata: dict[str, int] | None = None) -> None:
+        self._blocks.add(data, metadata)
+
+    def flush(self) -> None:
+        """Cut the buffered records into a block now (a receiver stopping uses this)."""
+        self._blocks.flush()
 
     @property
     def pending_rows(self) -> int:
         return self._blocks.pending_rows
 
-    def push_block(self, data: Any) -> None:
-        """Store ``data`` as one block right away (no block interval)."""
-        rows = data.num_rows if isinstance(data, pa.Table) else len(data)
-        if rows:
-            self._push_block(data, rows, -1)
-
-    def _push_block(self, data: Any, rows: int, time_ms: int) -> None:
+    def _push_block(self, data: Any, rows: int, metadata: dict[str, int]) -> None:
         with self._seq_lock:
-            block_id = ("input", self.stream_id, self._block_seq)
+            block_id = ("input", self.stream_id, f"{self._run_id}-{self._block_seq:08d}")
             self._block_seq += 1
+        if self._wal is not None:
+            self._wal.write(block_id, data, rows, metadata)
         block_store().put(block_id, data)
         self._tracker.add_block(self.stream_id, block_id, rows)
+        try:
+            self.receiver.on_block_stored(block_id, metadata)
+        except Exception as exc:
+            self.report_error(f"receiver {self.stream_id}: on_block_stored failed", exc)
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastdstream.block_store import BlockId, block_store
 from fastdstream.listener import (
@@ -18,6 +18,7 @@ from fastdstream.listener import (
     StreamingListenerReceiverStopped,
 )
 from fastdstream.receiver import ReceiverSupervisor
+from fastdstream.wal import WriteAheadLog
 
 if TYPE_CHECKING:
     from fastdstream.clock import Clock
@@ -85,6 +86,7 @@ class ReceiverTracker:
         restart_delay_ms: int,
         report_error: Callable[[BaseException], None],
     ):
+        self.wal_dir: str | None = None  # set when the write-ahead log is on
         self._clock = clock
         self._bus = listener_bus
         self._block_interval_ms = block_interval_ms
@@ -93,19 +95,45 @@ class ReceiverTracker:
         self.blocks = ReceivedBlockTracker()
         self._supervisors: dict[int, ReceiverSupervisor] = {}
         self._infos: dict[int, ReceiverInfo] = {}
+        self._wals: dict[int, WriteAheadLog] = {}
 
     def start(self, streams: list[ReceiverInputDStream]) -> None:
         for stream in streams:
+            wal = None
+            if self.wal_dir is not None:
+                wal = self._wals[stream._id] = WriteAheadLog(self.wal_dir, stream._id)
+                self._replay(stream._id, wal)
             supervisor = ReceiverSupervisor(
                 stream.getReceiver(), stream._id, self, self._clock,
-                self._block_interval_ms, self._restart_delay_ms,
+                self._block_interval_ms, self._restart_delay_ms, wal,
             )
             self._supervisors[stream._id] = supervisor
             supervisor.start()
 
+    def _replay(self, stream_id: int, wal: WriteAheadLog) -> None:
+        """Blocks logged before a crash and not processed: into the next batch."""
+        blocks = records = 0
+        for logged in wal.recover():
+            block_store().put(logged.block_id, logged.data)
+            self.add_block(stream_id, logged.block_id, logged.num_records)
+            blocks += 1
+            records += logged.num_records
+        if blocks:
+            log.warning("receiver stream %d: replaying %d block(s), %d record(s), from the "
+                        "write-ahead log in %s", stream_id, blocks, records, wal.directory)
+
     def stop(self) -> None:
         for supervisor in self._supervisors.values():
             supervisor.stop()
+
+    def forget_blocks(self, stream_id: int, block_ids: list[BlockId]) -> None:
+        """A batch is done with these blocks: drop them from the store and the log."""
+        store = block_store()
+        wal = self._wals.get(stream_id)
+        for block_id in block_ids:
+            store.remove(block_id)
+            if wal is not None:
+                wal.remove(block_id)
 
     # --- reports from supervisors -------------------------------------------------------
 
@@ -162,8 +190,3 @@ class ReceiverTracker:
     def receiver_info(self, stream_id: int) -> ReceiverInfo | None:
         return self._infos.get(stream_id)
 
-    @staticmethod
-    def remove_blocks(block_ids: list[Any]) -> None:
-        store = block_store()
-        for block_id in block_ids:
-            store.remove(block_id)

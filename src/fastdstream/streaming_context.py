@@ -175,6 +175,11 @@ class StreamingContext:
                         "Only one StreamingContext may be started in this process"
                     )
                 self._graph.validate()
+                if self._sc.getConf().get_bool(keys.RECEIVER_WAL, False):
+                    if self._checkpoint_dir is None:
+                        raise ValueError(f"{keys.RECEIVER_WAL} needs a checkpoint directory: "
+                                         "call ssc.checkpoint(directory) first")
+                    self._receiver_tracker.wal_dir = self._checkpoint_dir
                 StreamingContext._activeContext = self
             try:
                 self._bus.start()

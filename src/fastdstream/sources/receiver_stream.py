@@ -28,4 +28,4 @@ class ReceiverInputDStream(InputDStream):
     def _on_forget(self, rdd: RDD) -> None:
         super()._on_forget(rdd)
         if isinstance(rdd, BlockRDD):
-            rdd.remove_blocks()
+            self._ssc._receiver_tracker.forget_blocks(self._id, rdd.block_ids)

@@ -82,12 +82,12 @@ class Decoding:
     value_decoder: Decoder | None = utf8_decoder
     message_handler: Callable[[KafkaMessageAndMetadata], Any] | None = None
 
-    def apply(self, records: pa.Table, source: OffsetRange) -> Any:
+    def apply(self, records: pa.Table) -> Any:
         if self.message_handler is None:
             if self.key_decoder is utf8_decoder and self.value_decoder is utf8_decoder:
                 # the columnar path: (key, value) string columns, no object per record
-                return pa.table({"key": _utf8_column(records, "key", source),
-                                 "value": _utf8_column(records, "value", source)})
+                return pa.table({"key": _utf8_column(records, "key"),
+                                 "value": _utf8_column(records, "value")})
             if self.key_decoder is None and self.value_decoder is None:
                 return records.select(["key", "value"])
         return list(self._records(records))
@@ -116,26 +116,27 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def _utf8_column(records: pa.Table, name: str, source: OffsetRange) -> pa.ChunkedArray:
+def _utf8_column(records: pa.Table, name: str) -> pa.ChunkedArray:
     column = records.column(name)
     try:
         return column.cast(pa.string())
     except pa.ArrowInvalid:
         pass
     # Error path only: find the record that is not UTF-8 and say where it lives.
-    offsets = records.column("offset")
     for i, raw in enumerate(column.to_pylist()):
         if raw is None:
             continue
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            topic, partition, offset = (records.column(c)[i].as_py()
+                                        for c in ("topic", "partition", "offset"))
             raise DecodeError(
-                f"Kafka record {source.topic}/{source.partition}/offset {offsets[i].as_py()}: "
-                f"{name} is not valid UTF-8 ({exc.reason} at byte {exc.start}); pass "
-                f"keyDecoder/valueDecoder=None for raw bytes or a decoder of your own"
+                f"Kafka record {topic}/{partition}/offset {offset}: {name} is not valid "
+                f"UTF-8 ({exc.reason} at byte {exc.start}); pass keyDecoder/valueDecoder="
+                "None for raw bytes or a decoder of your own"
             ) from exc
-    raise DecodeError(f"Kafka records of {source}: {name} column is not valid UTF-8")
+    raise DecodeError(f"Kafka records: the {name} column is not valid UTF-8")
 
 
 class KafkaRDD(RDD):
@@ -156,9 +157,8 @@ class KafkaRDD(RDD):
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
                     decoding: Decoding, poll_timeout_s: float, split: int) -> Any:
-    source = ranges[split]
-    records = read_offset_range(params, source, poll_timeout_s)
-    return decoding.apply(records, source)
+    records = read_offset_range(params, ranges[split], poll_timeout_s)
+    return decoding.apply(records)
 
 
 # --- executor-side consumers ---------------------------------------------------------------

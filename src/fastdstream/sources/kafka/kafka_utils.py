@@ -25,9 +25,11 @@ from fastdstream.sources.kafka.kafka_rdd import (
 )
 from fastdstream.sources.kafka.location_strategy import LocationStrategy
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+from fastdstream.sources.kafka.receiver import KafkaReceiver
 
 if TYPE_CHECKING:
     from fastdstream.context import Context
+    from fastdstream.dstream import DStream
     from fastdstream.streaming_context import StreamingContext
 
 
@@ -84,6 +86,46 @@ class KafkaUtils:
             strategy = ConsumerStrategies.Subscribe(list(topics), fromOffsets)
         decoding = Decoding(keyDecoder, valueDecoder, messageHandler)
         return DirectKafkaInputDStream(ssc, strategy, kafkaParams, decoding)
+
+    @staticmethod
+    def createStream(
+        ssc: StreamingContext,
+        zkQuorum: str,
+        groupId: str,
+        topics: Mapping[str, int],
+        kafkaParams: Mapping[str, Any] | None = None,
+        storageLevel: Any = None,
+        keyDecoder: Decoder | None = utf8_decoder,
+        valueDecoder: Decoder | None = utf8_decoder,
+    ) -> DStream:
+        """A receiver-based stream: a consumer-group subscriber running as a receiver.
+
+        Parameters
+        ----------
+        zkQuorum : str
+            The Kafka bootstrap servers (PySpark took the ZooKeeper quorum here; Kafka
+            no longer has one), e.g. ``"127.0.0.1:9092"``.
+        groupId : str
+            The consumer group.
+        topics : dict of str to int
+            Topics to subscribe to. The thread counts are accepted for compatibility;
+            one consumer reads all of the receiver's partitions.
+        kafkaParams : dict, optional
+            More confluent-kafka (librdkafka) settings.
+
+        Notes
+        -----
+        A block's offsets are committed once the block is stored. With
+        ``spark.streaming.receiver.writeAheadLog.enable`` and ``ssc.checkpoint(dir)``
+        blocks are written to the write-ahead log first and replayed after a crash:
+        zero data loss, at-least-once (a record may be delivered twice). For
+        exactly-once use :meth:`createDirectStream`.
+        """
+        params = dict(kafkaParams or {})
+        params.setdefault("bootstrap.servers", zkQuorum)
+        params["group.id"] = groupId
+        receiver = KafkaReceiver(params, dict(topics), Decoding(keyDecoder, valueDecoder))
+        return ssc.receiverStream(receiver)
 
     @staticmethod
     def createRDD(
