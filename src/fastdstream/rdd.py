@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from fastdstream import columnar, kernels
 from fastdstream.block_store import block_store
 from fastdstream.columnar import PartitionData, is_columnar, iter_rows, num_rows, to_list
+from fastdstream.files import fsync_path
 from fastdstream.partitioner import HashPartitioner, portable_hash
 
 if TYPE_CHECKING:
@@ -434,12 +435,12 @@ class RDD:
         os.mkdir(staging)
         try:
             self._run(partial(_save_partition, staging))
-            _fsync_path(staging)
+            fsync_path(staging)
             os.rename(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _fsync_path(parent)
+        fsync_path(parent)
 
 
 class ParallelCollectionRDD(RDD):
@@ -901,11 +902,3 @@ def _save_partition(directory: str, split: int, data: PartitionData) -> None:
             out.write(f"{x}\n")
         out.flush()
         os.fsync(out.fileno())
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

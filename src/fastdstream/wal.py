@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from fastdstream.errors import FastDStreamError
+from fastdstream.files import write_atomically
 
 MAGIC = b"FDSWAL1\n"
 _HEADER_LEN = struct.Struct("<I")
@@ -67,14 +68,6 @@ def _decode(kind: str, payload: bytes) -> Any:
     return pickle.loads(payload)
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class WriteAheadLog:
     """The log of one receiver stream."""
 
@@ -91,16 +84,7 @@ class WriteAheadLog:
             "length": len(payload), "crc32": zlib.crc32(payload), "metadata": metadata or {},
         }).encode()
         path = os.path.join(self.directory, _file_name(block_id))
-        temp = os.path.join(self.directory, f".{os.path.basename(path)}.tmp")
-        with open(temp, "wb") as out:
-            out.write(MAGIC)
-            out.write(_HEADER_LEN.pack(len(header)))
-            out.write(header)
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temp, path)
-        _fsync_dir(self.directory)
+        write_atomically(path, (MAGIC, _HEADER_LEN.pack(len(header)), header, payload))
         return path
 
     def remove(self, block_id: tuple[Any, ...]) -> None:

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from fastdstream.testing.kafka_broker import KafkaBroker, KafkaBrokerError, fetch_kafka
 
@@ -51,15 +51,6 @@ def consume(broker: KafkaBroker, topic: str, n: int, timeout: float = 30.0,
         consumer.close()
     assert len(out) == n, f"consumed {len(out)} of {n} records from {topic} in {timeout} s"
     return out
-
-
-def committed(broker: KafkaBroker, group: str, topic: str) -> int:
-    consumer = Consumer(broker.client_config({"group.id": group}))
-    try:
-        [tp] = consumer.committed([TopicPartition(topic, 0)], timeout=10)
-        return int(tp.offset)
-    finally:
-        consumer.close()
 
 
 def assert_gone(pid: int | None) -> None:
@@ -135,7 +126,7 @@ def test_restart_and_kill_keep_the_data() -> None:
         assert_gone(first_pid)
         broker.start()
         assert broker.bootstrap_servers == address  # same ports: clients reconnect
-        assert committed(broker, group, topic) == 50  # the group's offsets survived too
+        assert broker.committed(group, topic) == [50]  # the group's offsets survived too
         broker.produce(topic, [f"b{i}" for i in range(50)])
 
         killed_pid = broker.pid

@@ -34,16 +34,6 @@ def params(broker, group: str | None = None, **extra) -> dict:
     return out
 
 
-def committed(broker, group: str, topic: str, partitions: int) -> list[int]:
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers,
-                                         "group.id": group})
-    try:
-        tps = [confluent_kafka.TopicPartition(topic, p) for p in range(partitions)]
-        return [tp.offset for tp in consumer.committed(tps, timeout=10)]
-    finally:
-        consumer.close()
-
-
 @pytest.fixture
 def streaming():
     s = ManualStreaming()
@@ -123,10 +113,10 @@ def test_commit_async_commits_and_a_new_stream_resumes_there(kafka_broker) -> No
     first = run(1)
     assert sorted(first) == sorted([str(i) for i in range(6)] + [str(i) for i in range(4)])
     assert outcomes and all(err is None for err in outcomes)
-    assert committed(kafka_broker, group, topic, 2) == [6, 4]
+    assert kafka_broker.committed(group, topic, 2) == [6, 4]
     kafka_broker.produce(topic, ["new"], partition=1)
     assert run(1) == ["new"]  # resumed from the committed offsets: nothing twice
-    assert committed(kafka_broker, group, topic, 2) == [6, 5]
+    assert kafka_broker.committed(group, topic, 2) == [6, 5]
 
 
 def test_stop_flushes_the_last_batch_commit(kafka_broker) -> None:
@@ -140,7 +130,7 @@ def test_stop_flushes_the_last_batch_commit(kafka_broker) -> None:
     streaming.start()
     streaming.run_batches(1)
     streaming.stop()
-    assert committed(kafka_broker, group, topic, 1) == [3]
+    assert kafka_broker.committed(group, topic, 1) == [3]
 
 
 def test_from_offsets_overrides_committed_and_reset(kafka_broker, streaming) -> None:

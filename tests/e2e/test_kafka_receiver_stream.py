@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 
-import confluent_kafka
 import pytest
 
 from fastdstream.kafka import KafkaUtils
@@ -14,16 +13,6 @@ from fastdstream.testing import ManualStreaming, wait_until
 pytestmark = pytest.mark.e2e
 
 WAL = {"spark.streaming.receiver.writeAheadLog.enable": "true"}
-
-
-def committed(broker, group: str, topic: str, partitions: int) -> list[int]:
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap_servers,
-                                         "group.id": group})
-    try:
-        tps = [confluent_kafka.TopicPartition(topic, p) for p in range(partitions)]
-        return [tp.offset for tp in consumer.committed(tps, timeout=10)]
-    finally:
-        consumer.close()
 
 
 def test_receiver_stream_delivers_and_commits_stored_blocks(kafka_broker) -> None:
@@ -42,7 +31,7 @@ def test_receiver_stream_delivers_and_commits_stored_blocks(kafka_broker) -> Non
         streaming.run_batches(1)
         assert sorted(seen, key=repr) == sorted(
             [("1", "a"), ("2", "b"), ("3", "c"), (None, "d")], key=repr)
-        wait_until(lambda: committed(kafka_broker, group, topic, 2) == [3, 1], timeout=30,
+        wait_until(lambda: kafka_broker.committed(group, topic, 2) == [3, 1], timeout=30,
                    what="the stored blocks' offsets committed")
     finally:
         streaming.stop()
@@ -61,7 +50,7 @@ def test_wal_replays_after_a_crash_and_the_group_resumes_after_it(kafka_broker,
     first.ssc.checkpoint(str(tmp_path))
     first.start()
     first.cut_blocks(stream._id, 5, timeout=60)  # logged and committed, never processed
-    wait_until(lambda: committed(kafka_broker, group, topic, 1) == [5], timeout=30,
+    wait_until(lambda: kafka_broker.committed(group, topic, 1) == [5], timeout=30,
                what="offsets committed after the block was logged")
     first.stop()  # the "crash": the batch that would have processed them never ran
 

@@ -723,6 +723,19 @@ class KafkaBroker:
         """Names of the topics on the broker, internal ones included."""
         return set(self.admin().list_topics(timeout=timeout).topics)
 
+    def committed(self, group: str, topic: str, partitions: int = 1,
+                  timeout: float = 10.0) -> list[int]:
+        """The offsets ``group`` has committed for partitions ``0..partitions-1`` of
+        ``topic`` (negative where it has none)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer(self.client_config({"group.id": group}))
+        try:
+            tps = [TopicPartition(topic, p) for p in range(partitions)]
+            return [tp.offset for tp in consumer.committed(tps, timeout=timeout)]
+        finally:
+            consumer.close()
+
     def produce(self, topic: str, values: Iterable[bytes | str | None],
                 keys: Iterable[bytes | str | None] | None = None,
                 partition: int | None = None, timeout: float = 30.0) -> int:
