@@ -128,8 +128,16 @@ def test_kafka_to_kafka_transactions_survive_sigkill(kafka_broker) -> None:
     kafka_broker.create_topic(sink, partitions=1)
     txid = f"tx-{uuid.uuid4().hex[:8]}"
     expected: list[tuple[str, str]] = []
-    kills = random.Random(11)
-    killed = 0
+    stop = threading.Event()
+
+    def produce() -> None:
+        for chunk in range(40):
+            keys = [f"k{chunk}-{i}" for i in range(25)]
+            lines = [f"line {chunk}-{i}" for i in range(25)]
+            kafka_broker.produce(source, lines, keys=keys, partition=chunk % 2)
+            expected.extend((k, v.upper()) for k, v in zip(keys, lines, strict=True))
+            if stop.wait(0.15):  # spread the input over the kills; nothing is timed
+                return
 
     def run(*extra: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -138,19 +146,24 @@ def test_kafka_to_kafka_transactions_survive_sigkill(kafka_broker) -> None:
              "--output", sink, "--transactional-id", txid, "--batch", "0.2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    for round_ in range(3):
-        lines = [f"line {round_}-{i}" for i in range(200)]
-        keys = [f"k{round_}-{i}" for i in range(200)]
-        kafka_broker.produce(source, lines, keys=keys, partition=round_ % 2)
-        expected.extend((k, v.upper()) for k, v in zip(keys, lines, strict=True))
-        job = run()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            job.wait(timeout=kills.uniform(1.5, 3.0))
-        if job.poll() is None:
-            os.kill(job.pid, signal.SIGKILL)
-            killed += 1
-        job.communicate(timeout=30)
-    assert killed >= 2
+    producer = threading.Thread(target=produce)
+    producer.start()
+    kills = random.Random(11)
+    killed: list[int] = []  # committed output records when each kill landed
+    try:
+        for _ in range(3):
+            job = run()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                job.wait(timeout=kills.uniform(1.5, 3.0))
+            if job.poll() is None:
+                os.kill(job.pid, signal.SIGKILL)
+                killed.append(len(read_committed(kafka_broker, sink, 1)))
+            job.communicate(timeout=30)
+    finally:
+        producer.join(timeout=120)
+        stop.set()
+    assert len(expected) == 40 * 25
+    assert len(killed) == 3 and any(0 < k < len(expected) for k in killed), killed
     final = run("--stop-after-idle", "5")
     out, _ = final.communicate(timeout=180)
     assert final.returncode == 0, out
