@@ -356,3 +356,24 @@ def test_missing_group_id_is_refused(kafka_broker, streaming) -> None:
     with pytest.raises(ValueError, match=r"group\.id"):
         KafkaUtils.createDirectStream(streaming.ssc, ["t"],
                                       {"bootstrap.servers": kafka_broker.bootstrap_servers})
+
+
+def test_backpressure_shares_the_rate_out_by_lag(kafka_broker) -> None:
+    topic = unique("backpressure")
+    kafka_broker.create_topic(topic, partitions=2)
+    kafka_broker.produce(topic, [str(i) for i in range(30)], partition=0)
+    kafka_broker.produce(topic, [str(i) for i in range(10)], partition=1)
+    streaming = ManualStreaming(conf={"spark.streaming.backpressure.enabled": "true",
+                                      "spark.streaming.backpressure.initialRate": "20"})
+    try:
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        sizes: list = []
+        stream.foreachRDD(lambda rdd: sizes.append(
+            sorted((r.partition, r.count()) for r in rdd.offsetRanges())))
+        streaming.start()
+        streaming.run_batches(1)
+    finally:
+        streaming.stop()
+    # 20 records/s for a 1 s batch, shared 30:10 by lag (the manual clock measures no
+    # processing time, so the initial rate is what holds)
+    assert sizes == [[(0, 15), (1, 5)]]

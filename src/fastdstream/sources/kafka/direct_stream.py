@@ -26,6 +26,7 @@ import numpy as np
 from fastdstream import kernels
 from fastdstream.dstream import InputDStream
 from fastdstream.errors import FastDStreamError
+from fastdstream.rate_controller import INITIAL_RATE, create_rate_controller
 from fastdstream.rdd import RDD
 from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
 from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD, close_executor_consumers
@@ -40,6 +41,7 @@ _kafka_log = logging.getLogger("fastdstream.kafka.client")
 CommitCallback = Callable[[list[OffsetRange], BaseException | None], None]
 
 MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
+MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
 METADATA_TIMEOUT_S = 10.0
 
@@ -211,6 +213,11 @@ class DirectKafkaInputDStream(InputDStream):
         self._decoding = decoding
         conf = ssc.sparkContext.getConf()
         self._max_rate = int(conf.get(MAX_RATE, "0") or 0)
+        self._min_rate = int(conf.get(MIN_RATE, "1") or 1)
+        self._initial_rate = float(conf.get(INITIAL_RATE, "0") or 0)
+        self.rate_controller = create_rate_controller(conf, self._id, self.slideDuration)
+        if self.rate_controller is not None:
+            ssc.addStreamingListener(self.rate_controller)
         self._poll_timeout_s = conf.get_duration_ms(POLL_TIMEOUT, 120_000) / 1000.0
         self._current: dict[TopicAndPartition, int] = {}
         self._lock = threading.Lock()
@@ -294,6 +301,26 @@ class DirectKafkaInputDStream(InputDStream):
                     chosen[tp] = self._reset_offset(tp, int(low[i]), int(high[i]), None)
         return chosen
 
+    def _max_messages(self, lag: np.ndarray) -> np.ndarray | None:
+        """Per-partition caps for this batch (Spark's ``maxMessagesPerPartition``): the
+        backpressure rate shared out by lag, bounded by maxRatePerPartition; None: no cap."""
+        rate = -1.0
+        if self.rate_controller is not None:
+            rate = self.rate_controller.latest_rate()
+            if rate <= 0:
+                rate = self._initial_rate
+        if rate > 0:
+            total = lag.sum()
+            per_partition = lag / total * rate if total else np.zeros(len(lag))
+            if self._max_rate > 0:
+                per_partition = np.minimum(per_partition, self._max_rate)
+        else:
+            per_partition = np.full(len(lag), float(self._max_rate))
+        if per_partition.sum() <= 0:
+            return None
+        seconds = self.slideDuration / 1000.0
+        return np.maximum((seconds * per_partition).astype(np.int64), self._min_rate)
+
     def _reset_offset(self, tp: TopicAndPartition, low: int, high: int,
                       wanted: int | None) -> int:
         what = (f"offset {wanted} of {tp} is out of range [{low}, {high}]" if wanted is not None
@@ -332,9 +359,7 @@ class DirectKafkaInputDStream(InputDStream):
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
-        cap = None
-        if self._max_rate > 0:
-            cap = max(1, self._max_rate * self.slideDuration // 1000)
+        cap = self._max_messages(np.maximum(high - start, 0))
         until, out_of_range = kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
         if out_of_range.any():
             for i in np.flatnonzero(out_of_range):
