@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -58,6 +58,7 @@ class Context:
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._stopped = False
+        self._stop_hooks: list[Callable[[], None]] = []
         with Context._active_lock:
             Context._active = self
 
@@ -111,6 +112,12 @@ class Context:
             slices = [items[size * i // n: size * (i + 1) // n] for i in range(n)]
         return ParallelCollectionRDD(self, slices)
 
+    def _add_stop_hook(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the Context stops (executor-side resources such as
+        cached Kafka consumers), once however often it is added."""
+        if hook not in self._stop_hooks:
+            self._stop_hooks.append(hook)
+
     def emptyRDD(self) -> RDD:
         return EmptyRDD(self)
 
@@ -124,6 +131,11 @@ class Context:
             return
         self._stopped = True
         self._backend.stop()
+        for hook in self._stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("a stop hook of %r failed", self)
         with Context._active_lock:
             if Context._active is self:
                 Context._active = None

@@ -377,3 +377,18 @@ def test_backpressure_shares_the_rate_out_by_lag(kafka_broker) -> None:
     # 20 records/s for a 1 s batch, shared 30:10 by lag (the manual clock measures no
     # processing time, so the initial rate is what holds)
     assert sizes == [[(0, 15), (1, 5)]]
+
+
+def test_executor_consumers_close_with_the_context(kafka_broker) -> None:
+    from fastdstream import Context
+    from fastdstream.sources.kafka import kafka_rdd
+
+    topic = unique("close")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["x"])
+    sc = Context("local[2]")
+    KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
+                         [OffsetRange(topic, 0, 0, 1)]).collect()
+    assert kafka_rdd._pool
+    sc.stop()
+    assert not kafka_rdd._pool

@@ -145,6 +145,7 @@ class KafkaRDD(RDD):
     def __init__(self, ctx: Context, executor_params: dict[str, str],
                  ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float):
         super().__init__(ctx, len(ranges))
+        ctx._add_stop_hook(close_executor_consumers)  # their consumers go with the Context
         self._own_offset_ranges = tuple(ranges)
         self._executor_params = executor_params
         self._decoding = decoding
