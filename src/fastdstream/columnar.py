@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -160,7 +160,3 @@ def columnar_filter(f: Callable[[Any], Any]) -> Callable[[pa.Table], pa.Table | 
         return table.filter(pc.greater(pc.binary_length(table.column(0)), 0))
 
     return apply
-
-
-def rows_from(iterable: Iterable[Any]) -> list[Any]:
-    return iterable if isinstance(iterable, list) else list(iterable)

@@ -94,19 +94,15 @@ class DStream:
         floor = max(self.slideDuration, self._graph.remember_ms or 0)
         self._remember_ms = max(self._remember_ms or 0, floor)
         for dep in self._dependencies:
-            dep._remember(self._parent_remember_ms())
+            dep._remember(self._remember_ms)
             dep._initialize(zero_time)
-
-    def _parent_remember_ms(self) -> int:
-        assert self._remember_ms is not None
-        return self._remember_ms
 
     def _remember(self, duration_ms: int) -> None:
         if self._remember_ms is None or duration_ms > self._remember_ms:
             self._remember_ms = duration_ms
             if self._zero_time is not None:
                 for dep in self._dependencies:
-                    dep._remember(self._parent_remember_ms())
+                    dep._remember(duration_ms)
 
     def _is_time_valid(self, time_ms: int) -> bool:
         if self._zero_time is None:

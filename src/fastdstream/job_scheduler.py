@@ -69,10 +69,7 @@ class JobScheduler:
         self._report_error = report_error
         self._on_batch_completed = on_batch_completed
         self._queue: queue.Queue[object] = queue.Queue()
-        self._pending = 0
-        self._pending_cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.last_completed_batch = -1
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="streaming-job-executor",
@@ -91,8 +88,6 @@ class JobScheduler:
             },
         )
         self._bus.post(StreamingListenerBatchSubmitted(job_set.info))
-        with self._pending_cond:
-            self._pending += 1
         self._queue.put(job_set)
 
     def _loop(self) -> None:
@@ -101,12 +96,7 @@ class JobScheduler:
             if item is _STOP:
                 return
             assert isinstance(item, JobSet)
-            try:
-                self._run_job_set(item)
-            finally:
-                with self._pending_cond:
-                    self._pending -= 1
-                    self._pending_cond.notify_all()
+            self._run_job_set(item)
 
     def _run_job_set(self, job_set: JobSet) -> None:
         info = job_set.info
@@ -132,16 +122,11 @@ class JobScheduler:
             op.end_time = self._clock.get_time_ms()
             self._bus.post(StreamingListenerOutputOperationCompleted(op))
         info.processing_end_time = self._clock.get_time_ms()
-        self.last_completed_batch = job_set.time_ms
         self._bus.post(StreamingListenerBatchCompleted(info))
         try:
             self._on_batch_completed(job_set.time_ms)
         except Exception:
             log.exception("cleanup after batch %d failed", job_set.time_ms)
-
-    def wait_until_idle(self, timeout: float | None = None) -> bool:
-        with self._pending_cond:
-            return self._pending_cond.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self, process_queued: bool) -> None:
         if self._thread is None:

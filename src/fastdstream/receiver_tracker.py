@@ -186,7 +186,3 @@ class ReceiverTracker:
 
     def unallocated_rows(self, stream_id: int) -> int:
         return self.blocks.unallocated_rows(stream_id)
-
-    def receiver_info(self, stream_id: int) -> ReceiverInfo | None:
-        return self._infos.get(stream_id)
-

@@ -11,9 +11,9 @@ from functools import partial
 from typing import Any
 
 from fastdstream import conf as keys
-from fastdstream.clock import create_clock, to_datetime
+from fastdstream.clock import create_clock
 from fastdstream.context import Context
-from fastdstream.dstream import DStream, TransformedDStream, UnionDStream, _arity
+from fastdstream.dstream import DStream, TransformedDStream, UnionDStream, _with_time
 from fastdstream.dstream_graph import DStreamGraph
 from fastdstream.job_generator import JobGenerator
 from fastdstream.job_scheduler import JobScheduler
@@ -284,6 +284,5 @@ class StreamingContext:
 
 def _list_transform(func: Callable[..., Any]) -> Callable[..., Any]:
     """PySpark's ``ssc.transform`` hands the function a list: ``func(rdds)`` or with time."""
-    if _arity(func) == 2:
-        return lambda time_ms, *rdds: func(to_datetime(time_ms), list(rdds))
-    return lambda _time_ms, *rdds: func(list(rdds))
+    timed = _with_time(func, 1)  # one argument: the list
+    return lambda time_ms, *rdds: timed(time_ms, list(rdds))

@@ -95,17 +95,17 @@ class Decoding:
     def _records(self, records: pa.Table) -> Any:
         keys = records.column("key").to_pylist()
         values = records.column("value").to_pylist()
-        offsets = records.column("offset").to_pylist()
-        topic = records.column("topic")
-        partitions = records.column("partition").to_pylist()
-        timestamps = records.column("timestamp").cast(pa.int64()).to_pylist()
         key_dec = self.key_decoder or _identity
         value_dec = self.value_decoder or _identity
         if self.message_handler is None:
             for k, v in zip(keys, values, strict=True):
                 yield key_dec(k), value_dec(v)
             return
-        topics = topic.to_pylist()
+        # Metadata columns become Python objects only for a handler that sees them.
+        topics = records.column("topic").to_pylist()
+        partitions = records.column("partition").to_pylist()
+        offsets = records.column("offset").to_pylist()
+        timestamps = records.column("timestamp").cast(pa.int64()).to_pylist()
         for i in range(len(keys)):
             yield self.message_handler(KafkaMessageAndMetadata(
                 topics[i], partitions[i], offsets[i], keys[i], values[i], timestamps[i],
