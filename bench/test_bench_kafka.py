@@ -23,8 +23,8 @@ import pytest
 
 from fastdstream import Context, StreamingContext, StreamingListener
 from fastdstream.kafka import KafkaUtils
-from fastdstream.line_server import DEMO_TEXT
 from fastdstream.testing.kafka_broker import KafkaBroker
+from fastdstream.testing.line_server import DEMO_TEXT
 
 MESSAGES = int(os.environ.get("FASTDSTREAM_BENCH_KAFKA_MESSAGES", "400000"))
 PARTITIONS = 4

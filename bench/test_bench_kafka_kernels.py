@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
-from fastdstream import kernels
+from fastdstream.sources.kafka import kafka_kernels
 
 NUM_PARTITIONS = 10_000
 SEED = 20240229
@@ -77,7 +77,7 @@ def _assert_same_table(ours: pa.Table, peer: pa.Table) -> None:
 
 @pytest.mark.benchmark(group="messages_to_arrow")
 def test_messages_to_arrow_ours(benchmark, messages: list[Message]) -> None:
-    table = benchmark(kernels.messages_to_arrow, messages)
+    table = benchmark(kafka_kernels.messages_to_arrow, messages)
     assert table.num_rows == len(messages)
     _assert_same_table(table, _python_loop(messages))
 
@@ -86,7 +86,7 @@ def test_messages_to_arrow_ours(benchmark, messages: list[Message]) -> None:
 def test_messages_to_arrow_python_loop(benchmark, messages: list[Message]) -> None:
     """Peer: ``[m.value() for m in msgs]`` etc. and ``pa.table`` from the lists."""
     table = benchmark(_python_loop, messages)
-    _assert_same_table(kernels.messages_to_arrow(messages), table)
+    _assert_same_table(kafka_kernels.messages_to_arrow(messages), table)
 
 
 # -- plan_offset_ranges --------------------------------------------------------------------
@@ -118,7 +118,7 @@ def _numpy_plan(
 @pytest.mark.benchmark(group="plan_offset_ranges")
 def test_plan_offset_ranges_ours(benchmark, offset_state) -> None:
     frm, latest, caps = offset_state
-    until, oor = benchmark(kernels.plan_offset_ranges, frm, latest, caps)
+    until, oor = benchmark(kafka_kernels.plan_offset_ranges, frm, latest, caps)
     peer_until, peer_oor = _numpy_plan(frm, latest, caps)
     assert np.array_equal(until, peer_until) and np.array_equal(oor, peer_oor)
     assert oor.sum() == len(range(0, NUM_PARTITIONS, 997))
@@ -129,5 +129,5 @@ def test_plan_offset_ranges_numpy(benchmark, offset_state) -> None:
     """Peer: ``np.where(frm > latest, frm, frm + np.minimum(caps, latest - frm))``."""
     frm, latest, caps = offset_state
     until, oor = benchmark(_numpy_plan, frm, latest, caps)
-    ours_until, ours_oor = kernels.plan_offset_ranges(frm, latest, caps)
+    ours_until, ours_oor = kafka_kernels.plan_offset_ranges(frm, latest, caps)
     assert np.array_equal(until, ours_until) and np.array_equal(oor, ours_oor)

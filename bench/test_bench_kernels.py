@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from fastdstream import kernels
+from fastdstream.engine.columnar import kernels
 
 if TYPE_CHECKING:
     # Only for annotations: importing "conftest" at run time can pick up

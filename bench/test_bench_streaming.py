@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.line_server import DEMO_TEXT, LineServer
-from fastdstream.lines import split_lines
+from fastdstream.sources.lines import split_lines
 from fastdstream.testing import BatchRecorder, ManualStreaming
+from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
 

@@ -22,8 +22,8 @@ import sqlite3
 from collections.abc import Iterable
 
 from fastdstream import Context, StreamingContext
+from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils, OffsetRange, TopicAndPartition
-from fastdstream.rdd import RDD
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counts (word TEXT PRIMARY KEY, n INTEGER NOT NULL);

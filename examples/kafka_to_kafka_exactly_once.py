@@ -19,8 +19,8 @@ import argparse
 import confluent_kafka
 
 from fastdstream import Context, StreamingContext
+from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils
-from fastdstream.rdd import RDD
 
 TIMEOUT_S = 30.0
 

@@ -20,7 +20,7 @@ from operator import add
 
 from fastdstream import Context as SparkContext
 from fastdstream import StreamingContext
-from fastdstream.line_server import LineServer, demo_lines, feed
+from fastdstream.testing.line_server import LineServer, demo_lines, feed
 
 
 def main() -> None:

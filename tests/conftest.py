@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.line_server import LineServer
 from fastdstream.testing import ManualStreaming
+from fastdstream.testing.line_server import LineServer
 
 
 @pytest.fixture

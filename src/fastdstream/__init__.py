@@ -7,20 +7,20 @@ A PySpark Streaming program ports by changing its imports::
 
 from fastdstream.clock import ManualClock, SystemClock
 from fastdstream.conf import Conf
-from fastdstream.context import Context
-from fastdstream.dstream import DStream
+from fastdstream.engine.context import Context
+from fastdstream.engine.partitioner import portable_hash
+from fastdstream.engine.rdd import RDD
 from fastdstream.errors import (
     DecodeError,
     FastDStreamError,
     StreamingJobError,
     TaskNotSerializableError,
 )
-from fastdstream.listener import BatchInfo, StreamingListener
-from fastdstream.partitioner import portable_hash
-from fastdstream.rdd import RDD
-from fastdstream.receiver import Receiver
 from fastdstream.storage_level import StorageLevel
-from fastdstream.streaming_context import StreamingContext
+from fastdstream.streaming.dstream.dstream import DStream
+from fastdstream.streaming.receiver.receiver import Receiver
+from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
+from fastdstream.streaming.streaming_context import StreamingContext
 
 # PySpark's names, so `from pyspark import SparkContext, SparkConf` ports by import alone.
 SparkContext = Context

@@ -1,6 +1,6 @@
 """Typed stub of fastdstream._core, the compiled kernels.
 
-Buffers are numpy views of Arrow buffers (see fastdstream.kernels); ``offset``/``length``
+Buffers are numpy views of Arrow buffers (see fastdstream.engine.columnar.kernels); ``offset``/``length``
 are the Arrow array's offset and length. ``validity`` is the Arrow validity bitmap, or
 None when the array has no nulls.
 """

@@ -4,7 +4,7 @@ bookkeeping and Kafka-messages-to-Arrow kernels, one include file per concern.
 
 The module links nothing but CPython. Arrow data arrives as plain buffers (offsets,
 data, validity bitmaps) through the buffer protocol, so the wheel never depends on the
-ABI of the installed pyarrow; ``fastdstream.kernels`` does the Arrow-facing plumbing.
+ABI of the installed pyarrow; ``fastdstream.engine.columnar.kernels`` (and ``sources.kafka.kafka_kernels``) does the Arrow-facing plumbing.
 
 Every heavy loop runs without the GIL because the local executor computes partitions
 on a thread pool.

@@ -1,6 +1,6 @@
 """Pure-Python reference implementations of the compiled kernels (tests only).
 
-Slow and written to be obviously correct: every kernel in ``fastdstream.kernels`` is
+Slow and written to be obviously correct: every kernel in ``fastdstream.engine.columnar.kernels`` is
 checked against these on random inputs. The hash functions re-implement the core's
 64-bit hashes bit for bit, so tests can pin hash values to constants and prove they do
 not depend on the process.

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from fastdstream import DecodeError
-from fastdstream.line_server import LineServer
 from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing.line_server import LineServer
 
 pytestmark = pytest.mark.e2e
 

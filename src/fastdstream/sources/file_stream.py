@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from fastdstream.dstream import InputDStream
-from fastdstream.lines import LineSplitter
-from fastdstream.rdd import RDD
+from fastdstream.engine.rdd import RDD
+from fastdstream.sources.lines import LineSplitter
+from fastdstream.streaming.dstream.input_dstream import InputDStream
 
 if TYPE_CHECKING:
-    from fastdstream.streaming_context import StreamingContext
+    from fastdstream.streaming.streaming_context import StreamingContext
 
 Reader = Callable[[str], pa.Table]
 

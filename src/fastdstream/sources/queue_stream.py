@@ -8,12 +8,12 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastdstream.columnar import num_rows
-from fastdstream.dstream import InputDStream
-from fastdstream.rdd import RDD
+from fastdstream.engine.columnar.partition import num_rows
+from fastdstream.engine.rdd import RDD
+from fastdstream.streaming.dstream.input_dstream import InputDStream
 
 if TYPE_CHECKING:
-    from fastdstream.streaming_context import StreamingContext
+    from fastdstream.streaming.streaming_context import StreamingContext
 
 
 class QueueInputDStream(InputDStream):

@@ -8,8 +8,8 @@ import socket
 import threading
 
 from fastdstream.errors import DecodeError
-from fastdstream.lines import LineSplitter
-from fastdstream.receiver import Receiver
+from fastdstream.sources.lines import LineSplitter
+from fastdstream.streaming.receiver.receiver import Receiver
 
 log = logging.getLogger(__name__)
 

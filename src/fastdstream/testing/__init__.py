@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastdstream.context import Context
-from fastdstream.listener import BatchInfo, StreamingListener
-from fastdstream.streaming_context import StreamingContext
+from fastdstream.engine.context import Context
+from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
+from fastdstream.streaming.streaming_context import StreamingContext
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import numpy as np
 
-from fastdstream import kernels
-from fastdstream.dstream import InputDStream
+from fastdstream.engine.rdd import RDD
 from fastdstream.errors import FastDStreamError
-from fastdstream.rate_controller import INITIAL_RATE, create_rate_controller
-from fastdstream.rdd import RDD
+from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
 from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD, close_executor_consumers
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+from fastdstream.streaming.dstream.input_dstream import InputDStream
+from fastdstream.streaming.scheduler.rate_controller import INITIAL_RATE, create_rate_controller
 
 if TYPE_CHECKING:
-    from fastdstream.streaming_context import StreamingContext
+    from fastdstream.streaming.streaming_context import StreamingContext
 
 log = logging.getLogger(__name__)
 _kafka_log = logging.getLogger("fastdstream.kafka.client")
@@ -159,7 +159,7 @@ class OffsetCommitter:
         parts, offsets_ = np.empty(0, np.int64), np.empty(0, np.int64)
         for ranges, _ in work:
             pids = [ids.setdefault(r.topicAndPartition(), len(ids)) for r in ranges]
-            parts, offsets_ = kernels.merge_commits(parts, offsets_, pids,
+            parts, offsets_ = kafka_kernels.merge_commits(parts, offsets_, pids,
                                                     [r.untilOffset for r in ranges])
         by_id = {i: tp for tp, i in ids.items()}
         offsets = [confluent_kafka.TopicPartition(by_id[int(p)].topic, by_id[int(p)].partition,
@@ -360,11 +360,13 @@ class DirectKafkaInputDStream(InputDStream):
             low, high = watermarks(self._driver, tps, self._bootstrap)
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
         cap = self._max_messages(np.maximum(high - start, 0))
-        until, out_of_range = kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
+        until, out_of_range = kafka_kernels.plan_offset_ranges(
+            start, high, cap, earliest_offsets=low
+        )
         if out_of_range.any():
             for i in np.flatnonzero(out_of_range):
                 start[i] = self._reset_offset(tps[i], int(low[i]), int(high[i]), int(start[i]))
-            until, _ = kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
+            until, _ = kafka_kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
         ranges = [OffsetRange(tp.topic, tp.partition, int(start[i]), int(until[i]))
                   for i, tp in enumerate(tps)]
         for i, tp in enumerate(tps):

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import pyarrow as pa
 
-from fastdstream import kernels
+from fastdstream.engine.rdd import RDD
 from fastdstream.errors import DecodeError, FastDStreamError
-from fastdstream.rdd import RDD
+from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.offset_range import OffsetRange
 
 if TYPE_CHECKING:
-    from fastdstream.context import Context
+    from fastdstream.engine.context import Context
 
 Decoder = Callable[[bytes | None], Any]
 _kafka_log = logging.getLogger("fastdstream.kafka.client")
@@ -195,7 +195,7 @@ def read_offset_range(params: tuple[tuple[str, str], ...], source: OffsetRange,
                       poll_timeout_s: float) -> pa.Table:
     """Read exactly ``source`` (offsets ``[from, until)``) as an Arrow table of records."""
     if source.count() == 0:
-        return kernels.messages_to_arrow([])
+        return kafka_kernels.messages_to_arrow([])
     consumer = _consumer(params)
     tp = confluent_kafka.TopicPartition(source.topic, source.partition, source.fromOffset)
     consumer.assign([tp])
@@ -221,7 +221,7 @@ def read_offset_range(params: tuple[tuple[str, str], ...], source: OffsetRange,
                     break
                 batch.append(message)
             if batch:
-                tables.append(kernels.messages_to_arrow(batch))
+                tables.append(kafka_kernels.messages_to_arrow(batch))
                 next_offset = batch[-1].offset() + 1
                 last_progress = time.monotonic()
                 continue
@@ -238,5 +238,5 @@ def read_offset_range(params: tuple[tuple[str, str], ...], source: OffsetRange,
     finally:
         consumer.unassign()
     if not tables:
-        return kernels.messages_to_arrow([])
+        return kafka_kernels.messages_to_arrow([])
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

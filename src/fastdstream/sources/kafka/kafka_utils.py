@@ -28,9 +28,9 @@ from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartitio
 from fastdstream.sources.kafka.receiver import KafkaReceiver
 
 if TYPE_CHECKING:
-    from fastdstream.context import Context
-    from fastdstream.dstream import DStream
-    from fastdstream.streaming_context import StreamingContext
+    from fastdstream.engine.context import Context
+    from fastdstream.streaming.dstream.dstream import DStream
+    from fastdstream.streaming.streaming_context import StreamingContext
 
 
 class KafkaUtils:

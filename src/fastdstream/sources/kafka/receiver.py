@@ -17,11 +17,11 @@ from typing import Any
 
 import confluent_kafka
 
-from fastdstream import kernels
 from fastdstream.errors import DecodeError
-from fastdstream.receiver import Receiver
+from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.direct_stream import client_params
 from fastdstream.sources.kafka.kafka_rdd import Decoding
+from fastdstream.streaming.receiver.receiver import Receiver
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class KafkaReceiver(Receiver):
                         raise confluent_kafka.KafkaException(error)
                 if not good:
                     continue
-                records = kernels.messages_to_arrow(good)
+                records = kafka_kernels.messages_to_arrow(good)
                 last: dict[str, int] = {}
                 for message in good:
                     key = f"{message.topic()}{_SEP}{message.partition()}"

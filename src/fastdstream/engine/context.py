@@ -1,0 +1,151 @@
+"""Context: the SparkContext analogue -- master, executor back end, RDD creation."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from fastdstream.conf import Conf
+from fastdstream.engine.backend import create_backend
+from fastdstream.engine.dag_scheduler import DAGScheduler
+from fastdstream.engine.rdd import RDD
+from fastdstream.engine.rdds import EmptyRDD, ParallelCollectionRDD, UnionRDD
+
+log = logging.getLogger(__name__)
+
+
+class Context:
+    """Entry point for RDDs: the counterpart of :class:`pyspark.SparkContext`.
+
+    Parameters
+    ----------
+    master : str, optional
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per core).
+        Defaults to the conf's ``spark.master``, else ``local[*]``.
+    appName : str, optional
+    conf : Conf or mapping, optional
+
+    Examples
+    --------
+    >>> sc = Context("local[2]", "example")
+    >>> sc.parallelize(range(10), 3).map(lambda x: x * x).sum()
+    285
+    >>> sc.stop()
+    """
+
+    _active: Context | None = None
+    _active_lock = threading.Lock()
+
+    def __init__(
+        self,
+        master: str | None = None,
+        appName: str | None = None,
+        conf: Conf | Mapping[str, Any] | None = None,
+    ):
+        self._conf = conf if isinstance(conf, Conf) else Conf(conf)
+        if master is not None:
+            self._conf.setMaster(master)
+        if appName is not None:
+            self._conf.setAppName(appName)
+        self.master = self._conf.get("spark.master") or "local[*]"
+        self.appName = self._conf.get("spark.app.name") or "fastdstream"
+        self._backend = create_backend(self.master, self._conf)
+        self._dag_scheduler = DAGScheduler(self._backend)
+        self._rdd_ids = itertools.count()
+        self._shuffle_ids = itertools.count()
+        self._stopped = False
+        self._stop_hooks: list[Callable[[], None]] = []
+        with Context._active_lock:
+            Context._active = self
+
+    @classmethod
+    def getOrCreate(cls, conf: Conf | None = None) -> Context:
+        with cls._active_lock:
+            active = cls._active
+        return active if active is not None and not active._stopped else cls(conf=conf)
+
+    def getConf(self) -> Conf:
+        return self._conf
+
+    @property
+    def defaultParallelism(self) -> int:
+        configured = self._conf.get("spark.default.parallelism")
+        return int(configured) if configured else self._backend.parallelism
+
+    def _next_rdd_id(self) -> int:
+        return next(self._rdd_ids)
+
+    def _next_shuffle_id(self) -> int:
+        return next(self._shuffle_ids)
+
+    def parallelize(self, c: Iterable[Any] | pa.Table | pa.RecordBatch,
+                    numSlices: int | None = None) -> RDD:
+        """Distribute a local collection (or an Arrow table, kept columnar) to form an RDD.
+
+        Examples
+        --------
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3, 4], 2).glom().collect()
+        [[1, 2], [3, 4]]
+        >>> import pyarrow as pa
+        >>> sc.parallelize(pa.table({"value": ["x", "y"]})).collect()
+        ['x', 'y']
+        >>> sc.stop()
+        """
+        n = numSlices if numSlices is not None else self.defaultParallelism
+        if n < 1:
+            raise ValueError(f"numSlices must be at least 1, got {n}")
+        if isinstance(c, pa.RecordBatch):
+            c = pa.Table.from_batches([c])
+        if isinstance(c, pa.Table):
+            size = c.num_rows
+            slices: list[Any] = [
+                c.slice(size * i // n, size * (i + 1) // n - size * i // n) for i in range(n)
+            ]
+        else:
+            items = c if isinstance(c, list) else list(c)
+            size = len(items)
+            slices = [items[size * i // n: size * (i + 1) // n] for i in range(n)]
+        return ParallelCollectionRDD(self, slices)
+
+    def _add_stop_hook(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` when the Context stops (executor-side resources such as
+        cached Kafka consumers), once however often it is added."""
+        if hook not in self._stop_hooks:
+            self._stop_hooks.append(hook)
+
+    def emptyRDD(self) -> RDD:
+        return EmptyRDD(self)
+
+    def union(self, rdds: list[RDD]) -> RDD:
+        if not rdds:
+            raise ValueError("union needs at least one RDD")
+        return rdds[0] if len(rdds) == 1 else UnionRDD(self, list(rdds))
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._backend.stop()
+        for hook in self._stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("a stop hook of %r failed", self)
+        with Context._active_lock:
+            if Context._active is self:
+                Context._active = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"Context(master={self.master!r}, appName={self.appName!r})"

@@ -1,0 +1,446 @@
+"""RDD: one batch of data, as partitions plus the lineage that computes them.
+
+An RDD is built on the driver. Narrow transformations (map, filter, ...) are
+pipelined into one function per partition; wide ones (reduceByKey, join,
+repartition, ...) cut the lineage at a shuffle. Actions hand the partition
+functions to the executor back end through the DAG scheduler. Partition
+functions close over data and user functions only -- never over the RDD or the
+Context -- so they can be shipped to executors.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import operator
+import os
+import shutil
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial, reduce
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from fastdstream.engine import tasks
+from fastdstream.engine.backend.block_manager import block_store
+from fastdstream.engine.columnar import registry
+from fastdstream.engine.columnar.partition import PartitionData, iter_rows
+from fastdstream.engine.partitioner import HashPartitioner, portable_hash
+from fastdstream.engine.tasks import PartitionFn, Step
+from fastdstream.files import fsync_path
+
+if TYPE_CHECKING:
+    from fastdstream.engine.context import Context
+
+
+class RDD:
+    """A resilient distributed dataset: the data of one batch.
+
+    Examples
+    --------
+    >>> from fastdstream import Context
+    >>> sc = Context("local[2]")
+    >>> sc.parallelize(["a b", "b"], 2).flatMap(str.split).countByValue()
+    {'a': 1, 'b': 2}
+    >>> sc.stop()
+    """
+
+    def __init__(self, ctx: Context, num_partitions: int, parents: tuple[RDD, ...] = ()):
+        self.ctx = ctx
+        self.id = ctx._next_rdd_id()
+        self._num_partitions = num_partitions
+        self._parents = parents
+        self._persisted = False
+        self.partitioner: HashPartitioner | None = None
+
+    # --- lineage ------------------------------------------------------------------------
+
+    def _build_partition_fn(self) -> PartitionFn:
+        raise NotImplementedError
+
+    def _partition_fn(self) -> PartitionFn:
+        fn = self._build_partition_fn()
+        if self._persisted:
+            return partial(tasks.cached_partition, self.id, fn)
+        return fn
+
+    def getNumPartitions(self) -> int:
+        return self._num_partitions
+
+    @property
+    def context(self) -> Context:
+        return self.ctx
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}[{self.id}] ({self._num_partitions} partitions)"
+
+    # --- persistence --------------------------------------------------------------------
+
+    def cache(self) -> RDD:
+        return self.persist()
+
+    def persist(self, storageLevel: Any = None) -> RDD:
+        """Keep computed partitions in the block store (memory), so later jobs reuse them."""
+        if not self._persisted:
+            self._persisted = True
+            weakref.finalize(self, block_store().remove_prefix, "rdd", self.id)
+        return self
+
+    def unpersist(self, blocking: bool = False) -> RDD:
+        self._persisted = False
+        block_store().remove_prefix("rdd", self.id)
+        return self
+
+    @property
+    def is_cached(self) -> bool:
+        return self._persisted
+
+    # --- Kafka offsets (HasOffsetRanges) ------------------------------------------------
+
+    _own_offset_ranges: tuple[Any, ...] | None = None  # set by KafkaRDD
+
+    def offsetRanges(self) -> list[Any]:
+        """The Kafka offset ranges this RDD was computed from.
+
+        Spark offers this on the direct stream's own RDDs only; here any RDD derived
+        from them (by map, reduceByKey, union, ...) answers too, so a pipeline can
+        commit what it consumed after any transformation.
+        """
+        ranges: list[Any] = []
+        seen: set[int] = set()
+        found = False
+        stack: list[RDD] = [self]
+        while stack:
+            node = stack.pop()
+            if node.id in seen:
+                continue
+            seen.add(node.id)
+            if node._own_offset_ranges is not None:
+                found = True
+                ranges.extend(node._own_offset_ranges)
+            stack.extend(reversed(node._parents))
+        if not found:
+            raise TypeError(f"{self!r} is not derived from a Kafka direct stream's RDD")
+        return ranges
+
+    # --- narrow transformations ---------------------------------------------------------
+
+    def _pipe(self, step: Step, preserves_partitioning: bool = False) -> RDD:
+        return rdds.PipelinedRDD(self, step, preserves_partitioning)
+
+    def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> RDD:
+        step = tasks.make_step(lambda _, it: map(f, it), registry.columnar_map(f))
+        return self._pipe(step, preservesPartitioning)
+
+    def flatMap(
+        self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
+    ) -> RDD:
+        fn = partial(tasks.flat_map, f)
+        return self._pipe(tasks.make_step(fn, registry.columnar_flat_map(f)), preservesPartitioning)
+
+    def filter(self, f: Callable[[Any], bool]) -> RDD:
+        return self._pipe(
+            tasks.make_step(lambda _, it: filter(f, it), registry.columnar_filter(f)), True
+        )
+
+    def mapPartitions(
+        self, f: Callable[[Iterator[Any]], Iterable[Any]], preservesPartitioning: bool = False
+    ) -> RDD:
+        return self._pipe(tasks.make_step(lambda _, it: f(it)), preservesPartitioning)
+
+    def mapPartitionsWithIndex(
+        self, f: Callable[[int, Iterator[Any]], Iterable[Any]], preservesPartitioning: bool = False
+    ) -> RDD:
+        return self._pipe(tasks.make_step(f), preservesPartitioning)
+
+    def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]) -> RDD:
+        """Transform columnar partitions as Arrow record batches (PySpark's ``mapInArrow`` shape).
+
+        The function gets an iterator of :class:`pyarrow.RecordBatch` for each
+        partition and yields record batches; no Python object per record is made.
+        A partition of Python objects is refused with a clear error.
+
+        Examples
+        --------
+        >>> import pyarrow as pa, pyarrow.compute as pc
+        >>> from fastdstream import Context
+        >>> sc = Context("local[1]")
+        >>> rdd = sc.parallelize(pa.table({"value": ["a", "B"]}))
+        >>> def upper(batches):
+        ...     for b in batches:
+        ...         yield b.set_column(0, "value", pc.utf8_upper(b[0]))
+        >>> up = rdd.mapInArrow(upper)
+        >>> up.collect()
+        ['A', 'B']
+        >>> sc.stop()
+        """
+        return self._pipe(partial(tasks.map_in_arrow, f))
+
+    def glom(self) -> RDD:
+        return self._pipe(tasks.make_step(lambda _, it: [list(it)]))
+
+    def mapValues(self, f: Callable[[Any], Any]) -> RDD:
+        return self._pipe(tasks.make_step(lambda _, it: ((k, f(v)) for k, v in it)), True)
+
+    def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> RDD:
+        return self._pipe(
+            tasks.make_step(lambda _, it: ((k, x) for k, v in it for x in f(v))), True
+        )
+
+    def keys(self) -> RDD:
+        return self.map(operator.itemgetter(0))
+
+    def values(self) -> RDD:
+        return self.map(operator.itemgetter(1))
+
+    def keyBy(self, f: Callable[[Any], Any]) -> RDD:
+        return self.map(lambda x: (f(x), x))
+
+    def union(self, other: RDD) -> RDD:
+        return rdds.UnionRDD(self.ctx, [self, other])
+
+    def cartesian(self, other: RDD) -> RDD:
+        return rdds.CartesianRDD(self, other)
+
+    def _map_raw(self, f: Callable[[int, PartitionData], PartitionData]) -> RDD:
+        """Internal: a step that sees the raw partition (table or iterable)."""
+        return self._pipe(f)
+
+    # --- wide transformations -----------------------------------------------------------
+
+    def _default_partitions(self, numPartitions: int | None) -> int:
+        """PySpark's ``_defaultReducePartitions``: the conf's parallelism, else ours."""
+        if numPartitions:
+            return numPartitions
+        if self.ctx.getConf().contains("spark.default.parallelism"):
+            return self.ctx.defaultParallelism
+        return max(1, self._num_partitions)
+
+    def combineByKey(
+        self,
+        createCombiner: Callable[[Any], Any],
+        mergeValue: Callable[[Any, Any], Any],
+        mergeCombiners: Callable[[Any, Any], Any],
+        numPartitions: int | None = None,
+        partitionFunc: Callable[[Any], int] = portable_hash,
+    ) -> RDD:
+        partitioner = HashPartitioner(self._default_partitions(numPartitions), partitionFunc)
+        map_side = partial(
+            tasks.combine_map_side, createCombiner, mergeValue, partitioner
+        )
+        reduce_side = partial(tasks.combine_reduce_side, mergeCombiners)
+        return rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+
+    def reduceByKey(
+        self,
+        func: Callable[[Any, Any], Any],
+        numPartitions: int | None = None,
+        partitionFunc: Callable[[Any], int] = portable_hash,
+    ) -> RDD:
+        op = registry.REDUCE_OPS.get(func)
+        if op is None or partitionFunc is not portable_hash:
+            return self.combineByKey(tasks.identity, func, func, numPartitions, partitionFunc)
+        partitioner = HashPartitioner(self._default_partitions(numPartitions))
+        map_side = partial(tasks.reduce_map_side, func, op, partitioner)
+        reduce_side = partial(tasks.reduce_reduce_side, func, op)
+        return rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+
+    def foldByKey(
+        self, zeroValue: Any, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
+        partitionFunc: Callable[[Any], int] = portable_hash,
+    ) -> RDD:
+        return self.combineByKey(
+            lambda v: func(copy.deepcopy(zeroValue), v), func, func, numPartitions,
+            partitionFunc,
+        )
+
+    def aggregateByKey(
+        self, zeroValue: Any, seqFunc: Callable[[Any, Any], Any],
+        combFunc: Callable[[Any, Any], Any], numPartitions: int | None = None,
+        partitionFunc: Callable[[Any], int] = portable_hash,
+    ) -> RDD:
+        return self.combineByKey(
+            lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc, numPartitions,
+            partitionFunc,
+        )
+
+    def groupByKey(
+        self, numPartitions: int | None = None, partitionFunc: Callable[[Any], int] = portable_hash
+    ) -> RDD:
+        return self.combineByKey(
+            tasks.new_list, tasks.append, tasks.extend, numPartitions, partitionFunc
+        )
+
+    def countByValueRDD(self, numPartitions: int | None = None) -> RDD:
+        """(value, count) pairs, by the columnar kernel where partitions are tables."""
+        partitioner = HashPartitioner(self._default_partitions(numPartitions))
+        return rdds.ShuffledRDD(
+            self, partitioner, partial(tasks.count_map_side, partitioner),
+            partial(tasks.reduce_reduce_side, operator.add, "sum"),
+        )
+
+    def partitionBy(
+        self, numPartitions: int, partitionFunc: Callable[[Any], int] = portable_hash
+    ) -> RDD:
+        partitioner = HashPartitioner(numPartitions, partitionFunc)
+        if self.partitioner == partitioner:
+            return self
+        map_side = partial(tasks.partition_map_side, partitioner)
+        return rdds.ShuffledRDD(self, partitioner, map_side, tasks.concat)
+
+    def repartition(self, numPartitions: int) -> RDD:
+        if numPartitions < 1:
+            raise ValueError(f"number of partitions must be at least 1, got {numPartitions}")
+        shuffled = rdds.ShuffledRDD(
+            self, HashPartitioner(numPartitions), partial(tasks.round_robin, numPartitions),
+            tasks.concat,
+        )
+        shuffled.partitioner = None  # rows are spread by position, not by key
+        return shuffled
+
+    def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD:
+        """Fewer partitions; without ``shuffle`` neighbouring partitions are merged in place."""
+        if shuffle:
+            return self.repartition(numPartitions)
+        if numPartitions < 1:
+            raise ValueError(f"number of partitions must be at least 1, got {numPartitions}")
+        if numPartitions >= self._num_partitions:
+            return self
+        return rdds.CoalescedRDD(self, numPartitions)
+
+    def distinct(self, numPartitions: int | None = None) -> RDD:
+        return (
+            self.map(lambda x: (x, None))
+            .reduceByKey(lambda x, _: x, numPartitions)
+            .map(operator.itemgetter(0))
+        )
+
+    def cogroup(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Group both RDDs by key: ``(k, (values_in_self, values_in_other))``."""
+        return self.groupWith(other, numPartitions=numPartitions)
+
+    def groupWith(self, other: RDD, *others: RDD, numPartitions: int | None = None) -> RDD:
+        rdds = (self, other, *others)
+        n = len(rdds)
+        tagged = [rdd._pipe(partial(tasks.tag_values, i)) for i, rdd in enumerate(rdds)]
+        unioned = reduce(RDD.union, tagged)
+        return unioned.combineByKey(
+            partial(tasks.cogroup_create, n), tasks.cogroup_merge, tasks.cogroup_combine,
+            self._default_partitions(numPartitions),
+        ).mapValues(tuple)
+
+    def join(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self.cogroup(other, numPartitions).flatMapValues(
+            lambda vw: itertools.product(vw[0], vw[1])
+        )
+
+    def leftOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self.cogroup(other, numPartitions).flatMapValues(
+            lambda vw: itertools.product(vw[0], vw[1] or [None])
+        )
+
+    def rightOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self.cogroup(other, numPartitions).flatMapValues(
+            lambda vw: itertools.product(vw[0] or [None], vw[1])
+        )
+
+    def fullOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        return self.cogroup(other, numPartitions).flatMapValues(
+            lambda vw: itertools.product(vw[0] or [None], vw[1] or [None])
+        )
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _run(self, result_fn: Callable[[int, PartitionData], Any], splits: list[int] | None = None
+             ) -> list[Any]:
+        return self.ctx._dag_scheduler.run_job(self, result_fn, splits)
+
+    def collect(self) -> list[Any]:
+        return [x for part in self._run(tasks.collect_partition) for x in part]
+
+    def toArrow(self) -> pa.Table:
+        """Collect a columnar RDD as one :class:`pyarrow.Table` (no Python object per row)."""
+        parts = self._run(tasks.arrow_partition)
+        tables = [p for p in parts if p is not None]
+        if len(tables) != len(parts):
+            raise TypeError(f"{self!r} has partitions of Python objects; toArrow needs tables")
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables, promote_options="default")
+
+    def count(self) -> int:
+        return sum(self._run(tasks.count_partition))
+
+    def isEmpty(self) -> bool:
+        return self._num_partitions == 0 or len(self.take(1)) == 0
+
+    def take(self, num: int) -> list[Any]:
+        """First ``num`` elements, scanning as few partitions as possible (as Spark does)."""
+        items: list[Any] = []
+        total = self._num_partitions
+        scanned = 0
+        while len(items) < num and scanned < total:
+            tries = 1 if scanned == 0 else min(total - scanned, max(1, scanned * 4))
+            splits = list(range(scanned, min(scanned + tries, total)))
+            left = num - len(items)
+            for part in self._run(partial(tasks.take_partition, left), splits):
+                items.extend(part[: num - len(items)])
+            scanned += len(splits)
+        return items
+
+    def first(self) -> Any:
+        items = self.take(1)
+        if not items:
+            raise ValueError("RDD is empty")
+        return items[0]
+
+    def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
+        parts = [p for p in self._run(partial(tasks.reduce_partition, f)) if p]
+        if not parts:
+            raise ValueError("Can not reduce() empty RDD")
+        return reduce(f, (p[0] for p in parts))
+
+    def fold(self, zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
+        parts = self._run(lambda _, data: reduce(op, iter_rows(data), zeroValue))
+        return reduce(op, parts, zeroValue)
+
+    def sum(self) -> Any:
+        return sum(self._run(tasks.sum_partition))
+
+    def foreach(self, f: Callable[[Any], None]) -> None:
+        self._run(partial(tasks.foreach_partition, f))
+
+    def foreachPartition(self, f: Callable[[Iterator[Any]], None]) -> None:
+        self._run(lambda _, data: f(iter_rows(data)))
+
+    def countByValue(self) -> dict[Any, int]:
+        return dict(self.countByValueRDD().collect())
+
+    def countByKey(self) -> dict[Any, int]:
+        return self.map(operator.itemgetter(0)).countByValue()
+
+    def collectAsMap(self) -> dict[Any, Any]:
+        return dict(self.collect())
+
+    def saveAsTextFile(self, path: str) -> None:
+        """Write partitions as ``part-NNNNN`` files under ``path``, which appears atomically."""
+        if os.path.exists(path):
+            raise FileExistsError(f"output directory {path} already exists")
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        staging = os.path.join(parent, f".tmp-{os.path.basename(path)}-{uuid.uuid4().hex}")
+        os.mkdir(staging)
+        try:
+            self._run(partial(tasks.save_partition, staging))
+            fsync_path(staging)
+            os.rename(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        fsync_path(parent)
+
+
+# The kinds of RDD subclass RDD, so they load once it exists (either import order works).
+from fastdstream.engine import rdds  # noqa: E402

@@ -1,0 +1,376 @@
+"""Task-side functions: what runs on executors.
+
+Module level, so they ship by reference; they close over data and user functions,
+never over an RDD or the Context.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial, reduce
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fastdstream.engine.backend.block_manager import block_store
+from fastdstream.engine.columnar import kernels
+from fastdstream.engine.columnar.partition import (
+    PartitionData,
+    is_columnar,
+    is_pair_table,
+    iter_rows,
+    num_rows,
+    to_list,
+)
+from fastdstream.engine.partitioner import HashPartitioner
+
+PartitionFn = Callable[[int], PartitionData]
+Step = Callable[[int, PartitionData], PartitionData]
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def new_list(v: Any) -> list[Any]:
+    return [v]
+
+
+def append(acc: list[Any], v: Any) -> list[Any]:
+    acc.append(v)
+    return acc
+
+
+def extend(a: list[Any], b: list[Any]) -> list[Any]:
+    a.extend(b)
+    return a
+
+
+def no_partition(split: int) -> PartitionData:
+    raise IndexError(f"empty RDD has no partition {split}")
+
+
+def flat_map(f: Callable[[Any], Iterable[Any]], _: int, it: Iterator[Any]) -> Iterator[Any]:
+    for x in it:
+        yield from f(x)
+
+
+def make_step(
+    py_fn: Callable[[int, Iterator[Any]], Iterable[Any]],
+    col_fn: Callable[[pa.Table], pa.Table | None] | None = None,
+) -> Step:
+    if col_fn is None:
+        return partial(_object_step, py_fn)
+    return partial(_columnar_step, py_fn, col_fn)
+
+
+def _object_step(py_fn: Callable[[int, Iterator[Any]], Iterable[Any]], split: int,
+                 data: PartitionData) -> PartitionData:
+    return py_fn(split, iter_rows(data))
+
+
+def _columnar_step(
+    py_fn: Callable[[int, Iterator[Any]], Iterable[Any]],
+    col_fn: Callable[[pa.Table], pa.Table | None],
+    split: int,
+    data: PartitionData,
+) -> PartitionData:
+    if is_columnar(data):
+        out = col_fn(data)
+        if out is not None:
+            return out
+    return py_fn(split, iter_rows(data))
+
+
+def map_in_arrow(f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]], split: int,
+                  data: PartitionData) -> pa.Table:
+    if not is_columnar(data):
+        raise TypeError(
+            f"mapInArrow: partition {split} holds Python objects, not an Arrow table; "
+            "use mapPartitions for object partitions"
+        )
+    batches = list(f(iter(data.to_batches())))
+    if not batches:
+        return pa.table({})
+    return pa.Table.from_batches(batches)
+
+
+def run_steps(parent_fn: PartitionFn, steps: tuple[Step, ...], split: int) -> PartitionData:
+    data = parent_fn(split)
+    for step in steps:
+        data = step(split, data)
+    return data
+
+
+def cached_partition(rdd_id: int, fn: PartitionFn, split: int) -> PartitionData:
+    store = block_store()
+    block_id = ("rdd", rdd_id, split)
+    data = store.get_or_none(block_id)
+    if data is None:
+        data = fn(split)
+        if not is_columnar(data):
+            data = to_list(data)
+        store.put(block_id, data)
+    return data
+
+
+def read_block(block_ids: tuple[tuple[Any, ...], ...], split: int) -> PartitionData:
+    return block_store().get(block_ids[split])
+
+
+def union_partition(parts: tuple[tuple[PartitionFn, int], ...], split: int) -> PartitionData:
+    for fn, n in parts:
+        if split < n:
+            return fn(split)
+        split -= n
+    raise IndexError(split)
+
+
+def coalesced_partition(parent_fn: PartitionFn, groups: tuple[tuple[int, ...], ...],
+                         split: int) -> PartitionData:
+    return concat(split, [parent_fn(i) for i in groups[split]])
+
+
+def cartesian_partition(left: PartitionFn, right: PartitionFn, n_right: int, split: int
+                         ) -> PartitionData:
+    right_rows = to_list(right(split % n_right))
+    return itertools.product(iter_rows(left(split // n_right)), right_rows)
+
+
+def shuffle_map_task(parent_fn: PartitionFn,
+                      map_side: Callable[[int, PartitionData], list[PartitionData]],
+                      shuffle_id: int, split: int) -> int:
+    buckets = map_side(split, parent_fn(split))
+    store = block_store()
+    for reduce_id, bucket in enumerate(buckets):
+        # Arrow tables are immutable; object buckets are stored serialized, as a real
+        # shuffle would, so no reader can mutate what a second action reads.
+        stored = bucket if is_columnar(bucket) else _serialize(to_list(bucket))
+        store.put(("shuffle", shuffle_id, split, reduce_id), stored)
+    return len(buckets)
+
+
+def _serialize(rows: list[Any]) -> bytes:
+    try:
+        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(rows)
+
+
+def read_shuffle(shuffle_id: int, num_maps: int,
+                  reduce_side: Callable[[int, list[PartitionData]], PartitionData],
+                  split: int) -> PartitionData:
+    store = block_store()
+    buckets = [store.get(("shuffle", shuffle_id, m, split)) for m in range(num_maps)]
+    buckets = [pickle.loads(b) if isinstance(b, bytes) else b for b in buckets]
+    return reduce_side(split, buckets)
+
+
+def _bucket_rows(partitioner: HashPartitioner, rows: Iterable[tuple[Any, Any]]
+                 ) -> list[list[Any]]:
+    buckets: list[list[Any]] = [[] for _ in range(partitioner.num_partitions)]
+    for row in rows:
+        buckets[partitioner(row[0])].append(row)
+    return buckets
+
+
+def combine_map_side(create: Callable[[Any], Any], merge_value: Callable[[Any, Any], Any],
+                      partitioner: HashPartitioner, _: int, data: PartitionData) -> list[Any]:
+    combiners: dict[Any, Any] = {}
+    for k, v in iter_rows(data):
+        if k in combiners:
+            combiners[k] = merge_value(combiners[k], v)
+        else:
+            combiners[k] = create(v)
+    return _bucket_rows(partitioner, combiners.items())
+
+
+def combine_reduce_side(merge: Callable[[Any, Any], Any], _: int, buckets: list[Any]
+                         ) -> list[tuple[Any, Any]]:
+    merged: dict[Any, Any] = {}
+    for bucket in buckets:
+        for k, c in iter_rows(bucket):
+            if k in merged:
+                merged[k] = merge(merged[k], c)
+            else:
+                merged[k] = c
+    return list(merged.items())
+
+
+def _partition_table(table: pa.Table, partitioner: HashPartitioner) -> list[pa.Table] | None:
+    if not partitioner.is_default:
+        return None
+    try:
+        return kernels.partition_table(table, 0, partitioner.num_partitions)
+    except TypeError:  # key type the kernel does not take: use the object path
+        return None
+
+
+def reduce_map_side(func: Callable[[Any, Any], Any], op: str, partitioner: HashPartitioner,
+                     split: int, data: PartitionData) -> list[Any]:
+    if is_pair_table(data):
+        try:
+            partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
+        except (TypeError, OverflowError):  # a type the kernel lacks, or int64 would wrap
+            partial_agg = None
+        if partial_agg is not None:
+            parts = _partition_table(partial_agg, partitioner)
+            if parts is not None:
+                return parts
+    return combine_map_side(identity, func, partitioner, split, data)
+
+
+def count_map_side(partitioner: HashPartitioner, split: int, data: PartitionData) -> list[Any]:
+    if is_columnar(data) and data.num_columns == 1:
+        try:
+            counts = kernels.reduce_by_key(data.column(0), None, "count")
+        except TypeError:
+            counts = None
+        if counts is not None:
+            parts = _partition_table(counts, partitioner)
+            if parts is not None:
+                return parts
+    counter: dict[Any, int] = defaultdict(int)
+    for x in iter_rows(data):
+        counter[x] += 1
+    return _bucket_rows(partitioner, counter.items())
+
+
+def reduce_reduce_side(func: Callable[[Any, Any], Any], op: str, split: int,
+                        buckets: list[Any]) -> PartitionData:
+    if buckets and all(is_columnar(b) for b in buckets):
+        tables = _unify(buckets)
+        if tables is not None:
+            try:
+                return kernels.merge_partials(tables, op)
+            except OverflowError:
+                pass  # int64 would wrap: Python's ints give the exact answer
+    return combine_reduce_side(func, split, buckets)
+
+
+def _unify(tables: list[pa.Table]) -> list[pa.Table] | None:
+    """Cast partial aggregates to one schema (string vs large_string, int32 vs int64)."""
+    first = tables[0].schema
+    if all(t.schema.equals(first) for t in tables):
+        return tables
+    try:
+        schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
+        return [t.cast(schema) for t in tables]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def partition_map_side(partitioner: HashPartitioner, _: int, data: PartitionData) -> list[Any]:
+    if is_columnar(data):
+        parts = _partition_table(data, partitioner)
+        if parts is not None:
+            return parts
+    return _bucket_rows(partitioner, iter_rows(data))
+
+
+def round_robin(n: int, split: int, data: PartitionData) -> list[Any]:
+    if is_columnar(data):
+        size = data.num_rows
+        bounds = [size * i // n for i in range(n + 1)]
+        chunks = [data.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(n)]
+        # Rotate by the map split so small partitions do not all pile into reducer 0.
+        return [chunks[(i - split) % n] for i in range(n)]
+    buckets: list[list[Any]] = [[] for _ in range(n)]
+    for i, x in enumerate(iter_rows(data)):
+        buckets[(split + i) % n].append(x)
+    return buckets
+
+
+def concat(_: int, buckets: list[Any]) -> PartitionData:
+    tables = [b for b in buckets if is_columnar(b)]
+    if len(tables) == len(buckets) and tables:
+        return pa.concat_tables(tables, promote_options="default")
+    return [x for b in buckets for x in iter_rows(b)]
+
+
+def tag_values(tag: int, _: int, data: PartitionData) -> Iterator[tuple[Any, Any]]:
+    return ((k, (tag, v)) for k, v in iter_rows(data))
+
+
+def cogroup_create(n: int, tagged: tuple[int, Any]) -> list[list[Any]]:
+    groups: list[list[Any]] = [[] for _ in range(n)]
+    groups[tagged[0]].append(tagged[1])
+    return groups
+
+
+def cogroup_merge(groups: list[list[Any]], tagged: tuple[int, Any]) -> list[list[Any]]:
+    groups[tagged[0]].append(tagged[1])
+    return groups
+
+
+def cogroup_combine(a: list[list[Any]], b: list[list[Any]]) -> list[list[Any]]:
+    for mine, theirs in zip(a, b, strict=True):
+        mine.extend(theirs)
+    return a
+
+
+def collect_partition(_: int, data: PartitionData) -> list[Any]:
+    return to_list(data)
+
+
+def arrow_partition(_: int, data: PartitionData) -> pa.Table | None:
+    return data if is_columnar(data) else None
+
+
+def count_partition(_: int, data: PartitionData) -> int:
+    return num_rows(data)
+
+
+def take_partition(num: int, _: int, data: PartitionData) -> list[Any]:
+    if is_columnar(data):
+        return to_list(data.slice(0, num))
+    return list(itertools.islice(iter_rows(data), num))
+
+
+def reduce_partition(f: Callable[[Any, Any], Any], _: int, data: PartitionData) -> list[Any]:
+    it = iter_rows(data)
+    try:
+        first = next(it)
+    except StopIteration:
+        return []
+    return [reduce(f, it, first)]
+
+
+def sum_partition(_: int, data: PartitionData) -> Any:
+    if is_columnar(data) and data.num_columns == 1 and _sum_cannot_overflow(data.column(0)):
+        total = pc.sum(data.column(0)).as_py()
+        return 0 if total is None else total
+    return sum(iter_rows(data))
+
+
+def _sum_cannot_overflow(column: pa.ChunkedArray) -> bool:
+    """pc.sum wraps int64 silently; take it only where no partial sum can leave int64."""
+    if pa.types.is_floating(column.type):
+        return True
+    if not pa.types.is_integer(column.type):
+        return False
+    bounds = pc.min_max(column).as_py()
+    if bounds["min"] is None:
+        return True
+    largest = max(abs(bounds["min"]), abs(bounds["max"]))
+    return largest * len(column) < 2**63
+
+
+def foreach_partition(f: Callable[[Any], None], _: int, data: PartitionData) -> None:
+    for x in iter_rows(data):
+        f(x)
+
+
+def save_partition(directory: str, split: int, data: PartitionData) -> None:
+    path = os.path.join(directory, f"part-{split:05d}")
+    with open(path, "w", encoding="utf-8") as out:
+        for x in iter_rows(data):
+            out.write(f"{x}\n")
+        out.flush()
+        os.fsync(out.fileno())

@@ -1,0 +1,1 @@
+"""Streams over the batch engine: StreamingContext, DStreams, scheduling, receivers."""

@@ -1,0 +1,1 @@
+"""DStreams, one module per kind of stream (Spark's ``dstream/`` package)."""

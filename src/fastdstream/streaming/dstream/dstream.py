@@ -1,0 +1,328 @@
+"""DStream: a lazy description of a stream; one RDD per batch time.
+
+Every DStream belongs to its StreamingContext's graph with a deterministic id
+(creation order). ``_get_or_compute(time)`` builds the batch's RDD once and
+remembers it per batch time for ``remember`` milliseconds, which is what
+windows, ``slice`` and checkpoints build on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from fastdstream.clock import to_datetime, to_ms
+from fastdstream.engine.columnar.partition import PartitionData, num_rows
+from fastdstream.engine.partitioner import portable_hash
+from fastdstream.engine.rdd import RDD
+
+if TYPE_CHECKING:
+    from fastdstream.engine.context import Context
+    from fastdstream.streaming.streaming_context import StreamingContext
+
+
+def _arity(func: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    positional = [
+        p for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return -1
+    return len(positional)
+
+
+def _with_time(func: Callable[..., Any], n_rdds: int) -> Callable[..., Any]:
+    """Accept ``func(rdd...)`` or ``func(time, rdd...)``, as PySpark's foreachRDD/transform do."""
+    if _arity(func) == n_rdds + 1:
+        return lambda time_ms, *rdds: func(to_datetime(time_ms), *rdds)
+    return lambda _time_ms, *rdds: func(*rdds)
+
+
+class DStream:
+    """A discretized stream: a sequence of RDDs, one per batch interval.
+
+    Examples
+    --------
+    >>> from fastdstream import Context, StreamingContext
+    >>> ssc = StreamingContext(Context("local[2]"), 1)
+    >>> counts = (ssc.queueStream([["a b", "b"]])
+    ...           .flatMap(str.split).map(lambda w: (w, 1)).reduceByKey(lambda a, b: a + b))
+    >>> out = []
+    >>> counts.foreachRDD(lambda rdd: out.append(sorted(rdd.collect())))
+    """
+
+    def __init__(self, ssc: StreamingContext, dependencies: tuple[DStream, ...] = ()):
+        self._ssc = ssc
+        self._sc: Context = ssc.sparkContext
+        self._graph = ssc._graph
+        self._id = self._graph.next_stream_id()
+        self._dependencies = dependencies
+        self._generated: dict[int, RDD | None] = {}
+        self._generated_lock = threading.RLock()
+        self._zero_time: int | None = None
+        self._remember_ms: int | None = None
+        self._persisted = False
+
+    # --- graph bookkeeping --------------------------------------------------------------
+
+    @property
+    def slideDuration(self) -> int:
+        """Milliseconds between this stream's RDDs."""
+        if self._dependencies:
+            return self._dependencies[0].slideDuration
+        return self._graph.batch_duration_ms
+
+    def context(self) -> StreamingContext:
+        return self._ssc
+
+    def _initialize(self, zero_time: int) -> None:
+        if self._zero_time is not None:
+            return
+        self._zero_time = zero_time
+        floor = max(self.slideDuration, self._graph.remember_ms or 0)
+        self._remember_ms = max(self._remember_ms or 0, floor)
+        for dep in self._dependencies:
+            dep._remember(self._remember_ms)
+            dep._initialize(zero_time)
+
+    def _remember(self, duration_ms: int) -> None:
+        if self._remember_ms is None or duration_ms > self._remember_ms:
+            self._remember_ms = duration_ms
+            if self._zero_time is not None:
+                for dep in self._dependencies:
+                    dep._remember(duration_ms)
+
+    def _is_time_valid(self, time_ms: int) -> bool:
+        if self._zero_time is None:
+            raise RuntimeError(f"{self!r} has not been initialized (StreamingContext not started)")
+        return time_ms > self._zero_time and (time_ms - self._zero_time) % self.slideDuration == 0
+
+    def _get_or_compute(self, time_ms: int) -> RDD | None:
+        with self._generated_lock:
+            if time_ms in self._generated:
+                return self._generated[time_ms]
+            if not self._is_time_valid(time_ms):
+                return None
+            rdd = self._compute(time_ms)
+            if rdd is not None and self._persisted:
+                rdd.persist()
+            self._generated[time_ms] = rdd
+            return rdd
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        raise NotImplementedError
+
+    def _clear_metadata(self, time_ms: int) -> None:
+        """Forget RDDs older than the remember duration (their blocks and caches with them)."""
+        assert self._remember_ms is not None
+        with self._generated_lock:
+            old = [t for t in self._generated if t <= time_ms - self._remember_ms]
+            for t in old:
+                rdd = self._generated.pop(t)
+                if rdd is not None:
+                    self._on_forget(rdd)
+        for dep in self._dependencies:
+            dep._clear_metadata(time_ms)
+
+    def _on_forget(self, rdd: RDD) -> None:
+        if rdd.is_cached:
+            rdd.unpersist()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}[{self._id}]"
+
+    # --- stateless transformations ------------------------------------------------------
+
+    def transform(self, func: Callable[..., RDD]) -> DStream:
+        """Apply an RDD-to-RDD function to every RDD: ``func(rdd)`` or ``func(time, rdd)``."""
+        return transformed_dstream.TransformedDStream((self,), _with_time(func, 1))
+
+    def transformWith(self, func: Callable[..., RDD], other: DStream,
+                      keepSerializer: bool = False) -> DStream:
+        """Combine with another stream batch by batch: ``func(rdd_a, rdd_b)`` or with time."""
+        return transformed_dstream.TransformedDStream((self, other), _with_time(func, 2))
+
+    def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> DStream:
+        return self.transform(lambda rdd: rdd.map(f, preservesPartitioning))
+
+    def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
+                ) -> DStream:
+        return self.transform(lambda rdd: rdd.flatMap(f, preservesPartitioning))
+
+    def filter(self, f: Callable[[Any], bool]) -> DStream:
+        return self.transform(lambda rdd: rdd.filter(f))
+
+    def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]],
+                      preservesPartitioning: bool = False) -> DStream:
+        return self.transform(lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
+
+    def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[Any]], Iterable[Any]],
+                               preservesPartitioning: bool = False) -> DStream:
+        return self.transform(lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
+
+    def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]
+                   ) -> DStream:
+        """Columnar transformation of each partition; see :meth:`RDD.mapInArrow`."""
+        return self.transform(lambda rdd: rdd.mapInArrow(f))
+
+    def glom(self) -> DStream:
+        return self.transform(lambda rdd: rdd.glom())
+
+    def mapValues(self, f: Callable[[Any], Any]) -> DStream:
+        return self.transform(lambda rdd: rdd.mapValues(f))
+
+    def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> DStream:
+        return self.transform(lambda rdd: rdd.flatMapValues(f))
+
+    def reduce(self, func: Callable[[Any, Any], Any]) -> DStream:
+        """One element per batch: all of the batch's elements reduced with ``func``."""
+        return (
+            self.map(lambda x: (None, x))
+            .reduceByKey(func, 1)
+            .map(operator.itemgetter(1))
+        )
+
+    def count(self) -> DStream:
+        """One element per batch: the number of elements in it (0 for an empty batch)."""
+        return self.transform(
+            lambda rdd: rdd._map_raw(_partition_count)
+            .union(rdd.ctx.parallelize([(None, 0)], 1))  # an empty batch counts 0, as in Spark
+            .reduceByKey(operator.add, 1)
+            .map(operator.itemgetter(1))
+        )
+
+    def countByValue(self) -> DStream:
+        """(value, count) pairs per batch. On a columnar stream this is the Arrow kernel path.
+
+        Examples
+        --------
+        >>> # word count with no Python object per record:
+        >>> # ssc.socketTextStream("127.0.0.1", 9999).flatMap(str.split).countByValue()
+        """
+        return self.transform(lambda rdd: rdd.countByValueRDD())
+
+    def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None
+                    ) -> DStream:
+        """Merge the values of each key per batch (``operator.add``, ``min``, ``max``: columnar)."""
+        return self.transform(lambda rdd: rdd.reduceByKey(func, numPartitions))
+
+    def groupByKey(self, numPartitions: int | None = None) -> DStream:
+        return self.transform(lambda rdd: rdd.groupByKey(numPartitions))
+
+    def combineByKey(self, createCombiner: Callable[[Any], Any],
+                     mergeValue: Callable[[Any, Any], Any],
+                     mergeCombiners: Callable[[Any, Any], Any],
+                     numPartitions: int | None = None) -> DStream:
+        return self.transform(
+            lambda rdd: rdd.combineByKey(createCombiner, mergeValue, mergeCombiners, numPartitions)
+        )
+
+    def partitionBy(self, numPartitions: int,
+                    partitionFunc: Callable[[Any], int] = portable_hash) -> DStream:
+        return self.transform(lambda rdd: rdd.partitionBy(numPartitions, partitionFunc))
+
+    def repartition(self, numPartitions: int) -> DStream:
+        return self.transform(lambda rdd: rdd.repartition(numPartitions))
+
+    def union(self, other: DStream) -> DStream:
+        if self.slideDuration != other.slideDuration:
+            raise ValueError("the two DStreams have different slide durations")
+        return self.transformWith(lambda a, b: a.union(b), other)
+
+    def cogroup(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        return self.transformWith(lambda a, b: a.cogroup(b, numPartitions), other)
+
+    def join(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        return self.transformWith(lambda a, b: a.join(b, numPartitions), other)
+
+    def leftOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        return self.transformWith(lambda a, b: a.leftOuterJoin(b, numPartitions), other)
+
+    def rightOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        return self.transformWith(lambda a, b: a.rightOuterJoin(b, numPartitions), other)
+
+    def fullOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        return self.transformWith(lambda a, b: a.fullOuterJoin(b, numPartitions), other)
+
+    def cache(self) -> DStream:
+        return self.persist()
+
+    def persist(self, storageLevel: Any = None) -> DStream:
+        self._persisted = True
+        return self
+
+    # --- output operations --------------------------------------------------------------
+
+    def foreachRDD(self, func: Callable[..., None]) -> None:
+        """Run ``func(rdd)`` or ``func(time, rdd)`` on the driver for every batch.
+
+        What ``func`` calls on the RDD (collect, foreachPartition, ...) runs as
+        tasks on the executors.
+        """
+        foreach_dstream.ForEachDStream(self, _with_time(func, 1), name=_describe(func)).register()
+
+    def pprint(self, num: int = 10) -> None:
+        """Print the first ``num`` elements of each batch, under a header with its time."""
+
+        def takeAndPrint(time: datetime, rdd: RDD) -> None:
+            taken = rdd.take(num + 1)
+            lines = ["-------------------------------------------", f"Time: {time}",
+                     "-------------------------------------------"]
+            lines.extend(str(record) for record in taken[:num])
+            if len(taken) > num:
+                lines.append("...")
+            print("\n".join(lines) + "\n", flush=True)
+
+        foreach_dstream.ForEachDStream(self, _with_time(takeAndPrint, 1), name="pprint").register()
+
+    def saveAsTextFiles(self, prefix: str, suffix: str | None = None) -> None:
+        """Save each batch as a directory ``prefix-<time in ms>[.suffix]`` of text part files."""
+
+        def saveAsTextFile(time: datetime, rdd: RDD) -> None:
+            path = f"{prefix}-{to_ms(time)}" + (f".{suffix}" if suffix else "")
+            if os.path.exists(path):  # a replayed batch already saved: keep it idempotent
+                return
+            rdd.saveAsTextFile(path)
+
+        foreach_dstream.ForEachDStream(
+            self, _with_time(saveAsTextFile, 1), name="saveAsTextFiles"
+        ).register()
+
+    # --- time-indexed access ------------------------------------------------------------
+
+    def slice(self, begin: datetime | int, end: datetime | int) -> list[RDD]:
+        """The remembered RDDs of batch times in ``[begin, end]``."""
+        begin_ms, end_ms = to_ms(begin), to_ms(end)
+        if self._zero_time is None:
+            raise RuntimeError(f"{self!r} has not been initialized (StreamingContext not started)")
+        slide = self.slideDuration
+        first = self._zero_time + max(0, -(-(begin_ms - self._zero_time) // slide)) * slide
+        rdds = []
+        for t in range(first, end_ms + 1, slide):
+            rdd = self._get_or_compute(t)
+            if rdd is not None:
+                rdds.append(rdd)
+        return rdds
+
+
+def _partition_count(_: int, data: PartitionData) -> list[tuple[None, int]]:
+    return [(None, num_rows(data))]
+
+
+def _describe(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or repr(func)
+
+
+# The kinds of DStream subclass DStream, so they load once it exists (either order works).
+from fastdstream.streaming.dstream import foreach_dstream, transformed_dstream  # noqa: E402

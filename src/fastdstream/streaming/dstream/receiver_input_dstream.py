@@ -1,0 +1,32 @@
+"""ReceiverInputDStream: a stream whose batches are the blocks its receiver stored."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastdstream.engine.rdd import RDD
+from fastdstream.engine.rdds import BlockRDD
+from fastdstream.streaming.dstream.input_dstream import InputDStream
+
+if TYPE_CHECKING:
+    from fastdstream.streaming.receiver.receiver import Receiver
+    from fastdstream.streaming.streaming_context import StreamingContext
+
+
+class ReceiverInputDStream(InputDStream):
+    def __init__(self, ssc: StreamingContext, receiver: Receiver):
+        super().__init__(ssc)
+        self._receiver = receiver
+
+    def getReceiver(self) -> Receiver:
+        return self._receiver
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        blocks = self._ssc._receiver_tracker.blocks_of_batch(time_ms, self._id)
+        self.last_num_records = sum(b.num_records for b in blocks)
+        return BlockRDD(self._sc, [b.block_id for b in blocks])
+
+    def _on_forget(self, rdd: RDD) -> None:
+        super()._on_forget(rdd)
+        if isinstance(rdd, BlockRDD):
+            self._ssc._receiver_tracker.forget_blocks(self._id, rdd.block_ids)

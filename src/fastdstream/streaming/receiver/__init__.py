@@ -1,0 +1,1 @@
+"""Receivers: the Receiver API, its supervisor, block generator and write-ahead log."""

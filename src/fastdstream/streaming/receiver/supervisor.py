@@ -1,0 +1,145 @@
+"""ReceiverSupervisor: runs a receiver, stores its blocks, carries out restart and stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from fastdstream.clock import Clock
+from fastdstream.engine.backend.block_manager import block_store
+from fastdstream.streaming.receiver.block_generator import BlockGenerator
+
+if TYPE_CHECKING:
+    from fastdstream.streaming.receiver.receiver import Receiver
+    from fastdstream.streaming.receiver.sink import ReceiverSink
+    from fastdstream.streaming.receiver.wal import WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+
+class ReceiverSupervisor:
+    """Runs one receiver: lifecycle, blocks, restarts, errors."""
+
+    def __init__(self, receiver: Receiver, stream_id: int, sink: ReceiverSink,
+                 clock: Clock, block_interval_ms: int, restart_delay_ms: int,
+                 wal: WriteAheadLog | None = None):
+        self.receiver = receiver
+        self.stream_id = stream_id
+        self._sink = sink
+        self._wal = wal
+        # Block ids stay unique across restarts, so replayed blocks never collide.
+        self._run_id = time.time_ns()
+        self._restart_delay_ms = restart_delay_ms
+        self._block_seq = 0
+        self._seq_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.receiver_started = False
+        self._lifecycle_lock = threading.RLock()
+        self._blocks = BlockGenerator(clock, block_interval_ms, self._push_block,
+                                      f"BlockGenerator-{stream_id}")
+        receiver.streamId = stream_id
+        receiver._supervisor = self
+
+    # --- data ---------------------------------------------------------------------------
+
+    def push(self, data: Any, metadata: dict[str, int] | None = None) -> None:
+        self._blocks.add(data, metadata)
+
+    def flush(self) -> None:
+        """Cut the buffered records into a block now (a receiver stopping uses this)."""
+        self._blocks.flush()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._blocks.pending_rows
+
+    def _push_block(self, data: Any, rows: int, metadata: dict[str, int]) -> None:
+        with self._seq_lock:
+            block_id = ("input", self.stream_id, f"{self._run_id}-{self._block_seq:08d}")
+            self._block_seq += 1
+        if self._wal is not None:
+            self._wal.write(block_id, data, rows, metadata)
+        block_store().put(block_id, data)
+        self._sink.add_block(self.stream_id, block_id, rows)
+        try:
+            self.receiver.on_block_stored(block_id, metadata)
+        except Exception as exc:
+            self.report_error(f"receiver {self.stream_id}: on_block_stored failed", exc)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._blocks.start()
+        self._start_receiver()
+
+    def _start_receiver(self) -> None:
+        with self._lifecycle_lock:
+            if self._stopped.is_set():
+                return
+            # Started before onStart, as in Spark: the threads onStart spawns check
+            # isStopped() at once and must not see the receiver as stopped.
+            self.receiver_started = True
+            try:
+                self.receiver.onStart()
+            except Exception as exc:
+                self.report_error(f"error starting receiver {self.stream_id}", exc)
+                self._schedule_restart("onStart failed", exc, None)  # onStop cleans up
+                return
+        self._sink.receiver_started(self.stream_id, self.receiver.name)
+
+    def _stop_receiver_only(self, message: str) -> None:
+        with self._lifecycle_lock:
+            if not self.receiver_started:
+                return
+            self.receiver_started = False
+            try:
+                self.receiver.onStop()
+            except Exception:
+                log.exception("receiver %d: onStop failed (%s)", self.stream_id, message)
+
+    def restart_receiver(self, message: str, error: BaseException | None,
+                         delay_ms: int | None) -> None:
+        if error is not None:  # listeners hear of it, not only the log
+            self.report_error(message, error)
+        self._schedule_restart(message, error, delay_ms)
+
+    def _schedule_restart(self, message: str, error: BaseException | None,
+                          delay_ms: int | None) -> None:
+        delay = self._restart_delay_ms if delay_ms is None else delay_ms
+
+        def run() -> None:
+            log.warning("Restarting receiver %d (%s) with delay %d ms: %s%s", self.stream_id,
+                        self.receiver.name, delay, message, f": {error}" if error else "")
+            self._stop_receiver_only(message)
+            if self._stopped.wait(delay / 1000.0):
+                return
+            self._start_receiver()
+
+        threading.Thread(target=run, name=f"receiver-{self.stream_id}-restart",
+                         daemon=True).start()
+
+    def report_error(self, message: str, error: BaseException | None) -> None:
+        text = "".join(traceback.format_exception(error)) if error is not None else ""
+        log.error("receiver %d (%s): %s%s", self.stream_id, self.receiver.name, message,
+                  f"\n{text}" if text else "")
+        self._sink.receiver_error(self.stream_id, self.receiver.name, message, text)
+
+    def stop_receiver(self, message: str, error: BaseException | None) -> None:
+        """The receiver asked to stop (for good); with an error, the job is told."""
+        if error is not None:
+            self.report_error(message, error)
+            self._sink.report_fatal(error)
+        threading.Thread(target=self.stop, args=(message,), daemon=True).start()
+
+    def stop(self, message: str = "stopped by StreamingContext") -> None:
+        """Stop the receiver, then flush its buffered records as a last block."""
+        with self._lifecycle_lock:
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
+        self._stop_receiver_only(message)
+        self._blocks.stop()
+        self._sink.receiver_stopped(self.stream_id, self.receiver.name)

@@ -1,0 +1,75 @@
+"""JobGenerator: at every batch time, allocate received blocks and generate the jobs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fastdstream.clock import Clock, RecurringTimer
+from fastdstream.streaming.scheduler.job_scheduler import Job, JobScheduler, JobSet
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
+
+if TYPE_CHECKING:
+    from fastdstream.streaming.graph import DStreamGraph
+    from fastdstream.streaming.scheduler.receiver_tracker import ReceiverTracker
+
+log = logging.getLogger(__name__)
+
+
+class JobGenerator:
+    def __init__(
+        self,
+        graph: DStreamGraph,
+        clock: Clock,
+        job_scheduler: JobScheduler,
+        receiver_tracker: ReceiverTracker,
+        report_error: Callable[[BaseException], None],
+    ):
+        self._graph = graph
+        self._clock = clock
+        self._scheduler = job_scheduler
+        self._tracker = receiver_tracker
+        self._report_error = report_error
+        self._timer = RecurringTimer(clock, graph.batch_duration_ms, self.generate_jobs,
+                                     "JobGenerator")
+        self.last_generated_time = -1
+
+    def start(self) -> int:
+        """Start the batch timer; return the zero time (one batch before the first batch)."""
+        start_time = self._timer.get_start_time()
+        zero_time = start_time - self._graph.batch_duration_ms
+        self._graph.start(zero_time)
+        self._timer.start(start_time)
+        return zero_time
+
+    def generate_jobs(self, time_ms: int) -> None:
+        try:
+            self._tracker.allocate_blocks_to_batch(time_ms)
+            outputs = self._graph.generate_jobs(time_ms)
+        except Exception as exc:
+            log.exception("Error generating jobs for time %d ms", time_ms)
+            self._report_error(exc)
+            self.last_generated_time = time_ms
+            return
+        infos = {
+            s._id: StreamInputInfo(s._id, s.last_num_records) for s in self._graph.input_streams
+        }
+        jobs = [Job(time_ms, op_id, name, func) for op_id, name, func in outputs]
+        self._scheduler.submit_job_set(JobSet(time_ms, jobs, infos))
+        self.last_generated_time = time_ms
+
+    def on_batch_completed(self, time_ms: int) -> None:
+        self._graph.clear_metadata(time_ms)
+        self._tracker.cleanup_old_batches(time_ms - self._graph.batch_duration_ms)
+
+    def stop(self, graceful: bool, timeout_s: float) -> None:
+        if graceful:
+            # Keep generating batches until everything received has been given to one.
+            deadline = time.monotonic() + timeout_s
+            while self._tracker.has_unallocated_blocks() and time.monotonic() < deadline:
+                self._tracker.wait_for_allocation(min(0.1, max(0.0, deadline - time.monotonic())))
+            if self._tracker.has_unallocated_blocks():
+                log.warning("graceful stop timed out with received blocks not yet processed")
+        self._timer.stop()

@@ -1,0 +1,189 @@
+"""ReceiverTracker: starts receivers, tracks their blocks, hands blocks to batches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastdstream.engine.backend.block_manager import BlockId, block_store
+from fastdstream.streaming.receiver.sink import ReceiverSink
+from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
+from fastdstream.streaming.receiver.wal import WriteAheadLog
+from fastdstream.streaming.scheduler.listener import (
+    ListenerBus,
+    ReceiverInfo,
+    StreamingListenerReceiverError,
+    StreamingListenerReceiverStarted,
+    StreamingListenerReceiverStopped,
+)
+
+if TYPE_CHECKING:
+    from fastdstream.clock import Clock
+    from fastdstream.streaming.dstream.receiver_input_dstream import ReceiverInputDStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceivedBlockInfo:
+    stream_id: int
+    block_id: BlockId
+    num_records: int
+
+
+class ReceivedBlockTracker:
+    """Blocks per stream, first unallocated, then allocated to one batch time."""
+
+    def __init__(self) -> None:
+        self._unallocated: dict[int, list[ReceivedBlockInfo]] = defaultdict(list)
+        self._by_batch: dict[int, dict[int, list[ReceivedBlockInfo]]] = {}
+        self._cond = threading.Condition()
+
+    def add_block(self, info: ReceivedBlockInfo) -> None:
+        with self._cond:
+            self._unallocated[info.stream_id].append(info)
+
+    def allocate_blocks_to_batch(self, time_ms: int) -> None:
+        with self._cond:
+            if time_ms in self._by_batch:
+                return
+            self._by_batch[time_ms] = {sid: blocks for sid, blocks in self._unallocated.items()}
+            self._unallocated = defaultdict(list)
+            self._cond.notify_all()
+
+    def blocks_of_batch(self, time_ms: int, stream_id: int) -> list[ReceivedBlockInfo]:
+        with self._cond:
+            return list(self._by_batch.get(time_ms, {}).get(stream_id, ()))
+
+    def has_unallocated_blocks(self) -> bool:
+        with self._cond:
+            return any(self._unallocated.values())
+
+    def unallocated_rows(self, stream_id: int) -> int:
+        with self._cond:
+            return sum(b.num_records for b in self._unallocated.get(stream_id, ()))
+
+    def wait_for_allocation(self, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait(timeout)
+
+    def cleanup_old_batches(self, threshold_ms: int) -> None:
+        """Forget batches up to ``threshold_ms`` (their blocks are removed by their streams)."""
+        with self._cond:
+            for t in [t for t in self._by_batch if t <= threshold_ms]:
+                del self._by_batch[t]
+
+
+class ReceiverTracker(ReceiverSink):
+    def __init__(
+        self,
+        clock: Clock,
+        listener_bus: ListenerBus,
+        block_interval_ms: int,
+        restart_delay_ms: int,
+        report_error: Callable[[BaseException], None],
+    ):
+        self.wal_dir: str | None = None  # set when the write-ahead log is on
+        self._clock = clock
+        self._bus = listener_bus
+        self._block_interval_ms = block_interval_ms
+        self._restart_delay_ms = restart_delay_ms
+        self._report_error = report_error
+        self.blocks = ReceivedBlockTracker()
+        self._supervisors: dict[int, ReceiverSupervisor] = {}
+        self._infos: dict[int, ReceiverInfo] = {}
+        self._wals: dict[int, WriteAheadLog] = {}
+
+    def start(self, streams: list[ReceiverInputDStream]) -> None:
+        for stream in streams:
+            wal = None
+            if self.wal_dir is not None:
+                wal = self._wals[stream._id] = WriteAheadLog(self.wal_dir, stream._id)
+                self._replay(stream._id, wal)
+            supervisor = ReceiverSupervisor(
+                stream.getReceiver(), stream._id, self, self._clock,
+                self._block_interval_ms, self._restart_delay_ms, wal,
+            )
+            self._supervisors[stream._id] = supervisor
+            supervisor.start()
+
+    def _replay(self, stream_id: int, wal: WriteAheadLog) -> None:
+        """Blocks logged before a crash and not processed: into the next batch."""
+        blocks = records = 0
+        for logged in wal.recover():
+            block_store().put(logged.block_id, logged.data)
+            self.add_block(stream_id, logged.block_id, logged.num_records)
+            blocks += 1
+            records += logged.num_records
+        if blocks:
+            log.warning("receiver stream %d: replaying %d block(s), %d record(s), from the "
+                        "write-ahead log in %s", stream_id, blocks, records, wal.directory)
+
+    def stop(self) -> None:
+        for supervisor in self._supervisors.values():
+            supervisor.stop()
+
+    def forget_blocks(self, stream_id: int, block_ids: list[BlockId]) -> None:
+        """A batch is done with these blocks: drop them from the store and the log."""
+        store = block_store()
+        wal = self._wals.get(stream_id)
+        for block_id in block_ids:
+            store.remove(block_id)
+            if wal is not None:
+                wal.remove(block_id)
+
+    # --- reports from supervisors -------------------------------------------------------
+
+    def add_block(self, stream_id: int, block_id: BlockId, num_records: int) -> None:
+        self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records))
+
+    def receiver_started(self, stream_id: int, name: str) -> None:
+        info = ReceiverInfo(stream_id, name, active=True)
+        self._infos[stream_id] = info
+        self._bus.post(StreamingListenerReceiverStarted(info))
+
+    def receiver_error(self, stream_id: int, name: str, message: str, error: str) -> None:
+        info = ReceiverInfo(stream_id, name, active=True, last_error_message=message,
+                            last_error=error, last_error_time=self._clock.get_time_ms())
+        self._infos[stream_id] = info
+        self._bus.post(StreamingListenerReceiverError(info))
+
+    def receiver_stopped(self, stream_id: int, name: str) -> None:
+        previous = self._infos.get(stream_id)
+        info = ReceiverInfo(stream_id, name, active=False,
+                            last_error_message=previous.last_error_message if previous else "",
+                            last_error=previous.last_error if previous else "")
+        self._infos[stream_id] = info
+        self._bus.post(StreamingListenerReceiverStopped(info))
+
+    def report_fatal(self, error: BaseException) -> None:
+        self._report_error(error)
+
+    # --- batches ------------------------------------------------------------------------
+
+    def allocate_blocks_to_batch(self, time_ms: int) -> None:
+        self.blocks.allocate_blocks_to_batch(time_ms)
+
+    def blocks_of_batch(self, time_ms: int, stream_id: int) -> list[ReceivedBlockInfo]:
+        return self.blocks.blocks_of_batch(time_ms, stream_id)
+
+    def has_unallocated_blocks(self) -> bool:
+        return self.blocks.has_unallocated_blocks()
+
+    def wait_for_allocation(self, timeout: float) -> None:
+        self.blocks.wait_for_allocation(timeout)
+
+    def cleanup_old_batches(self, threshold_ms: int) -> None:
+        self.blocks.cleanup_old_batches(threshold_ms)
+
+    def pending_rows(self, stream_id: int) -> int:
+        """Records a receiver stored that are not in a block yet."""
+        supervisor = self._supervisors.get(stream_id)
+        return 0 if supervisor is None else supervisor.pending_rows
+
+    def unallocated_rows(self, stream_id: int) -> int:
+        return self.blocks.unallocated_rows(stream_id)

@@ -1,0 +1,294 @@
+"""StreamingContext: owns the DStream graph, the batch timer, the schedulers and receivers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from fastdstream import conf as keys
+from fastdstream.clock import create_clock
+from fastdstream.engine.context import Context
+from fastdstream.sources.file_stream import (
+    FileInputDStream,
+    read_binary_records,
+    read_text_file,
+)
+from fastdstream.sources.lines import DECODE_POLICIES
+from fastdstream.sources.queue_stream import QueueInputDStream
+from fastdstream.sources.socket_stream import SocketReceiver
+from fastdstream.streaming.dstream.dstream import DStream, _with_time
+from fastdstream.streaming.dstream.receiver_input_dstream import ReceiverInputDStream
+from fastdstream.streaming.dstream.transformed_dstream import TransformedDStream
+from fastdstream.streaming.dstream.union_dstream import UnionDStream
+from fastdstream.streaming.graph import DStreamGraph
+from fastdstream.streaming.receiver.receiver import Receiver
+from fastdstream.streaming.scheduler.job_generator import JobGenerator
+from fastdstream.streaming.scheduler.job_scheduler import JobScheduler
+from fastdstream.streaming.scheduler.listener import (
+    ListenerBus,
+    StreamingListener,
+    StreamingListenerStreamingStarted,
+)
+from fastdstream.streaming.scheduler.receiver_tracker import ReceiverTracker
+
+log = logging.getLogger(__name__)
+
+_INITIALIZED, _ACTIVE, _STOPPED = "INITIALIZED", "ACTIVE", "STOPPED"
+
+
+class _ContextWaiter:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._stopped = False
+
+    def notify_error(self, error: BaseException) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = error
+            self._cond.notify_all()
+
+    def notify_stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def take_error(self, timeout: float | None) -> BaseException | None:
+        """Wait for a reported error and clear it (test helpers go on past it)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._error is not None, timeout)
+            error, self._error = self._error, None
+            return error
+
+    def wait(self, timeout: float | None) -> bool:
+        with self._cond:
+            self._cond.wait_for(lambda: self._stopped or self._error is not None, timeout)
+            if self._error is not None:
+                raise self._error
+            return self._stopped
+
+
+class StreamingContext:
+    """Main entry point of streaming: the counterpart of PySpark's ``StreamingContext``.
+
+    Parameters
+    ----------
+    sparkContext : Context or str
+        The Context to run on, or a master string (``"local[2]"``) to make one.
+    batchDuration : float
+        Batch interval in seconds (fractions allowed: ``0.01`` is 10 ms).
+
+    Examples
+    --------
+    >>> from fastdstream import Context, StreamingContext
+    >>> ssc = StreamingContext(Context("local[2]"), 0.1)
+    >>> seen = []
+    >>> ssc.queueStream([[1, 2], [3]]).map(lambda x: x * 10).foreachRDD(
+    ...     lambda rdd: seen.extend(rdd.collect()))
+    >>> ssc.start()
+    >>> ssc.awaitTerminationOrTimeout(0.5)
+    False
+    >>> ssc.stop()
+    >>> seen
+    [10, 20, 30]
+    """
+
+    _activeContext: StreamingContext | None = None
+    _active_lock = threading.Lock()
+
+    def __init__(self, sparkContext: Context | str, batchDuration: float | None = None):
+        if isinstance(sparkContext, str):
+            sparkContext = Context(sparkContext)
+        if batchDuration is None:
+            raise ValueError("batchDuration (seconds) is required")
+        batch_ms = round(float(batchDuration) * 1000)
+        if batch_ms <= 0:
+            raise ValueError(f"batchDuration must be at least 1 ms, got {batchDuration} s")
+        self._sc = sparkContext
+        conf = sparkContext.getConf()
+        self._graph = DStreamGraph(batch_ms)
+        self._clock = create_clock(conf.get(keys.CLOCK))
+        self._bus = ListenerBus()
+        self._waiter = _ContextWaiter()
+        self._state = _INITIALIZED
+        self._state_lock = threading.RLock()
+        self._checkpoint_dir: str | None = None
+        self._decode_errors = conf.get(keys.DECODE_ERRORS, "strict") or "strict"
+        if self._decode_errors not in DECODE_POLICIES:
+            raise ValueError(f"{keys.DECODE_ERRORS}={self._decode_errors!r}: "
+                             f"expected one of {DECODE_POLICIES}")
+        self._receiver_tracker = ReceiverTracker(
+            self._clock, self._bus,
+            conf.get_duration_ms(keys.BLOCK_INTERVAL, 200),
+            conf.get_duration_ms(keys.RECEIVER_RESTART_DELAY, 2000),
+            self._report_error,
+        )
+        self._job_scheduler = JobScheduler(self._clock, self._bus, self._report_error,
+                                           self._on_batch_completed)
+        self._job_generator = JobGenerator(self._graph, self._clock, self._job_scheduler,
+                                           self._receiver_tracker, self._report_error)
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def sparkContext(self) -> Context:
+        return self._sc
+
+    @classmethod
+    def getActive(cls) -> StreamingContext | None:
+        """The active (started, not stopped) StreamingContext, if any."""
+        with cls._active_lock:
+            return cls._activeContext
+
+    @classmethod
+    def getActiveOrCreate(cls, checkpointPath: str | None,
+                          setupFunc: Callable[[], StreamingContext]) -> StreamingContext:
+        """The active context, else a new one from ``setupFunc``."""
+        active = cls.getActive()
+        if active is not None:
+            return active
+        if checkpointPath and os.path.isdir(checkpointPath) and os.listdir(checkpointPath):
+            raise NotImplementedError(
+                f"checkpoint directory {checkpointPath} is not empty; recovery from checkpoints "
+                "is not available yet"
+            )
+        return setupFunc()
+
+    def _on_batch_completed(self, time_ms: int) -> None:
+        self._job_generator.on_batch_completed(time_ms)
+
+    def _report_error(self, error: BaseException) -> None:
+        self._waiter.notify_error(error)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the computation: receivers, the batch timer and the job scheduler."""
+        with self._state_lock:
+            if self._state == _ACTIVE:
+                log.warning("StreamingContext has already been started")
+                return
+            if self._state == _STOPPED:
+                raise RuntimeError("StreamingContext has already been stopped")
+            with StreamingContext._active_lock:
+                if StreamingContext._activeContext is not None:
+                    raise RuntimeError(
+                        "Only one StreamingContext may be started in this process"
+                    )
+                self._graph.validate()
+                if self._sc.getConf().get_bool(keys.RECEIVER_WAL, False):
+                    if self._checkpoint_dir is None:
+                        raise ValueError(f"{keys.RECEIVER_WAL} needs a checkpoint directory: "
+                                         "call ssc.checkpoint(directory) first")
+                    self._receiver_tracker.wal_dir = self._checkpoint_dir
+                StreamingContext._activeContext = self
+            try:
+                self._bus.start()
+                self._job_scheduler.start()
+                self._job_generator.start()
+                receiver_streams = [s for s in self._graph.input_streams
+                                    if isinstance(s, ReceiverInputDStream)]
+                self._receiver_tracker.start(receiver_streams)
+            except BaseException:
+                with StreamingContext._active_lock:
+                    StreamingContext._activeContext = None
+                self._shutdown(graceful=False)
+                self._state = _STOPPED
+                raise
+            self._state = _ACTIVE
+            self._bus.post(StreamingListenerStreamingStarted(self._clock.get_time_ms()))
+
+    def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
+        """Stop the stream; ``stopGraceFully`` first processes all data already received."""
+        with self._state_lock:
+            if self._state == _ACTIVE:
+                self._shutdown(stopGraceFully)
+            self._state = _STOPPED
+            with StreamingContext._active_lock:
+                if StreamingContext._activeContext is self:
+                    StreamingContext._activeContext = None
+        self._waiter.notify_stop()
+        if stopSparkContext:
+            self._sc.stop()
+
+    def _shutdown(self, graceful: bool) -> None:
+        self._receiver_tracker.stop()
+        timeout_s = max(10.0, 10 * self._graph.batch_duration_ms / 1000.0)
+        self._job_generator.stop(graceful, timeout_s)
+        self._job_scheduler.stop(process_queued=graceful)
+        self._graph.stop()
+        self._bus.stop()
+
+    def awaitTermination(self, timeout: float | None = None) -> None:
+        """Wait for the stop (or ``timeout`` seconds); a failed batch's error is raised here."""
+        self._waiter.wait(timeout)
+
+    def awaitTerminationOrTimeout(self, timeout: float) -> bool:
+        """Like :meth:`awaitTermination`; True if stopped, False if the timeout passed."""
+        return self._waiter.wait(timeout)
+
+    def remember(self, duration: float) -> None:
+        """Keep each batch's RDDs for at least ``duration`` seconds."""
+        self._graph.remember(round(duration * 1000))
+
+    def checkpoint(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self._checkpoint_dir = directory
+
+    def addStreamingListener(self, streamingListener: StreamingListener) -> None:
+        self._bus.add_listener(streamingListener)
+
+    # --- input streams ------------------------------------------------------------------
+
+    def queueStream(self, rdds: Iterable[Any] | queue.Queue[Any], oneAtATime: bool = True,
+                    default: Any = None) -> DStream:
+        """A stream whose batches come from a queue of RDDs (or lists, made into RDDs)."""
+        return QueueInputDStream(self, rdds, oneAtATime, default)
+
+    def receiverStream(self, receiver: Receiver) -> DStream:
+        """A stream fed by a custom :class:`Receiver`."""
+        return ReceiverInputDStream(self, receiver)
+
+    def socketTextStream(self, hostname: str, port: int, storageLevel: Any = None) -> DStream:
+        """Lines of UTF-8 text from a TCP server, as an Arrow ``value`` string column.
+
+        Examples
+        --------
+        >>> # words = ssc.socketTextStream("127.0.0.1", 9999).flatMap(str.split)
+        """
+        return self.receiverStream(SocketReceiver(hostname, int(port), self._decode_errors))
+
+    def textFileStream(self, directory: str) -> DStream:
+        """Lines of the text files that appear in ``directory``."""
+        return FileInputDStream(self, directory,
+                                partial(read_text_file, errors=self._decode_errors))
+
+    def binaryRecordsStream(self, directory: str, recordLength: int) -> DStream:
+        """Fixed-length binary records of the files that appear in ``directory``."""
+        if recordLength < 1:
+            raise ValueError(f"recordLength must be positive, got {recordLength}")
+        return FileInputDStream(self, directory, partial(read_binary_records, recordLength))
+
+    def union(self, *dstreams: DStream) -> DStream:
+        if not dstreams:
+            raise ValueError("should have at least one DStream to union")
+        if len(dstreams) == 1:
+            return dstreams[0]
+        return UnionDStream(tuple(dstreams))
+
+    def transform(self, dstreams: list[DStream], transformFunc: Callable[..., Any]) -> DStream:
+        """Combine the RDDs of several streams per batch: ``transformFunc(rdds)``."""
+        if not dstreams:
+            raise ValueError("transform needs at least one DStream")
+        return TransformedDStream(tuple(dstreams), _list_transform(transformFunc))
+
+
+def _list_transform(func: Callable[..., Any]) -> Callable[..., Any]:
+    """PySpark's ``ssc.transform`` hands the function a list: ``func(rdds)`` or with time."""
+    timed = _with_time(func, 1)  # one argument: the list
+    return lambda time_ms, *rdds: timed(time_ms, list(rdds))

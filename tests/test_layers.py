@@ -1,0 +1,93 @@
+"""The layers of DESIGN.md, read from the imports: a violation fails here, not in review.
+
+Every ``import`` and ``from ... import`` in the package is read (also those inside
+functions and under ``TYPE_CHECKING``: a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "fastdstream"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Fully qualified names of the modules (or module attributes) a file imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            found.add(source)
+            found.update(f"{source}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _importers_of(prefix: str, within: str) -> dict[str, list[str]]:
+    """Modules under ``within`` that import anything under ``prefix``."""
+    bad: dict[str, list[str]] = {}
+    for name, path in MODULES.items():
+        if name != within and not name.startswith(within + "."):
+            continue
+        hits = sorted(i for i in _imports(path) if i == prefix or i.startswith(prefix + "."))
+        if hits:
+            bad[name] = hits
+    return bad
+
+
+def test_the_scanner_sees_imports() -> None:
+    # A rule over an import scanner that saw nothing would pass for the wrong reason.
+    assert len(MODULES) > 40
+    assert "fastdstream.engine.rdd" in _imports(MODULES["fastdstream.engine.rdds"])
+    assert "fastdstream.engine.tasks" in _imports(MODULES["fastdstream.engine.rdd"])
+
+
+@pytest.mark.parametrize("upper", ["fastdstream.streaming", "fastdstream.sources",
+                                   "fastdstream.testing", "fastdstream.kafka"])
+def test_engine_never_imports_the_layers_above_it(upper: str) -> None:
+    assert _importers_of(upper, "fastdstream.engine") == {}
+
+
+def test_streaming_reaches_sources_only_through_the_context_factories() -> None:
+    # ssc.socketTextStream / queueStream / textFileStream build source streams, as
+    # Spark's StreamingContext does; nothing else in streaming/ knows a source.
+    importers = _importers_of("fastdstream.sources", "fastdstream.streaming")
+    assert set(importers) <= {"fastdstream.streaming.streaming_context"}, importers
+
+
+def test_receivers_do_not_know_the_tracker() -> None:
+    # Receivers hand blocks to a sink; which tracker collects them is not their business.
+    assert _importers_of("fastdstream.streaming.scheduler", "fastdstream.streaming.receiver") == {}
+
+
+def test_sources_do_not_import_the_public_faces() -> None:
+    for face in ("fastdstream.kafka", "fastdstream.testing"):
+        assert _importers_of(face, "fastdstream.sources") == {}
+
+
+def test_the_compiled_core_imports_nothing_of_the_package() -> None:
+    sources = [PACKAGE / "_core.pyx", *PACKAGE.glob("_*.pxi")]
+    assert len(sources) > 3
+    pattern = re.compile(r"^\s*(c?import|from)\s+fastdstream\b", re.M)
+    offenders = [p.name for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
