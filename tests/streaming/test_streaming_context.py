@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 
 from fastdstream import StreamingContext, StreamingJobError
-from fastdstream.testing import ManualStreaming
+from fastdstream.testing import ManualStreaming, wait_until
 
 
 def test_start_without_output_operations_fails(manual: ManualStreaming) -> None:
@@ -137,3 +138,46 @@ def test_system_clock_runs_small_batches() -> None:
         ssc.stop()
     times = [b.batchTime() for b in recorder.completed]
     assert all(b - a == 20 for a, b in itertools.pairwise(times))
+
+
+def test_stop_without_grace_drops_queued_batches_and_stops_everything(
+    manual: ManualStreaming, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The running batch blocks; two more queue up behind it. A non-graceful stop lets the
+    # running one finish, drops the queued ones and leaves nothing half-stopped.
+    release = threading.Event()
+    started: list[list[int]] = []
+
+    def block(rdd) -> None:
+        started.append(rdd.collect())
+        release.wait(10)
+
+    manual.ssc.queueStream([[1], [2], [3]]).foreachRDD(block)
+    manual.start()
+    for _ in range(3):
+        manual.clock.advance(manual.batch_ms)
+    wait_until(lambda: started == [[1]], what="the first batch to start")
+    wait_until(lambda: manual.recorder.names().count("batchSubmitted") == 3,
+               what="three batches submitted")
+
+    errors: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            manual.ssc.stop(stopSparkContext=True, stopGraceFully=False)
+        except BaseException as exc:
+            errors.append(exc)
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    wait_until(lambda: "without processing 2 queued batch(es)" in caplog.text,
+               what="stop() to drop the queued batches")
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive(), "stop() did not return"
+    assert errors == []
+    assert started == [[1]]  # the queued batches never ran
+    assert [b.batchTime() for b in manual.recorder.completed] == [1000]
+    assert StreamingContext.getActive() is None
+    assert manual.sc._stopped
+    assert manual.ssc.awaitTerminationOrTimeout(0.1)

@@ -133,14 +133,17 @@ class JobScheduler:
             return
         if not process_queued:
             # Drop batches that have not started; the running one finishes.
+            dropped: list[int] = []
             try:
                 while True:
                     item = self._queue.get_nowait()
                     if isinstance(item, JobSet):
-                        with self._pending_cond:
-                            self._pending -= 1
+                        dropped.append(item.time_ms)
             except queue.Empty:
                 pass
+            if dropped:
+                log.warning("stopping without processing %d queued batch(es): %s ms",
+                            len(dropped), ", ".join(map(str, dropped)))
         self._queue.put(_STOP)
         self._thread.join()
         self._thread = None
