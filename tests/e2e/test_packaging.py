@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+
+from fastdstream.testing.kafka_broker import default_cache_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -25,25 +34,153 @@ with Context("local[2]") as sc:
 """
 
 
-def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
+class Installed(NamedTuple):
+    wheel: Path
+    python: Path
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel, built once for this module, installed into a fresh venv."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    dist = tmp / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist),
          str(ROOT)],
         check=True, timeout=600,
     )
     (wheel,) = dist.glob("fastdstream-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert any(n.startswith("fastdstream/_core.") and n.endswith(".so") for n in names)
-    assert "fastdstream/_core.pyi" in names and "fastdstream/py.typed" in names
-    assert not any(n.endswith((".pyx", ".pxi", ".c")) for n in names)
-
-    env_dir = tmp_path / "venv"
+    env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True,
                    timeout=600)
-    result = subprocess.run([str(python), "-c", SMOKE], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    return Installed(wheel, python)
+
+
+def test_wheel_installs_and_runs_in_a_fresh_venv(installed: Installed, tmp_path: Path) -> None:
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert any(n.startswith("fastdstream/_core.") and n.endswith(".so") for n in names)
+    assert "fastdstream/_core.pyi" in names and "fastdstream/py.typed" in names
+    assert not any(n.endswith((".pyx", ".pxi", ".c")) for n in names)
+
+    result = subprocess.run([str(installed.python), "-c", SMOKE], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('a', 1), ('b', 2)]"
+
+
+# Run with the venv's python, outside the checkout: one record through the broker.
+ROUND_TRIP = """
+import sys, time
+from confluent_kafka import Consumer, Producer, TopicPartition
+import confluent_kafka
+assert "site-packages" in confluent_kafka.__file__, confluent_kafka.__file__
+bootstrap, topic = sys.argv[1], sys.argv[2]
+errors = []
+producer = Producer({"bootstrap.servers": bootstrap, "acks": "all",
+                     "message.timeout.ms": 30000})
+producer.produce(topic, key=b"k", value=b"from the wheel",
+                 on_delivery=lambda err, msg: err and errors.append(str(err)))
+assert producer.flush(30) == 0 and not errors, errors
+consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "wheel-check",
+                     "enable.auto.commit": False})
+consumer.assign([TopicPartition(topic, 0, 0)])
+deadline = time.monotonic() + 30
+try:
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            print(msg.key().decode(), msg.value().decode())
+            break
+    else:
+        sys.exit("no record within 30 s")
+finally:
+    consumer.close()
+"""
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _jvm_pids(work_dir: Path) -> list[int]:
+    """The broker JVMs whose command line names ``work_dir`` (Linux /proc)."""
+    marker = str(work_dir / "server.properties").encode()
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if marker in cmdline.read_bytes().split(b"\0"):
+                pids.append(int(cmdline.parent.name))
+    return pids
+
+
+@contextlib.contextmanager
+def _broker_process(python: Path, work_dir: Path, out: Path, err: Path, cwd: Path
+                    ) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m fastdstream.testing.kafka_broker``, always stopped afterwards."""
+    # The venv's broker uses the cache the suite's brokers use, so it does not refetch.
+    env = {**os.environ, "FASTDSTREAM_KAFKA_CACHE": str(default_cache_dir().parent)}
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(
+            [str(python), "-m", "fastdstream.testing.kafka_broker", "--topic", "x:1",
+             "--work-dir", str(work_dir)],
+            stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:  # the test failed before its own SIGTERM
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        # The JVM runs in a session of its own; should its Python parent have died
+        # without stopping it, it would outlive the test.
+        for pid in _jvm_pids(work_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_installed_wheel_runs_the_kafka_broker(installed: Installed, tmp_path: Path) -> None:
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert "fastdstream/testing/kafka-pom.xml" in names
+    pom = subprocess.run(
+        [str(installed.python), "-c",
+         "from fastdstream.testing.kafka_broker import _default_pom; print(_default_pom())"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    assert "site-packages" in pom and Path(pom).is_file(), pom
+
+    work, out, err = tmp_path / "broker", tmp_path / "broker.out", tmp_path / "broker.err"
+    with _broker_process(installed.python, work, out, err, cwd=tmp_path) as proc:
+        deadline = time.monotonic() + 120  # jars are cached: format + JVM start
+        while True:
+            lines = out.read_text().splitlines()
+            address = next((line.split("=", 1)[1] for line in lines
+                            if line.startswith("bootstrap.servers=")), "")
+            if address:
+                break
+            assert proc.poll() is None, f"exited {proc.returncode}:\n{err.read_text()}"
+            assert time.monotonic() < deadline, f"no broker within 120 s:\n{err.read_text()}"
+            time.sleep(0.1)
+        assert address.startswith("127.0.0.1:"), address
+        port = int(address.rsplit(":", 1)[1])
+
+        result = subprocess.run([str(installed.python), "-c", ROUND_TRIP, address, "x"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "k from the wheel"
+
+        assert _jvm_pids(work), "the broker JVM is not running from the work dir"
+        proc.send_signal(signal.SIGTERM)  # what a supervisor sends; stops the JVM in order
+        assert proc.wait(timeout=60) == 0, err.read_text()
+        assert not _jvm_pids(work), "the broker's JVM outlived its script"
+        assert not _port_open(port)
+    # Fetched nothing: no Maven run, the suite's jar cache served the installed broker.
+    assert "fetching Apache Kafka" not in err.read_text()

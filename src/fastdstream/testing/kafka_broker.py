@@ -1,10 +1,11 @@
 """A real Apache Kafka broker (single-node KRaft) on 127.0.0.1, for tests and by hand.
 
 The test suite never mocks Kafka. This module fetches Apache Kafka's jars from Maven
-Central (``kafka/pom.xml`` resolved with ``mvn dependency:copy-dependencies``) into a
-cache outside the clone, formats a KRaft log directory and runs ``kafka.Kafka`` in a
-small JVM on free local ports. Every wait is bounded; a broker that does not come up
-raises :class:`KafkaBrokerError` with the tail of its log.
+Central (``kafka-pom.xml``, package data beside this module, resolved with
+``mvn dependency:copy-dependencies``) into a cache outside the clone, formats a KRaft
+log directory and runs ``kafka.Kafka`` in a small JVM on free local ports. Every wait
+is bounded; a broker that does not come up raises :class:`KafkaBrokerError` with the
+tail of its log. It works the same from a source tree and from an installed wheel.
 
 Needs ``java`` (17+) and, the first time only, ``mvn`` with access to Maven Central.
 The cache is ``$FASTDSTREAM_KAFKA_CACHE`` (default ``~/.cache/fastdstream``), under
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 KAFKA_VERSION = "4.4.0"
-"""The Apache Kafka release the tests run against; keep in step with ``kafka/pom.xml``."""
+"""The Apache Kafka release the tests run against; keep in step with ``kafka-pom.xml``."""
 
 _log = logging.getLogger(__name__)
 # librdkafka writes its own log lines ("Connect to ... failed") straight to stderr; the
@@ -135,9 +136,10 @@ def default_cache_dir() -> Path:
 
 
 def _default_pom() -> Path:
-    # src/fastdstream/testing/kafka_broker.py -> <repo>/kafka/pom.xml (an editable or
-    # source-tree install; the pom is a test-time file and is not in the wheel).
-    return Path(__file__).resolve().parents[3] / "kafka" / "pom.xml"
+    # Package data beside this module (pyproject.toml's package-data): a wheel installs
+    # it as well as a source tree holds it. The package is never imported from a zip
+    # (it has a compiled core), so this is a real file that Maven can read.
+    return Path(__file__).resolve().with_name("kafka-pom.xml")
 
 
 def _cached_libs(cache_dir: Path) -> Path | None:
@@ -223,7 +225,7 @@ def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = No
     """Make sure the broker's jars are in the cache; return the ``libs`` directory.
 
     Does nothing when a complete copy is cached. Otherwise runs
-    ``mvn dependency:copy-dependencies`` on ``kafka/pom.xml`` into a scratch directory,
+    ``mvn dependency:copy-dependencies`` on ``kafka-pom.xml`` into a scratch directory,
     moves it into place and writes the completion marker last (atomically). A file lock
     lets concurrent test sessions on one machine share the cache safely.
 
@@ -232,7 +234,7 @@ def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = No
     cache_dir : path, optional
         Defaults to :func:`default_cache_dir`.
     pom : path, optional
-        Defaults to ``kafka/pom.xml`` in the source tree.
+        Defaults to ``kafka-pom.xml``, package data beside this module.
     timeout : float
         Seconds Maven may take (a cold ``~/.m2`` downloads about 45 MB).
 
@@ -252,8 +254,8 @@ def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = No
         return libs
     pom_path = Path(pom) if pom is not None else _default_pom()
     if not pom_path.is_file():
-        raise KafkaBrokerError(f"no {pom_path}: the Kafka test broker is fetched with the "
-                               "pom in the fastdstream source tree")
+        raise KafkaBrokerError(f"no {pom_path}: the Kafka test broker's jars are fetched "
+                               "with the pom that ships in fastdstream.testing")
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another session may be fetching right now
