@@ -10,17 +10,34 @@ from fastdstream import Context, StreamingContext
 from fastdstream.testing import ManualStreaming
 from fastdstream.testing.line_server import LineServer
 
+MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
+"""Every back end the suite runs on: threads in this process, and worker processes."""
+
+
+@pytest.fixture(params=MASTERS)
+def master(request: pytest.FixtureRequest) -> str:
+    """The master of the back end under test; tests that use it run once per back end."""
+    return str(request.param)
+
 
 @pytest.fixture
-def sc() -> Iterator[Context]:
+def sc(master: str) -> Iterator[Context]:
+    context = Context(master, "test")
+    yield context
+    context.stop()
+
+
+@pytest.fixture
+def local_sc() -> Iterator[Context]:
+    """A ``local[2]`` Context, for tests of what only the thread back end does."""
     context = Context("local[2]", "test")
     yield context
     context.stop()
 
 
 @pytest.fixture
-def manual() -> Iterator[ManualStreaming]:
-    streaming = ManualStreaming()
+def manual(master: str) -> Iterator[ManualStreaming]:
+    streaming = ManualStreaming(master=master)
     yield streaming
     streaming.stop()
 

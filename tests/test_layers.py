@@ -91,3 +91,40 @@ def test_the_compiled_core_imports_nothing_of_the_package() -> None:
     pattern = re.compile(r"^\s*(c?import|from)\s+fastdstream\b", re.M)
     offenders = [p.name for p in sources if pattern.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_only_serde_pickles() -> None:
+    # One serialization point: closures, partitions, the WAL, messages to workers.
+    serializers = {"pickle", "cloudpickle", "marshal", "dill"}
+    offenders = {
+        name: sorted(hits)
+        for name, path in MODULES.items()
+        if name != "fastdstream.engine.backend.serde"
+        and (hits := {i for i in _imports(path) if i.split(".")[0] in serializers})
+    }
+    assert offenders == {}
+
+
+# The executor's internals: what holds blocks and runs tasks. Outside the back ends,
+# code reaches them only through a TaskContext (tasks) or the Context (driver).
+_EXECUTOR_INTERNALS = (
+    "fastdstream.engine.backend.block_manager.BlockManager",
+    "fastdstream.engine.backend.executor",
+    "fastdstream.engine.backend.shuffle.ShuffleService",
+    "fastdstream.engine.backend.local",
+    "fastdstream.engine.backend.local_cluster",
+    "fastdstream.engine.backend.worker",
+    "fastdstream.engine.backend.wire",
+)
+
+
+def test_tasks_reach_storage_only_through_their_task_context() -> None:
+    offenders = {}
+    for name, path in MODULES.items():
+        if name.startswith("fastdstream.engine.backend"):
+            continue
+        hits = sorted(i for i in _imports(path)
+                      if any(i == x or i.startswith(x + ".") for x in _EXECUTOR_INTERNALS))
+        if hits:
+            offenders[name] = hits
+    assert offenders == {}

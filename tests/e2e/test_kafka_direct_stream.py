@@ -35,8 +35,8 @@ def params(broker, group: str | None = None, **extra) -> dict:
 
 
 @pytest.fixture
-def streaming():
-    s = ManualStreaming()
+def streaming(master):
+    s = ManualStreaming(master=master)
     yield s
     s.stop()
 
@@ -66,12 +66,13 @@ def test_batches_read_exactly_the_planned_ranges(kafka_broker, streaming) -> Non
     assert [b.numRecords() for b in streaming.recorder.completed] == [30, 1, 0]
 
 
-def test_max_rate_per_partition_caps_each_batch(kafka_broker) -> None:
+def test_max_rate_per_partition_caps_each_batch(master, kafka_broker) -> None:
     topic = unique("rate")
     kafka_broker.create_topic(topic, partitions=2)
     for p in range(2):
         kafka_broker.produce(topic, [str(i) for i in range(10)], partition=p)
-    streaming = ManualStreaming(conf={"spark.streaming.kafka.maxRatePerPartition": "4"})
+    streaming = ManualStreaming(master=master,
+                                conf={"spark.streaming.kafka.maxRatePerPartition": "4"})
     try:
         stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
         sizes: list = []
@@ -83,7 +84,7 @@ def test_max_rate_per_partition_caps_each_batch(kafka_broker) -> None:
     assert sizes == [[4, 4], [4, 4], [2, 2], [0, 0]]
 
 
-def test_commit_async_commits_and_a_new_stream_resumes_there(kafka_broker) -> None:
+def test_commit_async_commits_and_a_new_stream_resumes_there(master, kafka_broker) -> None:
     topic, group = unique("commit"), unique("group")
     kafka_broker.create_topic(topic, partitions=2)
     kafka_broker.produce(topic, [str(i) for i in range(6)], partition=0)
@@ -92,7 +93,7 @@ def test_commit_async_commits_and_a_new_stream_resumes_there(kafka_broker) -> No
     done = threading.Event()
 
     def run(expect_batches: int) -> list:
-        streaming = ManualStreaming()
+        streaming = ManualStreaming(master=master)
         seen: list = []
         try:
             stream = KafkaUtils.createDirectStream(streaming.ssc, [topic],
@@ -119,12 +120,12 @@ def test_commit_async_commits_and_a_new_stream_resumes_there(kafka_broker) -> No
     assert kafka_broker.committed(group, topic, 2) == [6, 5]
 
 
-def test_stop_flushes_the_last_batch_commit(kafka_broker) -> None:
+def test_stop_flushes_the_last_batch_commit(master, kafka_broker) -> None:
     """SPARK-20050: the commit queued by the last batch is not lost on stop."""
     topic, group = unique("flush"), unique("group")
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, ["a", "b", "c"])
-    streaming = ManualStreaming()
+    streaming = ManualStreaming(master=master)
     stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker, group))
     stream.foreachRDD(lambda rdd: stream.commitAsync(rdd.offsetRanges()))
     streaming.start()
@@ -273,7 +274,7 @@ def test_undecodable_value_names_topic_partition_offset(kafka_broker, streaming)
     assert f"{topic}/0/offset 1" in str(info.value)
 
 
-def test_deleted_records_honour_auto_offset_reset(kafka_broker) -> None:
+def test_deleted_records_honour_auto_offset_reset(master, kafka_broker) -> None:
     """Retention removed what the stream was about to read: reset, or a clear error."""
     from confluent_kafka.admin import AdminClient as Admin
 
@@ -286,7 +287,7 @@ def test_deleted_records_honour_auto_offset_reset(kafka_broker) -> None:
         future.result(timeout=30)
     start = {TopicAndPartition(topic, 0): 2}
 
-    earliest = ManualStreaming()
+    earliest = ManualStreaming(master=master)
     try:
         stream = KafkaUtils.createDirectStream(earliest.ssc, [topic], params(kafka_broker),
                                                fromOffsets=start)
@@ -298,7 +299,7 @@ def test_deleted_records_honour_auto_offset_reset(kafka_broker) -> None:
     finally:
         earliest.stop()
 
-    strict = ManualStreaming()
+    strict = ManualStreaming(master=master)
     try:
         stream = KafkaUtils.createDirectStream(
             strict.ssc, [topic], params(kafka_broker, **{"auto.offset.reset": "none"}),
@@ -358,12 +359,12 @@ def test_missing_group_id_is_refused(kafka_broker, streaming) -> None:
                                       {"bootstrap.servers": kafka_broker.bootstrap_servers})
 
 
-def test_backpressure_shares_the_rate_out_by_lag(kafka_broker) -> None:
+def test_backpressure_shares_the_rate_out_by_lag(master, kafka_broker) -> None:
     topic = unique("backpressure")
     kafka_broker.create_topic(topic, partitions=2)
     kafka_broker.produce(topic, [str(i) for i in range(30)], partition=0)
     kafka_broker.produce(topic, [str(i) for i in range(10)], partition=1)
-    streaming = ManualStreaming(conf={"spark.streaming.backpressure.enabled": "true",
+    streaming = ManualStreaming(master=master, conf={"spark.streaming.backpressure.enabled": "true",
                                       "spark.streaming.backpressure.initialRate": "20"})
     try:
         stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
@@ -379,7 +380,7 @@ def test_backpressure_shares_the_rate_out_by_lag(kafka_broker) -> None:
     assert sizes == [[(0, 15), (1, 5)]]
 
 
-def test_executor_consumers_close_with_the_context(kafka_broker) -> None:
+def test_executor_consumers_are_executor_state_and_close_with_it(kafka_broker) -> None:
     from fastdstream import Context
     from fastdstream.sources.kafka import kafka_rdd
 
@@ -387,8 +388,42 @@ def test_executor_consumers_close_with_the_context(kafka_broker) -> None:
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, ["x"])
     sc = Context("local[2]")
+    executor = sc._backend.executor
     KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
                          [OffsetRange(topic, 0, 0, 1)]).collect()
-    assert kafka_rdd._pool
+    (key,) = [k for k in executor.state_keys() if k[0] == kafka_rdd.CONSUMER_STATE]
+    consumer = executor.state(key, lambda: None)
     sc.stop()
-    assert not kafka_rdd._pool
+    assert executor.state_keys() == []
+    with pytest.raises(RuntimeError):  # closed by the executor's stop
+        consumer.assignment()
+
+
+def test_executor_consumers_are_reused_batch_after_batch(master, kafka_broker) -> None:
+    from fastdstream import Context
+    from fastdstream.sources.kafka import kafka_rdd
+
+    topic = unique("reuse")
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):
+        kafka_broker.produce(topic, ["a", "b"], partition=p)
+    sc = Context(master)
+    try:
+        servers = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+
+        def consumers() -> list[str]:
+            keys = sc._backend.executor_state_keys()
+            return [k for ks in keys.values() for k in ks if kafka_rdd.CONSUMER_STATE in k]
+
+        for start in (0, 1):  # two "batches" over the same partitions
+            ranges = [OffsetRange(topic, p, start, start + 1) for p in range(2)]
+            assert len(KafkaUtils.createRDD(sc, servers, ranges).collect()) == 2
+            if start == 0:
+                first = consumers()
+        # one consumer per executor thread, made once: the second batch reused them (on
+        # local-cluster each partition is read by the same worker, batch after batch)
+        assert len(consumers()) <= sc.defaultParallelism
+        if master.startswith("local-cluster"):
+            assert consumers() == first and len(first) == 2
+    finally:
+        sc.stop()

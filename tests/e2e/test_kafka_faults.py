@@ -23,12 +23,12 @@ def own_broker():
 
 
 @pytest.mark.parametrize("how", ["restart", "kill"])
-def test_broker_down_and_back_mid_stream(own_broker: KafkaBroker, how: str) -> None:
+def test_broker_down_and_back_mid_stream(master, own_broker: KafkaBroker, how: str) -> None:
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     own_broker.create_topic(topic, partitions=2)
     own_broker.produce(topic, [f"a{i}" for i in range(20)], partition=0)
     own_broker.produce(topic, [f"b{i}" for i in range(20)], partition=1)
-    streaming = ManualStreaming()
+    streaming = ManualStreaming(master=master)
     seen: list[str] = []
     try:
         stream = KafkaUtils.createDirectStream(

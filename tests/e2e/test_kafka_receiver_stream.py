@@ -15,12 +15,12 @@ pytestmark = pytest.mark.e2e
 WAL = {"spark.streaming.receiver.writeAheadLog.enable": "true"}
 
 
-def test_receiver_stream_delivers_and_commits_stored_blocks(kafka_broker) -> None:
+def test_receiver_stream_delivers_and_commits_stored_blocks(master, kafka_broker) -> None:
     topic, group = f"recv-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=2)
     kafka_broker.produce(topic, ["a", "b", "c"], keys=["1", "2", "3"], partition=0)
     kafka_broker.produce(topic, ["d"], partition=1)
-    streaming = ManualStreaming()
+    streaming = ManualStreaming(master=master)
     try:
         stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers, group,
                                          {topic: 1}, {"auto.offset.reset": "earliest"})
@@ -37,13 +37,13 @@ def test_receiver_stream_delivers_and_commits_stored_blocks(kafka_broker) -> Non
         streaming.stop()
 
 
-def test_wal_replays_after_a_crash_and_the_group_resumes_after_it(kafka_broker,
+def test_wal_replays_after_a_crash_and_the_group_resumes_after_it(master, kafka_broker,
                                                                   tmp_path) -> None:
     topic, group = f"recv-wal-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, [f"m{i}" for i in range(5)])
 
-    first = ManualStreaming(conf=WAL)
+    first = ManualStreaming(master=master, conf=WAL)
     stream = KafkaUtils.createStream(first.ssc, kafka_broker.bootstrap_servers, group,
                                      {topic: 1}, {"auto.offset.reset": "earliest"})
     stream.foreachRDD(lambda rdd: None)
@@ -55,7 +55,7 @@ def test_wal_replays_after_a_crash_and_the_group_resumes_after_it(kafka_broker,
     first.stop()  # the "crash": the batch that would have processed them never ran
 
     kafka_broker.produce(topic, ["m5", "m6"])
-    second = ManualStreaming(conf=WAL)
+    second = ManualStreaming(master=master, conf=WAL)
     try:
         again = KafkaUtils.createStream(second.ssc, kafka_broker.bootstrap_servers, group,
                                         {topic: 1}, {"auto.offset.reset": "earliest"})
@@ -72,11 +72,11 @@ def test_wal_replays_after_a_crash_and_the_group_resumes_after_it(kafka_broker,
         second.stop()
 
 
-def test_undecodable_record_stops_the_receiver_naming_it(kafka_broker) -> None:
+def test_undecodable_record_stops_the_receiver_naming_it(master, kafka_broker) -> None:
     topic = f"recv-bad-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, [b"ok", b"\xff\xfe"])
-    streaming = ManualStreaming()
+    streaming = ManualStreaming(master=master)
     try:
         stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers,
                                          f"g-{uuid.uuid4().hex[:8]}", {topic: 1},

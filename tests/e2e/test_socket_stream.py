@@ -22,8 +22,8 @@ def word_counts(stream):
     return batches
 
 
-def test_socket_word_count_columnar_and_lambda_agree(line_server: LineServer) -> None:
-    streaming = ManualStreaming()
+def test_socket_word_count_columnar_and_lambda_agree(master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master)
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         lambdas = word_counts(lines.flatMap(lambda line: line.split())
@@ -43,8 +43,8 @@ def test_socket_word_count_columnar_and_lambda_agree(line_server: LineServer) ->
         streaming.stop()
 
 
-def test_receiver_reconnects_when_the_server_closes(line_server: LineServer) -> None:
-    streaming = ManualStreaming()
+def test_receiver_reconnects_when_the_server_closes(master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master)
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         seen: list = []
@@ -64,8 +64,8 @@ def test_receiver_reconnects_when_the_server_closes(line_server: LineServer) -> 
         streaming.stop()
 
 
-def test_invalid_utf8_fails_loudly_naming_the_source(line_server: LineServer) -> None:
-    streaming = ManualStreaming()
+def test_invalid_utf8_fails_loudly_naming_the_source(master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master)
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         lines.foreachRDD(lambda rdd: None)
@@ -82,8 +82,8 @@ def test_invalid_utf8_fails_loudly_naming_the_source(line_server: LineServer) ->
         streaming.stop()
 
 
-def test_replace_policy_substitutes_and_keeps_the_line(line_server: LineServer) -> None:
-    streaming = ManualStreaming(conf={"fastdstream.text.decodeErrors": "replace"})
+def test_replace_policy_substitutes_and_keeps_the_line(master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master, conf={"fastdstream.text.decodeErrors": "replace"})
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         seen: list = []
@@ -98,11 +98,11 @@ def test_replace_policy_substitutes_and_keeps_the_line(line_server: LineServer) 
         streaming.stop()
 
 
-def test_unreachable_server_is_reported_and_retried() -> None:
+def test_unreachable_server_is_reported_and_retried(master) -> None:
     with LineServer() as server:
         host, port = server.address
     # nothing listens on the port any more
-    streaming = ManualStreaming()
+    streaming = ManualStreaming(master=master)
     try:
         streaming.ssc.socketTextStream(host, port).foreachRDD(lambda rdd: None)
         streaming.start()

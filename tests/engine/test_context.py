@@ -9,6 +9,7 @@ import pytest
 
 from fastdstream import Conf, Context, SparkContext
 from fastdstream.engine.rdd import RDD
+from fastdstream.testing import partitions
 
 # --- masters ---------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ def test_parallelize_table_stays_columnar(sc):
     table = pa.table({"value": ["a", "b", "c", "d", "e"]})
     rdd = sc.parallelize(table, 2)
     assert rdd.getNumPartitions() == 2
-    parts = [rdd._partition_fn()(i) for i in range(2)]
+    parts = partitions(rdd)
     assert all(isinstance(p, pa.Table) for p in parts)
     assert [p.num_rows for p in parts] == [2, 3]
     assert rdd.collect() == ["a", "b", "c", "d", "e"]
@@ -126,7 +127,7 @@ def test_parallelize_table_stays_columnar(sc):
 def test_parallelize_record_batch(sc):
     batch = pa.record_batch({"k": ["x", "y"], "v": [1, 2]})
     rdd = sc.parallelize(batch, 1)
-    assert isinstance(rdd._partition_fn()(0), pa.Table)
+    assert isinstance(partitions(rdd)[0], pa.Table)
     # a wider table yields tuples of its columns
     assert rdd.collect() == [("x", 1), ("y", 2)]
 

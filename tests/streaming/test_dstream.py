@@ -10,6 +10,7 @@ from datetime import datetime
 import pyarrow as pa
 import pytest
 
+from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.testing import ManualStreaming
 
 
@@ -199,14 +200,26 @@ def test_output_ops_run_on_driver_and_tasks_on_executors(manual: ManualStreaming
     where: dict[str, object] = {}
 
     def output(rdd):
-        where["driver"] = threading.current_thread().name
-        where["tasks"] = set(rdd.map(lambda _: threading.current_thread().name).collect())
+        where["driver"] = (threading.current_thread().name, TaskContext.get())
+        where["tasks"] = set(rdd.map(lambda _: _where_am_i()).collect())
 
     manual.ssc.queueStream([manual.sc.parallelize(range(8), 4)]).foreachRDD(output)
     manual.start()
     manual.run_batches(1)
-    assert where["driver"] == "streaming-job-executor"
-    assert all(name.startswith("executor") for name in where["tasks"])  # type: ignore[union-attr]
+    assert where["driver"] == ("streaming-job-executor", None)  # not inside a task
+    executors = {e for e, _ in where["tasks"]}  # type: ignore[attr-defined]
+    assert executors == set(manual.sc._backend.executor_ids())
+    pids = {pid for _, pid in where["tasks"]}  # type: ignore[attr-defined]
+    if manual.sc.master.startswith("local-cluster"):
+        assert os.getpid() not in pids and len(pids) == 2
+    else:
+        assert pids == {os.getpid()}
+
+
+def _where_am_i() -> tuple[str, int]:
+    context = TaskContext.get()
+    assert context is not None
+    return context.executor.executor_id, os.getpid()
 
 
 def test_stream_ids_are_deterministic() -> None:

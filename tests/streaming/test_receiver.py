@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from fastdstream import Receiver
-from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing import ManualStreaming, block_ids, wait_until
 
 
 class ListReceiver(Receiver):
@@ -50,8 +50,6 @@ def test_stored_records_become_blocks_then_batches(manual: ManualStreaming) -> N
 
 
 def test_blocks_are_removed_after_their_batch_is_forgotten(manual: ManualStreaming) -> None:
-    from fastdstream.engine.backend.block_manager import block_store
-
     receiver = ListReceiver()
     stream = manual.ssc.receiverStream(receiver)
     stream.foreachRDD(lambda rdd: rdd.count())
@@ -61,9 +59,9 @@ def test_blocks_are_removed_after_their_batch_is_forgotten(manual: ManualStreami
     manual.cut_blocks(stream._id, 2)
     manual.run_batches(1)
     (info,) = manual.ssc._receiver_tracker.blocks_of_batch(1000, stream._id)
-    assert block_store().contains(info.block_id)
+    assert info.block_id in block_ids(manual.sc)
     manual.run_batches(2)
-    assert not block_store().contains(info.block_id)
+    assert info.block_id not in block_ids(manual.sc)
 
 
 def test_restart_stops_and_starts_the_receiver(manual: ManualStreaming) -> None:
@@ -89,8 +87,8 @@ def test_report_error_reaches_listeners(manual: ManualStreaming) -> None:
     assert "ValueError: smoke" in info.lastError()
 
 
-def test_graceful_stop_processes_everything_received() -> None:
-    streaming = ManualStreaming()
+def test_graceful_stop_processes_everything_received(master) -> None:
+    streaming = ManualStreaming(master=master)
     receiver = ListReceiver()
     stream = streaming.ssc.receiverStream(receiver)
     seen: list = []
@@ -133,9 +131,9 @@ def test_receiver_is_started_while_on_start_runs(manual: ManualStreaming) -> Non
     assert receiver.stopped_during_start is False
 
 
-def test_write_ahead_log_replays_blocks_a_crash_left_unprocessed(tmp_path) -> None:
+def test_write_ahead_log_replays_blocks_a_crash_left_unprocessed(master, tmp_path) -> None:
     conf = {"spark.streaming.receiver.writeAheadLog.enable": "true"}
-    first = ManualStreaming(conf=conf)
+    first = ManualStreaming(master=master, conf=conf)
     receiver = ListReceiver()
     stream = first.ssc.receiverStream(receiver)
     stream.foreachRDD(lambda rdd: None)
@@ -146,7 +144,7 @@ def test_write_ahead_log_replays_blocks_a_crash_left_unprocessed(tmp_path) -> No
     first.cut_blocks(stream._id, 3)  # in the log and acknowledged, never processed
     first.stop()
 
-    second = ManualStreaming(conf=conf)
+    second = ManualStreaming(master=master, conf=conf)
     try:
         again = ListReceiver()
         replayed = second.ssc.receiverStream(again)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
 
 from fastdstream.conf import Conf
 from fastdstream.engine.backend import create_backend
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.context_cleaner import ContextCleaner
 from fastdstream.engine.dag_scheduler import DAGScheduler
+from fastdstream.engine.map_output_tracker import MapOutputTracker
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import EmptyRDD, ParallelCollectionRDD, UnionRDD
 
@@ -55,11 +58,12 @@ class Context:
         self.master = self._conf.get("spark.master") or "local[*]"
         self.appName = self._conf.get("spark.app.name") or "fastdstream"
         self._backend = create_backend(self.master, self._conf)
-        self._dag_scheduler = DAGScheduler(self._backend)
+        self._map_output_tracker = MapOutputTracker()
+        self._dag_scheduler = DAGScheduler(self._backend, self._map_output_tracker)
+        self._cleaner = ContextCleaner(self._backend, self._map_output_tracker)
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._stopped = False
-        self._stop_hooks: list[Callable[[], None]] = []
         with Context._active_lock:
             Context._active = self
 
@@ -113,11 +117,15 @@ class Context:
             slices = [items[size * i // n: size * (i + 1) // n] for i in range(n)]
         return ParallelCollectionRDD(self, slices)
 
-    def _add_stop_hook(self, hook: Callable[[], None]) -> None:
-        """Run ``hook`` when the Context stops (executor-side resources such as
-        cached Kafka consumers), once however often it is added."""
-        if hook not in self._stop_hooks:
-            self._stop_hooks.append(hook)
+    # --- blocks the driver hands to executors (received input) ---------------------------
+
+    def _store_block(self, block_id: BlockId, data: Any) -> str:
+        """Store a block on an executor; return where it is."""
+        return self._backend.store_block(block_id, data)
+
+    def _remove_block(self, block_id: BlockId, executor_id: str) -> None:
+        if not self._stopped:
+            self._backend.remove_block(block_id, executor_id)
 
     def emptyRDD(self) -> RDD:
         return EmptyRDD(self)
@@ -131,12 +139,8 @@ class Context:
         if self._stopped:
             return
         self._stopped = True
+        self._cleaner.stop()
         self._backend.stop()
-        for hook in self._stop_hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("a stop hook of %r failed", self)
         with Context._active_lock:
             if Context._active is self:
                 Context._active = None

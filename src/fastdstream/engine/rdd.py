@@ -16,7 +16,6 @@ import operator
 import os
 import shutil
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial, reduce
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from fastdstream.engine import tasks
-from fastdstream.engine.backend.block_manager import block_store
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import PartitionData, iter_rows
 from fastdstream.engine.partitioner import HashPartitioner, portable_hash
@@ -66,6 +64,10 @@ class RDD:
             return partial(tasks.cached_partition, self.id, fn)
         return fn
 
+    def _preferred_location(self, split: int) -> str | None:
+        """The executor that holds this partition's input, if one does (received blocks)."""
+        return None
+
     def getNumPartitions(self) -> int:
         return self._num_partitions
 
@@ -82,15 +84,18 @@ class RDD:
         return self.persist()
 
     def persist(self, storageLevel: Any = None) -> RDD:
-        """Keep computed partitions in the block store (memory), so later jobs reuse them."""
+        """Keep computed partitions in their executors' memory, so later jobs reuse them.
+
+        The blocks go when :meth:`unpersist` is called or the RDD is garbage-collected.
+        """
         if not self._persisted:
             self._persisted = True
-            weakref.finalize(self, block_store().remove_prefix, "rdd", self.id)
+            self.ctx._cleaner.register_rdd(self, self.id)
         return self
 
     def unpersist(self, blocking: bool = False) -> RDD:
         self._persisted = False
-        block_store().remove_prefix("rdd", self.id)
+        self.ctx._cleaner.clean_now(("rdd", self.id))
         return self
 
     @property

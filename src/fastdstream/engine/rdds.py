@@ -7,13 +7,13 @@ data and task-side functions (:mod:`fastdstream.engine.tasks`) only.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastdstream.engine import tasks
-from fastdstream.engine.backend.block_manager import block_store
+from fastdstream.engine.backend.base import StageFn
+from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.columnar.partition import PartitionData
 from fastdstream.engine.partitioner import HashPartitioner
 from fastdstream.engine.rdd import RDD
@@ -28,7 +28,7 @@ class ParallelCollectionRDD(RDD):
         self._slices = slices
 
     def _build_partition_fn(self) -> PartitionFn:
-        return self._slices.__getitem__
+        return partial(tasks.slice_of, tuple(self._slices))
 
 
 class EmptyRDD(RDD):
@@ -40,14 +40,21 @@ class EmptyRDD(RDD):
 
 
 class BlockRDD(RDD):
-    """Partitions that are blocks in the block store (received input)."""
+    """Partitions that are blocks on executors (received input): partition ``i`` is
+    block ``block_ids[i]``, held by executor ``locations[i]``."""
 
-    def __init__(self, ctx: Context, block_ids: list[tuple[Any, ...]]):
+    def __init__(self, ctx: Context, block_ids: list[BlockId], locations: list[str]):
+        if len(block_ids) != len(locations):
+            raise ValueError("BlockRDD: one location per block id")
         super().__init__(ctx, len(block_ids))
         self.block_ids = block_ids
+        self.locations = locations
 
     def _build_partition_fn(self) -> PartitionFn:
-        return partial(tasks.read_block, tuple(self.block_ids))
+        return partial(tasks.read_block, tuple(self.block_ids), tuple(self.locations))
+
+    def _preferred_location(self, split: int) -> str | None:
+        return self.locations[split]
 
 
 class PipelinedRDD(RDD):
@@ -66,6 +73,9 @@ class PipelinedRDD(RDD):
     def _build_partition_fn(self) -> PartitionFn:
         return partial(tasks.run_steps, self._parent._partition_fn(), self._steps)
 
+    def _preferred_location(self, split: int) -> str | None:
+        return self._parent._preferred_location(split)
+
 
 class UnionRDD(RDD):
     def __init__(self, ctx: Context, rdds: list[RDD]):
@@ -74,6 +84,13 @@ class UnionRDD(RDD):
     def _build_partition_fn(self) -> PartitionFn:
         table = [(p._partition_fn(), p.getNumPartitions()) for p in self._parents]
         return partial(tasks.union_partition, tuple(table))
+
+    def _preferred_location(self, split: int) -> str | None:
+        for parent in self._parents:
+            if split < parent.getNumPartitions():
+                return parent._preferred_location(split)
+            split -= parent.getNumPartitions()
+        return None
 
 
 class CoalescedRDD(RDD):
@@ -119,21 +136,19 @@ class ShuffledRDD(RDD):
         self.shuffle_id = parent.ctx._next_shuffle_id()
         self.map_side = map_side
         self.reduce_side = reduce_side
-        self.map_outputs_ready = False
-        weakref.finalize(self, block_store().remove_prefix, "shuffle", self.shuffle_id)
+        parent.ctx._cleaner.register_shuffle(self, self.shuffle_id)
+
+    @property
+    def map_outputs_ready(self) -> bool:
+        return self.ctx._map_output_tracker.contains(self.shuffle_id)
 
     def _build_partition_fn(self) -> PartitionFn:
-        return partial(
-            tasks.read_shuffle, self.shuffle_id, self._parents[0].getNumPartitions(),
-            self.reduce_side,
-        )
+        # Built once the map stage ran: the reduce tasks carry where its outputs are.
+        statuses = self.ctx._map_output_tracker.statuses(self.shuffle_id)
+        return partial(tasks.read_shuffle, self.shuffle_id, statuses, self.reduce_side)
 
-    def map_stage_fn(self) -> Callable[[int], int]:
+    def map_stage_fn(self) -> StageFn:
         return partial(tasks.shuffle_map_task, self._parents[0]._partition_fn(), self.map_side,
                        self.shuffle_id)
-
-    def cleanup(self) -> None:
-        block_store().remove_prefix("shuffle", self.shuffle_id)
-        self.map_outputs_ready = False
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import pickle
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial, reduce
@@ -17,7 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fastdstream.engine.backend.block_manager import block_store
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.shuffle import MapStatus
+from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.engine.columnar import kernels
 from fastdstream.engine.columnar.partition import (
     PartitionData,
@@ -29,7 +30,7 @@ from fastdstream.engine.columnar.partition import (
 )
 from fastdstream.engine.partitioner import HashPartitioner
 
-PartitionFn = Callable[[int], PartitionData]
+PartitionFn = Callable[[TaskContext, int], PartitionData]
 Step = Callable[[int, PartitionData], PartitionData]
 
 def identity(x: Any) -> Any:
@@ -50,7 +51,7 @@ def extend(a: list[Any], b: list[Any]) -> list[Any]:
     return a
 
 
-def no_partition(split: int) -> PartitionData:
+def no_partition(tc: TaskContext, split: int) -> PartitionData:
     raise IndexError(f"empty RDD has no partition {split}")
 
 
@@ -99,77 +100,67 @@ def map_in_arrow(f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch
     return pa.Table.from_batches(batches)
 
 
-def run_steps(parent_fn: PartitionFn, steps: tuple[Step, ...], split: int) -> PartitionData:
-    data = parent_fn(split)
+def run_steps(parent_fn: PartitionFn, steps: tuple[Step, ...], tc: TaskContext,
+              split: int) -> PartitionData:
+    data = parent_fn(tc, split)
     for step in steps:
         data = step(split, data)
     return data
 
 
-def cached_partition(rdd_id: int, fn: PartitionFn, split: int) -> PartitionData:
-    store = block_store()
+def slice_of(slices: tuple[PartitionData, ...], tc: TaskContext, split: int) -> PartitionData:
+    return slices[split]
+
+
+def cached_partition(rdd_id: int, fn: PartitionFn, tc: TaskContext,
+                     split: int) -> PartitionData:
+    blocks = tc.block_manager
     block_id = ("rdd", rdd_id, split)
-    data = store.get_or_none(block_id)
+    data = blocks.get_local_or_none(block_id)
     if data is None:
-        data = fn(split)
+        data = fn(tc, split)
         if not is_columnar(data):
             data = to_list(data)
-        store.put(block_id, data)
+        blocks.put(block_id, data)
     return data
 
 
-def read_block(block_ids: tuple[tuple[Any, ...], ...], split: int) -> PartitionData:
-    return block_store().get(block_ids[split])
+def read_block(block_ids: tuple[BlockId, ...], locations: tuple[str, ...], tc: TaskContext,
+               split: int) -> PartitionData:
+    return tc.block_manager.get(block_ids[split], locations[split])
 
 
-def union_partition(parts: tuple[tuple[PartitionFn, int], ...], split: int) -> PartitionData:
+def union_partition(parts: tuple[tuple[PartitionFn, int], ...], tc: TaskContext,
+                    split: int) -> PartitionData:
     for fn, n in parts:
         if split < n:
-            return fn(split)
+            return fn(tc, split)
         split -= n
     raise IndexError(split)
 
 
 def coalesced_partition(parent_fn: PartitionFn, groups: tuple[tuple[int, ...], ...],
-                         split: int) -> PartitionData:
-    return concat(split, [parent_fn(i) for i in groups[split]])
+                        tc: TaskContext, split: int) -> PartitionData:
+    return concat(split, [parent_fn(tc, i) for i in groups[split]])
 
 
-def cartesian_partition(left: PartitionFn, right: PartitionFn, n_right: int, split: int
-                         ) -> PartitionData:
-    right_rows = to_list(right(split % n_right))
-    return itertools.product(iter_rows(left(split // n_right)), right_rows)
+def cartesian_partition(left: PartitionFn, right: PartitionFn, n_right: int, tc: TaskContext,
+                        split: int) -> PartitionData:
+    right_rows = to_list(right(tc, split % n_right))
+    return itertools.product(iter_rows(left(tc, split // n_right)), right_rows)
 
 
 def shuffle_map_task(parent_fn: PartitionFn,
-                      map_side: Callable[[int, PartitionData], list[PartitionData]],
-                      shuffle_id: int, split: int) -> int:
-    buckets = map_side(split, parent_fn(split))
-    store = block_store()
-    for reduce_id, bucket in enumerate(buckets):
-        # Arrow tables are immutable; object buckets are stored serialized, as a real
-        # shuffle would, so no reader can mutate what a second action reads.
-        stored = bucket if is_columnar(bucket) else _serialize(to_list(bucket))
-        store.put(("shuffle", shuffle_id, split, reduce_id), stored)
-    return len(buckets)
+                     map_side: Callable[[int, PartitionData], list[PartitionData]],
+                     shuffle_id: int, tc: TaskContext, split: int) -> MapStatus:
+    buckets = map_side(split, parent_fn(tc, split))
+    return tc.shuffle.write(shuffle_id, split, buckets)
 
 
-def _serialize(rows: list[Any]) -> bytes:
-    try:
-        return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        import cloudpickle
-
-        return cloudpickle.dumps(rows)
-
-
-def read_shuffle(shuffle_id: int, num_maps: int,
-                  reduce_side: Callable[[int, list[PartitionData]], PartitionData],
-                  split: int) -> PartitionData:
-    store = block_store()
-    buckets = [store.get(("shuffle", shuffle_id, m, split)) for m in range(num_maps)]
-    buckets = [pickle.loads(b) if isinstance(b, bytes) else b for b in buckets]
-    return reduce_side(split, buckets)
+def read_shuffle(shuffle_id: int, statuses: tuple[MapStatus, ...],
+                 reduce_side: Callable[[int, list[PartitionData]], PartitionData],
+                 tc: TaskContext, split: int) -> PartitionData:
+    return reduce_side(split, tc.shuffle.read(shuffle_id, split, statuses))
 
 
 def _bucket_rows(partitioner: HashPartitioner, rows: Iterable[tuple[Any, Any]]

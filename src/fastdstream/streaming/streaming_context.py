@@ -123,7 +123,7 @@ class StreamingContext:
             raise ValueError(f"{keys.DECODE_ERRORS}={self._decode_errors!r}: "
                              f"expected one of {DECODE_POLICIES}")
         self._receiver_tracker = ReceiverTracker(
-            self._clock, self._bus,
+            self._sc, self._clock, self._bus,
             conf.get_duration_ms(keys.BLOCK_INTERVAL, 200),
             conf.get_duration_ms(keys.RECEIVER_RESTART_DELAY, 2000),
             self._report_error,

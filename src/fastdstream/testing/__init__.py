@@ -11,7 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from fastdstream.engine.context import Context
+from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
 from fastdstream.streaming.streaming_context import StreamingContext
 
@@ -25,6 +28,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         event.wait(0.005)
+
+
+def partitions(rdd: RDD) -> list[Any]:
+    """Each partition of ``rdd`` as its task computed it: a table stays a
+    :class:`pyarrow.Table` (the columnar path held), objects come back as a list."""
+    return rdd._run(_as_computed)
+
+
+def _as_computed(_: int, data: Any) -> Any:
+    return data if isinstance(data, pa.Table) else list(data)
+
+
+def block_ids(sc: Context) -> set[tuple[Any, ...]]:
+    """The ids of every block held by any of ``sc``'s executors, once queued cleanups
+    (garbage-collected RDDs and shuffles) are done."""
+    sc._cleaner.wait_until_idle()
+    return {block_id for _, block_id in sc._backend.block_ids()}
 
 
 class BatchRecorder(StreamingListener):

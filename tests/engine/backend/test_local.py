@@ -12,7 +12,7 @@ import pytest
 
 from fastdstream import Context, FastDStreamError, TaskNotSerializableError
 from fastdstream.engine.backend import create_backend
-from fastdstream.engine.backend.local import LocalExecutor, parse_local_master
+from fastdstream.engine.backend.local import LocalBackend, parse_local_master
 
 
 class TaskError(Exception):
@@ -37,7 +37,8 @@ def test_parse_local_master_zero_threads():
         parse_local_master("local[0]")
 
 
-def test_tasks_run_on_executor_threads(sc):
+def test_tasks_run_on_executor_threads(local_sc):
+    sc = local_sc
     names = sc.parallelize(range(8), 4).map(_thread_name).collect()
     assert all(name.startswith("executor") for name in names), names
     main = threading.current_thread().name
@@ -169,20 +170,20 @@ def test_failed_stage_waits_for_its_other_tasks(sc, tmp_path):
     assert os.path.exists(done)  # no task outlives its stage
 
 
-def test_local_executor_directly():
-    backend = LocalExecutor(3)
+def test_local_backend_directly():
+    backend = LocalBackend(3)
     try:
         assert backend.parallelism == 3
-        assert backend.run_stage(lambda s: s * s, [4, 1, 3, 0]) == [16, 1, 9, 0]
-        assert backend.run_stage(lambda s: s, []) == []
+        assert backend.run_stage(lambda tc, s: s * s, [4, 1, 3, 0]) == [16, 1, 9, 0]
+        assert backend.run_stage(lambda tc, s: s, []) == []
         lock = threading.Lock()
         with pytest.raises(TaskNotSerializableError, match="my stage"):
-            backend.run_stage(lambda s: lock, [0, 1], description="my stage")
+            backend.run_stage(lambda tc, s: lock, [0, 1], description="my stage")
     finally:
         backend.stop()
     backend.stop()
     with pytest.raises(RuntimeError, match="stopped"):
-        backend.run_stage(lambda s: s, [0])
+        backend.run_stage(lambda tc, s: s, [0])
 
 
 def test_create_backend_errors():

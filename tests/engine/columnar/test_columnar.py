@@ -20,6 +20,7 @@ from fastdstream.engine.columnar.partition import (
     to_list,
 )
 from fastdstream.engine.columnar.registry import columnar_filter, columnar_flat_map, columnar_map
+from fastdstream.testing import partitions
 
 PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -39,8 +40,7 @@ def _both(sc, values, n):
 
 
 def _partitions(rdd):
-    fn = rdd._partition_fn()
-    return [fn(i) for i in range(rdd.getNumPartitions())]
+    return partitions(rdd)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def test_itemgetter_selects_a_column_without_leaving_arrow(sc):
     rdd = sc.parallelize(table, 2)
     values = rdd.map(operator.itemgetter(1))
     assert values.collect() == ["x y", "z"]
-    assert isinstance(values._partition_fn()(0), pa.Table)
+    assert isinstance(partitions(values)[0], pa.Table)
     assert rdd.map(operator.itemgetter(-2)).collect() == ["a", "b"]
     # same answers as the object path, including for a one-column table of strings
     strings = sc.parallelize(pa.table({"value": ["ab", "cd"]}), 1)

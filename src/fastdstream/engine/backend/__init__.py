@@ -1,21 +1,37 @@
-"""Executor back ends: where partition tasks run, and the data plane they own."""
+"""Executor back ends: where partition tasks run, and the data plane they own.
+
+``local[N]`` runs tasks on threads of the driver process, ``local-cluster[N,C,M]``
+on N worker processes; both behind :class:`ExecutorBackend`, each executor with
+its block manager, shuffle service and per-executor state.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
+from fastdstream.conf import SERIALIZE_CLOSURES, Conf
 from fastdstream.engine.backend.base import ExecutorBackend
-from fastdstream.engine.backend.local import LocalExecutor, parse_local_master
+from fastdstream.engine.backend.local import LocalBackend, parse_local_master
+from fastdstream.engine.backend.local_cluster import (
+    LocalClusterBackend,
+    parse_local_cluster_master,
+)
 
 
-def create_backend(master: str, conf: Any) -> ExecutorBackend:
-    from fastdstream.conf import SERIALIZE_CLOSURES
-
+def create_backend(master: str, conf: Conf) -> ExecutorBackend:
+    """The back end a master string names."""
     threads = parse_local_master(master)
     if threads is not None:
-        return LocalExecutor(threads, conf.get_bool(SERIALIZE_CLOSURES, True))
+        return LocalBackend(threads, conf.get_bool(SERIALIZE_CLOSURES, True))
+    cluster = parse_local_cluster_master(master)
+    if cluster is not None:
+        workers, cores, memory_mb = cluster
+        max_failures = int(conf.get("spark.task.maxFailures") or 4)
+        return LocalClusterBackend(workers, cores, memory_mb, max_failures)
     if master == "ray" or master.startswith("ray://"):
         raise NotImplementedError(
-            f"master {master!r}: the Ray back end is not built yet; use local[N]"
+            f"master {master!r}: the Ray back end is not built yet; use local[N] or "
+            "local-cluster[N,C,M]"
         )
-    raise ValueError(f"unknown master {master!r}: expected local, local[N], local[*] or ray")
+    raise ValueError(
+        f"unknown master {master!r}: expected local, local[N], local[*], "
+        "local-cluster[N,C,M] or ray"
+    )

@@ -1,25 +1,93 @@
-"""The executor back-end interface: what the scheduler needs from wherever tasks run."""
+"""ExecutorBackend: what the engine needs from wherever tasks run.
+
+The DAG scheduler hands a back end one stage at a time: a stage function
+``fn(task_context, split)`` and the splits to run. A back end ships the
+function through serde, runs one task per split on its executors, and returns
+the results in split order. It also stores blocks on its executors for the
+driver (received input), and removes blocks when the driver forgets them. The
+rest of the engine does not know which back end runs.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.task_context import TaskContext
+from fastdstream.errors import FastDStreamError
+
+StageFn = Callable[[TaskContext, int], Any]
+Preference = Callable[[int], "str | None"]
 
 
-class ExecutorBackend:
-    """What the scheduler needs from a back end: run one stage's tasks."""
+class ExecutorLostError(FastDStreamError):
+    """An executor died while it ran tasks (or held blocks) of this job."""
+
+    def __init__(self, message: str, executor_id: str):
+        super().__init__(message)
+        self.executor_id = executor_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ExecutorLostError, (str(self), self.executor_id))
+
+
+class ExecutorBackend(ABC):
+    """The interface every back end implements (``local[N]``, ``local-cluster``, Ray)."""
 
     parallelism: int
 
+    @abstractmethod
     def run_stage(
         self,
-        stage_fn: Callable[[int], T],
+        stage_fn: StageFn,
         splits: Sequence[int],
+        *,
+        stage_id: int = 0,
         description: str = "",
-    ) -> list[T]:
-        raise NotImplementedError
+        preferred: Preference | None = None,
+    ) -> list[Any]:
+        """Run ``stage_fn(context, split)`` for every split; results in split order.
 
+        ``preferred(split)`` names the executor a task should run on (where its
+        input blocks are), or None. The first task error is raised once every task
+        of the stage has ended, so no task outlives its stage.
+        """
+
+    @abstractmethod
+    def executor_ids(self) -> list[str]:
+        """The executors that are alive now."""
+
+    @abstractmethod
+    def store_block(self, block_id: BlockId, data: Any) -> str:
+        """Store a block on an executor (received input); return that executor's id."""
+
+    @abstractmethod
+    def remove_blocks(self, *prefix: Any) -> None:
+        """Remove, on every executor, the blocks whose id starts with ``prefix``."""
+
+    @abstractmethod
+    def remove_block(self, block_id: BlockId, executor_id: str) -> None:
+        """Remove one block from the executor that holds it."""
+
+    @abstractmethod
+    def block_ids(self) -> list[tuple[str, BlockId]]:
+        """Every block held by every executor, as ``(executor id, block id)``."""
+
+    @abstractmethod
+    def executor_state_keys(self) -> dict[str, list[str]]:
+        """Each executor's per-executor state keys, as text (status, tests)."""
+
+    def set_executor_lost_handler(self, handler: Callable[[str], None]) -> None:
+        """``handler(executor_id)`` runs when an executor is lost (its blocks with it)."""
+        self._on_executor_lost = handler
+
+    def _executor_lost(self, executor_id: str) -> None:
+        handler = getattr(self, "_on_executor_lost", None)
+        if handler is not None:
+            handler(executor_id)
+
+    @abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the executors (their state's close hooks run) and release them."""

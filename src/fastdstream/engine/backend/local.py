@@ -1,10 +1,9 @@
-"""The ``local[N]`` back end: tasks on a thread pool in the driver process.
+"""The ``local[N]`` back end: one executor in the driver process, N task threads.
 
-``local[N]`` is a thread pool in this process. The compiled kernels release the
-GIL, so columnar partitions really do run in parallel; Python-object partitions
-run concurrently as far as the GIL allows. A task's closure is round-tripped
-through cloudpickle once per stage, so a program that works here also works on
-a back end where tasks cross a process boundary.
+The compiled kernels release the GIL, so columnar partitions really do run in
+parallel; Python-object partitions run concurrently as far as the GIL allows. A
+stage's closure still goes through serde once per stage, so a program that
+works here also works where tasks cross a process boundary.
 """
 
 from __future__ import annotations
@@ -12,18 +11,19 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any
 
-import cloudpickle
-
-from fastdstream.engine.backend.base import ExecutorBackend
-from fastdstream.errors import TaskNotSerializableError
-
-T = TypeVar("T")
+from fastdstream.engine.backend import serde
+from fastdstream.engine.backend.base import ExecutorBackend, Preference, StageFn
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.executor import Executor
 
 _LOCAL_RE = re.compile(r"^local(?:\[(\*|\d+)\])?$")
+
+DRIVER = "driver"
+"""The id of the executor that runs inside the driver process (as Spark names it)."""
 
 
 def parse_local_master(master: str) -> int | None:
@@ -42,11 +42,12 @@ def parse_local_master(master: str) -> int | None:
     return threads
 
 
-class LocalExecutor(ExecutorBackend):
+class LocalBackend(ExecutorBackend):
     """Run tasks on a pool of ``num_threads`` threads in this process."""
 
     def __init__(self, num_threads: int, serialize_closures: bool = True):
         self.parallelism = num_threads
+        self.executor = Executor(DRIVER)
         self._serialize = serialize_closures
         self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="executor")
         self._stopped = False
@@ -54,18 +55,24 @@ class LocalExecutor(ExecutorBackend):
 
     def run_stage(
         self,
-        stage_fn: Callable[[int], T],
+        stage_fn: StageFn,
         splits: Sequence[int],
+        *,
+        stage_id: int = 0,
         description: str = "",
-    ) -> list[T]:
+        preferred: Preference | None = None,
+    ) -> list[Any]:
         if self._stopped:
             raise RuntimeError("cannot run tasks: the Context has been stopped")
         fn = self._ship(stage_fn, description) if self._serialize else stage_fn
+        run = self.executor.run_task
         if len(splits) == 1:
             # One task: skip the pool hand-off, which costs more than a tiny task.
-            return [fn(splits[0])]
-        futures: list[Future[T]] = [self._pool.submit(fn, split) for split in splits]
-        results: list[T] = []
+            return [run(fn, stage_id, splits[0])]
+        futures: list[Future[Any]] = [
+            self._pool.submit(run, fn, stage_id, split) for split in splits
+        ]
+        results: list[Any] = []
         first_error: BaseException | None = None
         for future in futures:
             try:
@@ -78,17 +85,27 @@ class LocalExecutor(ExecutorBackend):
         return results
 
     @staticmethod
-    def _ship(stage_fn: Callable[[int], T], description: str) -> Callable[[int], T]:
-        try:
-            payload = cloudpickle.dumps(stage_fn)
-        except Exception as exc:
-            what = f" ({description})" if description else ""
-            raise TaskNotSerializableError(
-                f"task closure{what} cannot be serialized with cloudpickle: {exc}. "
-                "Functions passed to RDD/DStream operations must not capture locks, "
-                "sockets, open files or the Context/StreamingContext."
-            ) from exc
-        return cloudpickle.loads(payload)
+    def _ship(stage_fn: StageFn, description: str) -> StageFn:
+        return serde.loads_function(serde.dumps_function(stage_fn, description))
+
+    def executor_ids(self) -> list[str]:
+        return [DRIVER]
+
+    def store_block(self, block_id: BlockId, data: Any) -> str:
+        self.executor.block_manager.put(block_id, data)
+        return DRIVER
+
+    def remove_blocks(self, *prefix: Any) -> None:
+        self.executor.block_manager.remove_prefix(*prefix)
+
+    def remove_block(self, block_id: BlockId, executor_id: str) -> None:
+        self.executor.block_manager.remove(block_id)
+
+    def block_ids(self) -> list[tuple[str, BlockId]]:
+        return [(DRIVER, b) for b in self.executor.block_manager.block_ids()]
+
+    def executor_state_keys(self) -> dict[str, list[str]]:
+        return {DRIVER: [repr(k) for k in self.executor.state_keys()]}
 
     def stop(self) -> None:
         with self._lock:
@@ -96,3 +113,4 @@ class LocalExecutor(ExecutorBackend):
                 return
             self._stopped = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.executor.stop()

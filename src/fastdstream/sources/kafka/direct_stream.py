@@ -27,7 +27,7 @@ from fastdstream.engine.rdd import RDD
 from fastdstream.errors import FastDStreamError
 from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
-from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD, close_executor_consumers
+from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.scheduler.rate_controller import INITIAL_RATE, create_rate_controller
@@ -248,7 +248,6 @@ class DirectKafkaInputDStream(InputDStream):
             with self._lock:
                 self._driver.close()
             self._driver = None
-        close_executor_consumers()
 
     # --- CanCommitOffsets ---------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.offset_range import OffsetRange
 
 if TYPE_CHECKING:
+    from fastdstream.engine.backend.task_context import TaskContext
     from fastdstream.engine.context import Context
 
 Decoder = Callable[[bytes | None], Any]
@@ -145,58 +146,55 @@ class KafkaRDD(RDD):
     def __init__(self, ctx: Context, executor_params: dict[str, str],
                  ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float):
         super().__init__(ctx, len(ranges))
-        ctx._add_stop_hook(close_executor_consumers)  # their consumers go with the Context
         self._own_offset_ranges = tuple(ranges)
         self._executor_params = executor_params
         self._decoding = decoding
         self._poll_timeout_s = poll_timeout_s
 
-    def _build_partition_fn(self) -> Callable[[int], Any]:
+    def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
                        self._own_offset_ranges, self._decoding, self._poll_timeout_s)
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
-                    decoding: Decoding, poll_timeout_s: float, split: int) -> Any:
-    records = read_offset_range(params, ranges[split], poll_timeout_s)
+                    decoding: Decoding, poll_timeout_s: float, tc: TaskContext,
+                    split: int) -> Any:
+    consumer = executor_consumer(tc, params)
+    records = read_offset_range(consumer, params, ranges[split], poll_timeout_s)
     return decoding.apply(records)
 
 
 # --- executor-side consumers ---------------------------------------------------------------
 
-# One consumer per executor thread and configuration: creating one costs a connection,
-# and a consumer must not be shared by two threads reading at once.
-_pool: dict[tuple[int, tuple[tuple[str, str], ...]], confluent_kafka.Consumer] = {}
-_pool_lock = threading.Lock()
+
+def executor_consumer(tc: TaskContext, params: tuple[tuple[str, str], ...]
+                      ) -> confluent_kafka.Consumer:
+    """This executor's consumer for ``params`` on this task thread (Spark's cached
+    KafkaDataConsumer): creating one costs a connection, and a consumer must not be
+    shared by two threads reading at once. It closes when its executor stops."""
+    key = (CONSUMER_STATE, threading.get_ident(), params)
+    return tc.executor_state(key, partial(_new_consumer, params), _close_consumer)
 
 
-def _consumer(params: tuple[tuple[str, str], ...]) -> confluent_kafka.Consumer:
-    key = (threading.get_ident(), params)
-    with _pool_lock:
-        consumer = _pool.get(key)
-        if consumer is None:
-            settings: dict[str, Any] = dict(params)
-            settings["logger"] = _kafka_log
-            consumer = _pool[key] = confluent_kafka.Consumer(settings)
-    return consumer
+CONSUMER_STATE = "kafka.consumer"
 
 
-def close_executor_consumers() -> None:
-    """Close the cached executor consumers (when a Kafka stream stops)."""
-    with _pool_lock:
-        consumers = list(_pool.values())
-        _pool.clear()
-    for consumer in consumers:
-        with contextlib.suppress(RuntimeError):  # already closed
-            consumer.close()
+def _new_consumer(params: tuple[tuple[str, str], ...]) -> confluent_kafka.Consumer:
+    settings: dict[str, Any] = dict(params)
+    settings["logger"] = _kafka_log
+    return confluent_kafka.Consumer(settings)
 
 
-def read_offset_range(params: tuple[tuple[str, str], ...], source: OffsetRange,
-                      poll_timeout_s: float) -> pa.Table:
+def _close_consumer(consumer: confluent_kafka.Consumer) -> None:
+    with contextlib.suppress(RuntimeError):  # already closed
+        consumer.close()
+
+
+def read_offset_range(consumer: confluent_kafka.Consumer, params: tuple[tuple[str, str], ...],
+                      source: OffsetRange, poll_timeout_s: float) -> pa.Table:
     """Read exactly ``source`` (offsets ``[from, until)``) as an Arrow table of records."""
     if source.count() == 0:
         return kafka_kernels.messages_to_arrow([])
-    consumer = _consumer(params)
     tp = confluent_kafka.TopicPartition(source.topic, source.partition, source.fromOffset)
     consumer.assign([tp])
     tables: list[pa.Table] = []

@@ -24,9 +24,11 @@ class ReceiverInputDStream(InputDStream):
     def _compute(self, time_ms: int) -> RDD | None:
         blocks = self._ssc._receiver_tracker.blocks_of_batch(time_ms, self._id)
         self.last_num_records = sum(b.num_records for b in blocks)
-        return BlockRDD(self._sc, [b.block_id for b in blocks])
+        return BlockRDD(self._sc, [b.block_id for b in blocks], [b.location for b in blocks])
 
     def _on_forget(self, rdd: RDD) -> None:
         super()._on_forget(rdd)
         if isinstance(rdd, BlockRDD):
-            self._ssc._receiver_tracker.forget_blocks(self._id, rdd.block_ids)
+            self._ssc._receiver_tracker.forget_blocks(
+                self._id, list(zip(rdd.block_ids, rdd.locations, strict=True))
+            )

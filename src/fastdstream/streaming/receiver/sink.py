@@ -17,8 +17,10 @@ class ReceiverSink(ABC):
     """Where a supervisor reports stored blocks and its receiver's life cycle."""
 
     @abstractmethod
-    def add_block(self, stream_id: int, block_id: BlockId, num_records: int) -> None:
-        """A block of ``num_records`` records is stored (and logged, with the WAL on)."""
+    def store_block(self, stream_id: int, block_id: BlockId, data: Any, num_records: int
+                    ) -> None:
+        """Store a block of ``num_records`` records (already in the write-ahead log, when
+        that is on) on an executor; returns once it is stored."""
 
     @abstractmethod
     def receiver_started(self, stream_id: int, name: str) -> None:

@@ -9,7 +9,6 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from fastdstream.clock import Clock
-from fastdstream.engine.backend.block_manager import block_store
 from fastdstream.streaming.receiver.block_generator import BlockGenerator
 
 if TYPE_CHECKING:
@@ -62,8 +61,7 @@ class ReceiverSupervisor:
             self._block_seq += 1
         if self._wal is not None:
             self._wal.write(block_id, data, rows, metadata)
-        block_store().put(block_id, data)
-        self._sink.add_block(self.stream_id, block_id, rows)
+        self._sink.store_block(self.stream_id, block_id, data, rows)
         try:
             self.receiver.on_block_stored(block_id, metadata)
         except Exception as exc:

@@ -15,21 +15,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
-
+from fastdstream.engine.backend import serde
 from fastdstream.errors import FastDStreamError
 from fastdstream.files import write_atomically
 
 MAGIC = b"FDSWAL1\n"
 _HEADER_LEN = struct.Struct("<I")
 SUFFIX = ".wal"
+_KIND = "serde"  # the payload is a serde partition frame (format tag and version inside)
 
 
 class WALCorruptError(FastDStreamError):
@@ -53,21 +52,6 @@ def _file_name(block_id: tuple[Any, ...]) -> str:
     return "-".join(str(part) for part in block_id[1:]) + SUFFIX
 
 
-def _encode(data: Any) -> tuple[str, bytes]:
-    if isinstance(data, pa.Table):
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, data.schema) as writer:
-            writer.write_table(data)
-        return "arrow", sink.getvalue().to_pybytes()
-    return "pickle", pickle.dumps(list(data), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _decode(kind: str, payload: bytes) -> Any:
-    if kind == "arrow":
-        return pa.ipc.open_stream(payload).read_all()
-    return pickle.loads(payload)
-
-
 class WriteAheadLog:
     """The log of one receiver stream."""
 
@@ -78,9 +62,9 @@ class WriteAheadLog:
     def write(self, block_id: tuple[Any, ...], data: Any, num_records: int,
               metadata: dict[str, Any] | None = None) -> str:
         """Log one block durably; return its file. Returns only once it is on disk."""
-        kind, payload = _encode(data)
+        payload = serde.encode_partition(data)
         header = json.dumps({
-            "block_id": list(block_id), "num_records": num_records, "kind": kind,
+            "block_id": list(block_id), "num_records": num_records, "kind": _KIND,
             "length": len(payload), "crc32": zlib.crc32(payload), "metadata": metadata or {},
         }).encode()
         path = os.path.join(self.directory, _file_name(block_id))
@@ -125,5 +109,12 @@ def read_block(path: str) -> LoggedBlock:
                               f"header says {header['length']} (truncated?)")
     if zlib.crc32(payload) != header["crc32"]:
         raise WALCorruptError(f"write-ahead log file {path}: checksum mismatch (corrupt)")
-    return LoggedBlock(tuple(header["block_id"]), header["num_records"],
-                       _decode(header["kind"], payload), header["metadata"], path)
+    if header.get("kind") != _KIND:
+        raise WALCorruptError(f"write-ahead log file {path}: payload kind "
+                              f"{header.get('kind')!r}, this version reads {_KIND!r}")
+    try:
+        data = serde.decode_partition(payload)
+    except serde.SerdeError as exc:
+        raise WALCorruptError(f"write-ahead log file {path}: {exc}") from exc
+    return LoggedBlock(tuple(header["block_id"]), header["num_records"], data,
+                       header["metadata"], path)

@@ -7,9 +7,9 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastdstream.engine.backend.block_manager import BlockId, block_store
+from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.streaming.receiver.sink import ReceiverSink
 from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
 from fastdstream.streaming.receiver.wal import WriteAheadLog
@@ -23,6 +23,7 @@ from fastdstream.streaming.scheduler.listener import (
 
 if TYPE_CHECKING:
     from fastdstream.clock import Clock
+    from fastdstream.engine.context import Context
     from fastdstream.streaming.dstream.receiver_input_dstream import ReceiverInputDStream
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class ReceivedBlockInfo:
     stream_id: int
     block_id: BlockId
     num_records: int
+    location: str  # the executor that holds the block
 
 
 class ReceivedBlockTracker:
@@ -81,6 +83,7 @@ class ReceivedBlockTracker:
 class ReceiverTracker(ReceiverSink):
     def __init__(
         self,
+        context: Context,
         clock: Clock,
         listener_bus: ListenerBus,
         block_interval_ms: int,
@@ -88,6 +91,7 @@ class ReceiverTracker(ReceiverSink):
         report_error: Callable[[BaseException], None],
     ):
         self.wal_dir: str | None = None  # set when the write-ahead log is on
+        self._context = context
         self._clock = clock
         self._bus = listener_bus
         self._block_interval_ms = block_interval_ms
@@ -115,8 +119,7 @@ class ReceiverTracker(ReceiverSink):
         """Blocks logged before a crash and not processed: into the next batch."""
         blocks = records = 0
         for logged in wal.recover():
-            block_store().put(logged.block_id, logged.data)
-            self.add_block(stream_id, logged.block_id, logged.num_records)
+            self.store_block(stream_id, logged.block_id, logged.data, logged.num_records)
             blocks += 1
             records += logged.num_records
         if blocks:
@@ -127,19 +130,20 @@ class ReceiverTracker(ReceiverSink):
         for supervisor in self._supervisors.values():
             supervisor.stop()
 
-    def forget_blocks(self, stream_id: int, block_ids: list[BlockId]) -> None:
-        """A batch is done with these blocks: drop them from the store and the log."""
-        store = block_store()
+    def forget_blocks(self, stream_id: int, blocks: list[tuple[BlockId, str]]) -> None:
+        """A batch is done with these blocks: drop them from their executors and the log."""
         wal = self._wals.get(stream_id)
-        for block_id in block_ids:
-            store.remove(block_id)
+        for block_id, location in blocks:
+            self._context._remove_block(block_id, location)
             if wal is not None:
                 wal.remove(block_id)
 
     # --- reports from supervisors -------------------------------------------------------
 
-    def add_block(self, stream_id: int, block_id: BlockId, num_records: int) -> None:
-        self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records))
+    def store_block(self, stream_id: int, block_id: BlockId, data: Any, num_records: int
+                    ) -> None:
+        location = self._context._store_block(block_id, data)
+        self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records, location))
 
     def receiver_started(self, stream_id: int, name: str) -> None:
         info = ReceiverInfo(stream_id, name, active=True)

@@ -1,0 +1,200 @@
+"""Serde: the one place that serializes.
+
+Everything that leaves a Python process or reaches a disk passes through here:
+task closures (cloudpickle), partitions (Arrow IPC stream for tables, pickle
+protocol 5 with out-of-band buffers for Python objects) and plain values (task
+results, messages between the driver and its workers). Every frame starts with
+a magic, a version byte and a format tag, so a reader knows what it holds and
+refuses what it cannot read instead of misreading it.
+
+Frame layout::
+
+    b"FD" | version (1 byte) | tag (1 byte) | payload
+
+A pickled payload with out-of-band buffers is ``count (u32) | len (u64) ... |
+buffers ... | pickle``: the buffers are sliced out of the frame without a copy.
+"""
+
+from __future__ import annotations
+
+import enum
+import pickle
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import cloudpickle
+import pyarrow as pa
+
+from fastdstream.errors import FastDStreamError, TaskNotSerializableError
+
+MAGIC = b"FD"
+VERSION = 1
+_PREFIX = struct.Struct("<2sBB")
+_COUNT = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+
+__all__ = [
+    "VERSION",
+    "SerdeError",
+    "Tag",
+    "decode_partition",
+    "dumps",
+    "dumps_function",
+    "encode_partition",
+    "loads",
+    "loads_function",
+    "tag_of",
+]
+
+
+class SerdeError(FastDStreamError):
+    """Bytes that are not a frame this version of fastdstream can read."""
+
+
+class Tag(enum.IntEnum):
+    """What a frame holds."""
+
+    FUNCTION = 1  # a cloudpickled callable (a task's closure)
+    TABLE = 2  # an Arrow table, as an IPC stream
+    OBJECTS = 3  # a partition of Python objects: pickle 5, out-of-band buffers
+    VALUE = 4  # any other value: pickle 5, cloudpickle where plain pickle cannot
+
+
+def _frame(tag: Tag, *payload: bytes | memoryview) -> bytes:
+    return b"".join((_PREFIX.pack(MAGIC, VERSION, tag), *payload))
+
+
+def _open(data: bytes | memoryview, expect: Iterable[Tag], what: str) -> tuple[Tag, memoryview]:
+    view = memoryview(data)
+    if len(view) < _PREFIX.size:
+        raise SerdeError(f"{what}: {len(view)} bytes is too short for a frame")
+    magic, version, raw_tag = _PREFIX.unpack_from(view)
+    if magic != MAGIC:
+        raise SerdeError(f"{what}: not a fastdstream frame (magic {bytes(magic)!r})")
+    if version != VERSION:
+        raise SerdeError(f"{what}: frame version {version}, this fastdstream reads {VERSION}")
+    try:
+        tag = Tag(raw_tag)
+    except ValueError:
+        raise SerdeError(f"{what}: unknown format tag {raw_tag}") from None
+    if tag not in expect:
+        raise SerdeError(f"{what}: holds {tag.name}, expected "
+                         f"{' or '.join(t.name for t in expect)}")
+    return tag, view[_PREFIX.size:]
+
+
+def tag_of(data: bytes | memoryview) -> Tag:
+    """The format tag of a frame (after checking magic and version)."""
+    return _open(data, tuple(Tag), "frame")[0]
+
+
+# --- functions ---------------------------------------------------------------------------
+
+
+def dumps_function(fn: Callable[..., Any], description: str = "") -> bytes:
+    """Serialize a task closure; a closure that cannot be shipped is the user's error.
+
+    Examples
+    --------
+    >>> loads_function(dumps_function(lambda x: x + 1))(1)
+    2
+    """
+    try:
+        payload = cloudpickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        what = f" ({description})" if description else ""
+        raise TaskNotSerializableError(
+            f"task closure{what} cannot be serialized with cloudpickle: {exc}. "
+            "Functions passed to RDD/DStream operations must not capture locks, "
+            "sockets, open files or the Context/StreamingContext."
+        ) from exc
+    return _frame(Tag.FUNCTION, payload)
+
+
+def loads_function(data: bytes | memoryview) -> Callable[..., Any]:
+    _, payload = _open(data, (Tag.FUNCTION,), "task closure")
+    fn = pickle.loads(payload)
+    if not callable(fn):
+        raise SerdeError(f"task closure frame holds a {type(fn).__name__}, not a callable")
+    return fn  # type: ignore[no-any-return]
+
+
+# --- partitions and values ---------------------------------------------------------------
+
+
+def encode_partition(data: Any) -> bytes:
+    """A partition as bytes: Arrow IPC for a table, pickle 5 for Python objects.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> decode_partition(encode_partition(pa.table({"v": [1, 2]}))).num_rows
+    2
+    >>> decode_partition(encode_partition(iter([("a", 1)])))
+    [('a', 1)]
+    """
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if isinstance(data, pa.Table):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, data.schema) as writer:
+            writer.write_table(data)
+        return _frame(Tag.TABLE, memoryview(sink.getvalue()))
+    rows = data if isinstance(data, list) else list(data)
+    return _frame(Tag.OBJECTS, *_pickle_out_of_band(rows))
+
+
+def decode_partition(data: bytes | memoryview) -> Any:
+    """Inverse of :func:`encode_partition` (a table, or a list of objects)."""
+    tag, payload = _open(data, (Tag.TABLE, Tag.OBJECTS), "partition")
+    if tag is Tag.TABLE:
+        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+    return _unpickle_out_of_band(payload, "partition")
+
+
+def dumps(value: Any) -> bytes:
+    """Any value (task result, message): a table stays Arrow, the rest is pickled."""
+    if isinstance(value, pa.Table | pa.RecordBatch):
+        return encode_partition(value)
+    return _frame(Tag.VALUE, *_pickle_out_of_band(value))
+
+
+def loads(data: bytes | memoryview) -> Any:
+    tag, payload = _open(data, (Tag.VALUE, Tag.TABLE), "value")
+    if tag is Tag.TABLE:
+        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+    return _unpickle_out_of_band(payload, "value")
+
+
+def _pickle_out_of_band(value: Any) -> list[bytes | memoryview]:
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        main = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # Lambdas, local classes, __main__ objects: cloudpickle ships them by value.
+        buffers = []
+        main = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    head = [_COUNT.pack(len(raws)), *(_LENGTH.pack(r.nbytes) for r in raws)]
+    return [*head, *raws, main]
+
+
+def _unpickle_out_of_band(payload: memoryview, what: str) -> Any:
+    try:
+        (count,) = _COUNT.unpack_from(payload)
+        pos = _COUNT.size
+        lengths = []
+        for _ in range(count):
+            (n,) = _LENGTH.unpack_from(payload, pos)
+            lengths.append(n)
+            pos += _LENGTH.size
+        buffers = []
+        for n in lengths:
+            buffers.append(payload[pos:pos + n])
+            pos += n
+        if pos > len(payload):
+            raise SerdeError(f"{what}: truncated frame")
+        return pickle.loads(payload[pos:], buffers=buffers)
+    except (struct.error, pickle.UnpicklingError, EOFError) as exc:
+        raise SerdeError(f"{what}: corrupt frame ({exc})") from exc

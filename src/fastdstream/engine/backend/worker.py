@@ -1,0 +1,228 @@
+"""A ``local-cluster`` worker process: one executor, C task threads.
+
+Started by the driver as ``python -m fastdstream.engine.backend.worker ID CORES``
+(the authentication key in the environment). It listens on 127.0.0.1, prints
+``READY <port>``, and serves two kinds of connection: the driver's (stages,
+tasks, blocks to store or remove, stop) and other workers' block fetches
+(shuffle outputs and received blocks they read from here). Every message is a
+serde frame. The worker's life is tied to the driver's: when the driver's
+connection closes -- the driver stopped, crashed or was killed -- the worker
+stops its executor and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+from fastdstream.engine.backend import serde
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
+
+log = logging.getLogger("fastdstream.worker")
+
+
+
+def encode_error(exc: BaseException) -> bytes:
+    """A task's exception for the driver: the exception itself where it pickles, and
+    always the worker-side traceback text."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        return serde.dumps((exc, text))
+    except Exception:
+        return serde.dumps((None, f"{type(exc).__module__}.{type(exc).__qualname__}: {text}"))
+
+
+class PeerFetcher:
+    """Fetches blocks from other workers; one open connection per thread and peer."""
+
+    def __init__(self, authkey: bytes):
+        self._authkey = authkey
+        self._ports: dict[str, int] = {}
+        self._local = threading.local()
+
+    def set_peers(self, ports: dict[str, int]) -> None:
+        self._ports = dict(ports)
+
+    def __call__(self, location: str, block_ids: Sequence[BlockId]) -> list[bytes]:
+        port = self._ports.get(location)
+        if port is None:
+            raise ConnectionError(f"executor {location} is not a live worker")
+        conns: dict[str, Connection] = getattr(self._local, "conns", None) or {}
+        self._local.conns = conns
+        conn = conns.get(location)
+        try:
+            if conn is None:
+                conn = conns[location] = no_delay(
+                    Client(("127.0.0.1", port), authkey=self._authkey))
+                conn.send_bytes(serde.dumps(("fetch",)))
+            conn.send_bytes(serde.dumps(("get", list(block_ids))))
+            ok, payload = serde.loads(conn.recv_bytes())
+        except (OSError, EOFError) as exc:
+            conns.pop(location, None)
+            raise ConnectionError(f"executor {location} (127.0.0.1:{port}): {exc}") from exc
+        if not ok:
+            from fastdstream.engine.backend.block_manager import BlockNotFoundError
+
+            raise BlockNotFoundError(payload)
+        return list(payload)
+
+
+class Worker:
+    def __init__(self, executor_id: str, cores: int, authkey: bytes):
+        self.fetcher = PeerFetcher(authkey)
+        self.executor = Executor(executor_id, self.fetcher)
+        self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
+        self._stages: dict[int, Callable[..., Any]] = {}
+        self._send_lock = threading.Lock()
+        self._listener = Listener(("127.0.0.1", 0), authkey=authkey)
+        self.port = self._listener.address[1]
+        self._driver: Connection | None = None
+
+    def serve(self) -> None:
+        while True:
+            conn = no_delay(self._listener.accept())
+            role = serde.loads(conn.recv_bytes())[0]
+            if role == "driver" and self._driver is None:
+                self._driver = conn
+                threading.Thread(target=self._driver_loop, args=(conn,), daemon=True,
+                                 name="driver-connection").start()
+            elif role == "fetch":
+                threading.Thread(target=self._fetch_loop, args=(conn,), daemon=True,
+                                 name="block-server").start()
+            else:
+                conn.close()
+
+    # --- the driver's connection ----------------------------------------------------------
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        assert self._driver is not None
+        frame = serde.dumps(message)
+        with self._send_lock:
+            self._driver.send_bytes(frame)
+
+    def _driver_loop(self, conn: Connection) -> None:
+        try:
+            while True:
+                message = serde.loads(conn.recv_bytes())
+                if self._handle(message):
+                    break
+        except (EOFError, OSError):
+            log.info("executor %s: the driver went away; exiting", self.executor.executor_id)
+        self._exit()
+
+    def _handle(self, message: tuple[Any, ...]) -> bool:
+        kind = message[0]
+        if kind == "task":
+            _, task_id, stage_key, split, stage_id, attempt = message
+            self._pool.submit(self._run_task, task_id, self._stages[stage_key], split,
+                              stage_id, attempt)
+        elif kind == "stage":
+            _, stage_key, frame = message
+            self._stages[stage_key] = serde.loads_function(frame)
+        elif kind == "forget_stage":
+            self._stages.pop(message[1], None)
+        elif kind == "peers":
+            self.fetcher.set_peers(message[1])
+        else:
+            request_id = message[1]
+            try:
+                reply = self._request(kind, *message[2:])
+            except Exception as exc:
+                self._send(("done", request_id, False, encode_error(exc)))
+            else:
+                self._send(("done", request_id, True, serde.dumps(reply)))
+            return kind == "stop"
+        return False
+
+    def _request(self, kind: str, *args: Any) -> Any:
+        blocks = self.executor.block_manager
+        if kind == "put":
+            block_id, frame = args
+            blocks.put_encoded(tuple(block_id), frame)
+            return None
+        if kind == "remove_prefix":
+            return blocks.remove_prefix(*args[0])
+        if kind == "remove":
+            blocks.remove(tuple(args[0]))
+            return None
+        if kind == "block_ids":
+            return blocks.block_ids()
+        if kind == "state_keys":
+            return [repr(k) for k in self.executor.state_keys()]
+        if kind == "stop":
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self.executor.stop()
+            return None
+        raise ValueError(f"unknown request {kind!r}")
+
+    def _run_task(self, task_id: int, fn: Callable[..., Any], split: int, stage_id: int,
+                  attempt: int) -> None:
+        try:
+            result = self.executor.run_task(fn, stage_id, split, attempt)
+            payload = serde.dumps(result)
+        except BaseException as exc:
+            self._send(("done", task_id, False, encode_error(exc)))
+        else:
+            self._send(("done", task_id, True, payload))
+
+    # --- other workers' fetches -----------------------------------------------------------
+
+    def _fetch_loop(self, conn: Connection) -> None:
+        blocks = self.executor.block_manager
+        try:
+            while True:
+                _, block_ids = serde.loads(conn.recv_bytes())
+                try:
+                    frames = [blocks.get_encoded(tuple(b)) for b in block_ids]
+                except KeyError as exc:
+                    conn.send_bytes(serde.dumps((False, str(exc))))
+                else:
+                    conn.send_bytes(serde.dumps((True, frames)))
+        except (EOFError, OSError):
+            conn.close()
+
+    def _exit(self) -> None:
+        try:
+            self.executor.stop()
+        finally:
+            logging.shutdown()
+            os._exit(0)
+
+
+def _watch_parent(parent: int) -> None:
+    # Belt and braces beside the connection's EOF: a worker never outlives its driver.
+    while True:
+        threading.Event().wait(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def main(argv: list[str]) -> None:
+    executor_id, cores = argv[0], int(argv[1])
+    authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
+    for entry in reversed(json.loads(os.environ.get(SYS_PATH_ENV, "[]"))):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format=f"%(asctime)s executor {executor_id} %(levelname)s "
+                               "%(name)s: %(message)s")
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    worker = Worker(executor_id, cores, authkey)
+    print(f"READY {worker.port}", flush=True)
+    # What tasks print goes where the driver's errors go, never into the READY pipe.
+    os.dup2(2, 1)
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
