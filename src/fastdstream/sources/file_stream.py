@@ -20,6 +20,7 @@ import pyarrow as pa
 from fastdstream.engine.rdd import RDD
 from fastdstream.sources.lines import LineSplitter
 from fastdstream.streaming.dstream.input_dstream import InputDStream
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
 if TYPE_CHECKING:
     from fastdstream.streaming.streaming_context import StreamingContext
@@ -54,10 +55,11 @@ class FileInputDStream(InputDStream):
         with self._lock:
             new = [p for p in self._list() if p not in self._seen]
             self._seen.update(new)
+        # Records are not known until the files are read on executors: 0, as in Spark.
+        self._report_input_info(time_ms, 0, {
+            "files": new, StreamInputInfo.METADATA_KEY_DESCRIPTION: "\n".join(new)})
         if not new:
-            self.last_num_records = 0
             return self._sc.emptyRDD()
-        self.last_num_records = 0  # not known until the files are read on executors
         return self._sc.parallelize(new, len(new))._map_raw(partial(_read_files, self._reader))
 
 

@@ -73,6 +73,11 @@ class DStreamGraph:
                 jobs.append((index, out.name, job))
         return jobs
 
+    def max_input_stream_remember_ms(self) -> int:
+        """The longest time an input stream remembers its batches (one batch at least)."""
+        return max((s._remember_ms for s in self.input_streams if s._remember_ms is not None),
+                   default=self.batch_duration_ms)
+
     def clear_metadata(self, time_ms: int) -> None:
         for out in self.output_streams:
             out._clear_metadata(time_ms)

@@ -30,6 +30,7 @@ from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
 from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD, close_executor_consumers
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
 from fastdstream.streaming.dstream.input_dstream import InputDStream
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
 from fastdstream.streaming.scheduler.rate_controller import INITIAL_RATE, create_rate_controller
 
 if TYPE_CHECKING:
@@ -371,6 +372,18 @@ class DirectKafkaInputDStream(InputDStream):
                   for i, tp in enumerate(tps)]
         for i, tp in enumerate(tps):
             self._current[tp] = int(until[i])
-        self.last_num_records = int((until - start).sum())
+        self._report_input_info(time_ms, int((until - start).sum()), {
+            "offsets": ranges,
+            StreamInputInfo.METADATA_KEY_DESCRIPTION: _describe(ranges),
+        })
         return KafkaRDD(self._sc, executor_params(self._params), ranges, self._decoding,
                         self._poll_timeout_s)
+
+
+def _describe(ranges: list[OffsetRange]) -> str:
+    """A batch's ranges for people to read, as Spark's direct stream describes them
+    (empty ranges left out)."""
+    return "\n".join(
+        f"topic: {r.topic}\tpartition: {r.partition}\toffsets: {r.fromOffset} to {r.untilOffset}"
+        for r in ranges if r.fromOffset != r.untilOffset
+    )

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from fastdstream.clock import Clock, RecurringTimer
 from fastdstream.streaming.scheduler.job_scheduler import Job, JobScheduler, JobSet
-from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
 if TYPE_CHECKING:
     from fastdstream.streaming.graph import DStreamGraph
@@ -53,9 +52,9 @@ class JobGenerator:
             self._report_error(exc)
             self.last_generated_time = time_ms
             return
-        infos = {
-            s._id: StreamInputInfo(s._id, s.last_num_records) for s in self._graph.input_streams
-        }
+        # Read by batch time: the streams reported when they computed this batch, which
+        # need not be the batch they computed last.
+        infos = self._scheduler.input_info_tracker.get_info(time_ms)
         jobs = [Job(time_ms, op_id, name, func) for op_id, name, func in outputs]
         self._scheduler.submit_job_set(JobSet(time_ms, jobs, infos))
         self.last_generated_time = time_ms
@@ -63,6 +62,10 @@ class JobGenerator:
     def on_batch_completed(self, time_ms: int) -> None:
         self._graph.clear_metadata(time_ms)
         self._tracker.cleanup_old_batches(time_ms - self._graph.batch_duration_ms)
+        # Keep infos as long as any input stream remembers its batches (Spark's
+        # maxInputStreamRememberDuration): the tracker stays bounded by that window.
+        self._scheduler.input_info_tracker.cleanup(
+            time_ms - self._graph.max_input_stream_remember_ms())
 
     def stop(self, graceful: bool, timeout_s: float) -> None:
         if graceful:
