@@ -31,6 +31,7 @@ import pyarrow as pa
 from fastdstream.conf import FILE_STREAM_MIN_REMEMBER_DURATION, MIN_REMEMBER_DURATION
 from fastdstream.engine.rdd import RDD
 from fastdstream.sources.lines import LineSplitter
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
@@ -71,6 +72,7 @@ class FileInputDStream(InputDStream):
         self._batch_time_to_selected_files: dict[int, list[str]] = {}
         self._recently_selected_files: set[str] = set()
         self._lock = threading.Lock()
+        self._checkpoint_data = FileInputDStreamCheckpointData(self)
 
     def start(self) -> None:
         if not os.path.isdir(self.directory):
@@ -148,6 +150,38 @@ class FileInputDStream(InputDStream):
                     self._batch_time_to_selected_files.pop(t))
         if old:
             log.debug("forgot the files of batches %s", old)
+
+
+class FileInputDStreamCheckpointData(DStreamCheckpointData):
+    """A file stream saves, per remembered batch time, the files the batch reads."""
+
+    def __init__(self, stream: FileInputDStream):
+        super().__init__(stream)
+        self._file_stream = stream
+
+    def update(self, time_ms: int) -> None:
+        stream = self._file_stream
+        with stream._lock:
+            # The remembered batches only: clear_metadata has dropped the older ones.
+            self.data = {t: list(files)
+                         for t, files in stream._batch_time_to_selected_files.items()}
+
+    def restore(self) -> None:
+        stream = self._file_stream
+        for t, files in sorted(self.data.items()):
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                raise ValueError(
+                    f"checkpoint data of stream {self.stream_id} (a file stream on "
+                    f"{stream.directory}) for batch {t} ms is not a list of files: the setup "
+                    "function no longer builds the graph the checkpoint was taken of"
+                )
+            log.info("restoring the files of batch %d ms: %s", t, files)
+            with stream._lock:
+                stream._batch_time_to_selected_files[t] = list(files)
+                stream._recently_selected_files.update(files)
+            # The batch reads the files it read before the restart, not a new listing.
+            with stream._generated_lock:
+                stream._generated[t] = stream._files_to_rdd(list(files))
 
 
 def _read_files(reader: Reader, _: int, paths: list[str]) -> pa.Table:
