@@ -18,7 +18,7 @@ from fastdstream.kafka import (
     OffsetRange,
     TopicAndPartition,
 )
-from fastdstream.testing import ManualStreaming
+from fastdstream.testing import ManualStreaming, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +64,76 @@ def test_batches_read_exactly_the_planned_ranges(kafka_broker, streaming) -> Non
         (0, 10, 10), (1, 10, 11), (2, 10, 10)}
     assert batches[2][1] == []
     assert [b.numRecords() for b in streaming.recorder.completed] == [30, 1, 0]
+
+
+def by_partition(ranges) -> list:
+    return sorted(ranges, key=lambda r: (r.topic, r.partition))
+
+
+def test_each_batch_reports_its_ranges_and_the_checkpoint_keeps_them(
+        kafka_broker, streaming, tmp_path) -> None:
+    topic = unique("bookkeeping")
+    kafka_broker.create_topic(topic, partitions=2)
+    kafka_broker.produce(topic, [str(i) for i in range(5)], partition=0)
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    stream.foreachRDD(lambda rdd: rdd.count())
+    streaming.ssc.checkpoint(str(tmp_path))
+    streaming.start()
+    streaming.run_batches(1)
+    kafka_broker.produce(topic, ["x"], partition=1)
+    streaming.run_batches(1)
+    infos = [b.streamIdToInputInfo()[stream._id] for b in streaming.recorder.completed]
+    assert [i.numRecords() for i in infos] == [5, 1]
+    assert by_partition(infos[0].metadata["offsets"]) == [OffsetRange(topic, 0, 0, 5),
+                                                          OffsetRange(topic, 1, 0, 0)]
+    assert infos[1].metadataDescription() == f"topic: {topic}\tpartition: 1\toffsets: 0 to 1"
+    graph = streaming.ssc._graph
+    # The stream remembers one batch: after batch 2 s, the checkpoint holds its ranges.
+    wait_until(lambda: list(graph.checkpoint_data().get(stream._id, {})) == [2000],
+               what="the checkpoint data of batch 2 s")
+    assert sorted(graph.checkpoint_data()[stream._id][2000]) == [(topic, 0, 5, 5),
+                                                                 (topic, 1, 0, 1)]
+
+
+def test_restored_offset_ranges_are_read_again_and_the_stream_goes_on(
+        master, kafka_broker, tmp_path) -> None:
+    topic = unique("restore")
+    kafka_broker.create_topic(topic, partitions=1)
+    kafka_broker.produce(topic, ["a", "b"], partition=0)
+    group = unique("group")  # nothing is committed: only the checkpoint knows the offsets
+
+    def setup(streaming: ManualStreaming, out: list):
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic],
+                                               params(kafka_broker, group))
+        stream.foreachRDD(lambda rdd: out.append(sorted(v for _, v in rdd.collect())))
+        streaming.ssc.checkpoint(str(tmp_path))
+        return stream
+
+    first = ManualStreaming(master=master)
+    try:
+        stream = setup(first, [])
+        first.start()
+        first.run_batches(1)
+        wait_until(lambda: stream._id in first.ssc._graph.checkpoint_data(),
+                   what="the checkpoint data of batch 1 s")
+        saved = first.ssc._graph.checkpoint_data()
+    finally:
+        first.stop()
+    assert saved == {stream._id: {1000: [(topic, 0, 0, 2)]}}
+    kafka_broker.produce(topic, ["c"], partition=0)
+
+    second = ManualStreaming(master=master)
+    out: list = []
+    try:
+        setup(second, out)
+        second.ssc._graph.restore_checkpoint_data(saved)
+        second.start()
+        second.run_batches(2)
+    finally:
+        second.stop()
+    # Batch 1 s reads its range again; batch 2 s goes on from its end, not from the
+    # group's (absent) commit, which would read a and b a second time.
+    assert out == [["a", "b"], ["c"]]
 
 
 def test_max_rate_per_partition_caps_each_batch(master, kafka_broker) -> None:

@@ -1,64 +1,187 @@
-"""File sources: new files in a directory become the next batch.
+"""File sources: files that appear in a directory become the batches of a stream.
 
-As in Spark, files already in the directory when the stream starts are ignored
-(``newFilesOnly``); each batch takes the files that appeared since the previous
-one. Files must be moved into the directory atomically; names starting with
-``.`` or ``_`` (temporary files) are skipped. Each file is read on an executor
-as one partition.
+As in Spark's FileInputDStream, a batch at time T takes the files whose
+modification time is at most T and newer than the *ignore threshold*: the later
+of the stream's start (``newFilesOnly``: files already there are ignored) and
+T minus the remember window (``spark.streaming.fileStream.minRememberDuration``,
+60 s, rounded up to whole batches). Files selected by a batch still remembered
+are not selected again, so a file that becomes visible a little after its
+modification time is still read, once, by the next batch. The files of each
+batch are remembered per batch time (computing a batch again gives the same
+files, and the checkpoint saves them); batches older than the window are
+forgotten, so memory stays bounded however many files pass through.
+
+Files must be moved into the directory atomically; names starting with ``.`` or
+``_`` (temporary files) are skipped. Each file is read on an executor as one
+partition.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from fastdstream.conf import FILE_STREAM_MIN_REMEMBER_DURATION, MIN_REMEMBER_DURATION
 from fastdstream.engine.rdd import RDD
 from fastdstream.sources.lines import LineSplitter
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
 if TYPE_CHECKING:
     from fastdstream.streaming.streaming_context import StreamingContext
 
+log = logging.getLogger(__name__)
+
 Reader = Callable[[str], pa.Table]
+
+DEFAULT_MIN_REMEMBER_MS = 60_000
 
 
 class FileInputDStream(InputDStream):
-    def __init__(self, ssc: StreamingContext, directory: str, reader: Reader):
+    """New files of a directory, batch by batch (``textFileStream``, ``binaryRecordsStream``).
+
+    See the module documentation for how a batch chooses its files.
+    """
+
+    def __init__(self, ssc: StreamingContext, directory: str, reader: Reader,
+                 new_files_only: bool = True):
         super().__init__(ssc)
         self.directory = directory
         self._reader = reader
-        self._seen: set[str] = set()
+        self._new_files_only = new_files_only
+        self._clock = ssc._clock
+        conf = ssc.sparkContext.getConf()
+        min_remember_ms = conf.get_duration_ms(
+            FILE_STREAM_MIN_REMEMBER_DURATION,
+            conf.get_duration_ms(MIN_REMEMBER_DURATION, DEFAULT_MIN_REMEMBER_MS))
+        slide = self.slideDuration
+        # Whole batches, at least one: the window must cover the batch being chosen.
+        self._duration_to_remember_ms = slide * max(1, -(-min_remember_ms // slide))
+        # The stream's RDDs (and so its batch-to-files map, cleared with them) are kept
+        # for the window at least, or files selected in it would be selected again.
+        self._remember(self._duration_to_remember_ms)
+        self._initial_ignore_threshold_ms = 0
+        self._batch_time_to_selected_files: dict[int, list[str]] = {}
+        self._recently_selected_files: set[str] = set()
         self._lock = threading.Lock()
+        self._checkpoint_data = FileInputDStreamCheckpointData(self)
 
     def start(self) -> None:
         if not os.path.isdir(self.directory):
             raise FileNotFoundError(f"file stream directory {self.directory} does not exist")
-        self._seen = set(self._list())
-
-    def _list(self) -> list[str]:
-        try:
-            names = os.listdir(self.directory)
-        except OSError as exc:
-            raise OSError(f"cannot list file stream directory {self.directory}: {exc}") from exc
-        return sorted(
-            os.path.join(self.directory, n) for n in names
-            if not n.startswith((".", "_")) and os.path.isfile(os.path.join(self.directory, n))
-        )
+        # newFilesOnly: what is modified up to now predates the stream and is ignored.
+        self._initial_ignore_threshold_ms = (self._clock.get_time_ms() if self._new_files_only
+                                             else 0)
 
     def _compute(self, time_ms: int) -> RDD | None:
         with self._lock:
-            new = [p for p in self._list() if p not in self._seen]
-            self._seen.update(new)
-        if not new:
-            self.last_num_records = 0
+            files = self._batch_time_to_selected_files.get(time_ms)
+            computed_before = files is not None
+            if files is None:
+                files = self._find_new_files(time_ms)
+                self._batch_time_to_selected_files[time_ms] = files
+                self._recently_selected_files.update(files)
+        if not computed_before:  # a batch computed again was reported the first time
+            log.debug("new files at time %d ms: %s", time_ms, files)
+            # Records are not known until the files are read on executors: 0, as in Spark.
+            self._report_input_info(time_ms, 0, {
+                "files": list(files), StreamInputInfo.METADATA_KEY_DESCRIPTION: "\n".join(files)})
+        return self._files_to_rdd(files)
+
+    def _find_new_files(self, current_ms: int) -> list[str]:
+        """The files for the batch of ``current_ms``; the caller holds the lock."""
+        threshold = max(self._initial_ignore_threshold_ms,
+                        current_ms - self._duration_to_remember_ms)
+        began = time.monotonic()
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError as exc:
+            raise OSError(f"cannot list file stream directory {self.directory}: {exc}") from exc
+        selected = []
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                mod_ms = entry.stat().st_mtime_ns // 1_000_000
+            except FileNotFoundError:
+                continue  # removed since the listing: it was never this batch's to read
+            # <= (not <): a file at the threshold was seen by the batch that set it
+            # (SPARK-4518); older ones were selected then, or predate the stream.
+            if mod_ms <= threshold:
+                continue
+            # Newer than the batch: it is a later batch's, even if this batch is computed
+            # late (recovery, a batch computed ahead); taking it now could let it be
+            # selected again once this batch is forgotten.
+            if mod_ms > current_ms:
+                continue
+            if entry.path in self._recently_selected_files:
+                continue
+            selected.append(entry.path)
+        took_ms = (time.monotonic() - began) * 1000
+        if took_ms > self.slideDuration:
+            log.warning("finding new files in %s took %.0f ms, longer than the batch interval; "
+                        "use a longer batch interval or fewer files in the directory",
+                        self.directory, took_ms)
+        return sorted(selected)
+
+    def _files_to_rdd(self, files: list[str]) -> RDD:
+        if not files:
             return self._sc.emptyRDD()
-        self.last_num_records = 0  # not known until the files are read on executors
-        return self._sc.parallelize(new, len(new))._map_raw(partial(_read_files, self._reader))
+        return self._sc.parallelize(files, len(files))._map_raw(partial(_read_files, self._reader))
+
+    def _clear_metadata(self, time_ms: int) -> None:
+        super()._clear_metadata(time_ms)
+        assert self._remember_ms is not None
+        with self._lock:
+            old = [t for t in self._batch_time_to_selected_files
+                   if t < time_ms - self._remember_ms]
+            for t in old:
+                self._recently_selected_files.difference_update(
+                    self._batch_time_to_selected_files.pop(t))
+        if old:
+            log.debug("forgot the files of batches %s", old)
+
+
+class FileInputDStreamCheckpointData(DStreamCheckpointData):
+    """A file stream saves, per remembered batch time, the files the batch reads."""
+
+    def __init__(self, stream: FileInputDStream):
+        super().__init__(stream)
+        self._file_stream = stream
+
+    def update(self, time_ms: int) -> None:
+        stream = self._file_stream
+        with stream._lock:
+            # The remembered batches only: clear_metadata has dropped the older ones.
+            self.data = {t: list(files)
+                         for t, files in stream._batch_time_to_selected_files.items()}
+
+    def restore(self) -> None:
+        stream = self._file_stream
+        for t, files in sorted(self.data.items()):
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                raise ValueError(
+                    f"checkpoint data of stream {self.stream_id} (a file stream on "
+                    f"{stream.directory}) for batch {t} ms is not a list of files: the setup "
+                    "function no longer builds the graph the checkpoint was taken of"
+                )
+            log.info("restoring the files of batch %d ms: %s", t, files)
+            with stream._lock:
+                stream._batch_time_to_selected_files[t] = list(files)
+                stream._recently_selected_files.update(files)
+            # The batch reads the files it read before the restart, not a new listing.
+            with stream._generated_lock:
+                stream._generated[t] = stream._files_to_rdd(list(files))
 
 
 def _read_files(reader: Reader, _: int, paths: list[str]) -> pa.Table:

@@ -56,7 +56,7 @@ class QueueInputDStream(InputDStream):
             rdd = self._default
         else:
             rdd = self._sc.emptyRDD()
-        self.last_num_records = _source_rows(rdd)
+        self._report_input_info(time_ms, _source_rows(rdd))
         return rdd
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fastdstream.streaming.dstream.dstream import DStream
     from fastdstream.streaming.dstream.foreach_dstream import ForEachDStream
     from fastdstream.streaming.dstream.input_dstream import InputDStream
+
+log = logging.getLogger(__name__)
 
 
 class DStreamGraph:
@@ -73,6 +77,83 @@ class DStreamGraph:
                 jobs.append((index, out.name, job))
         return jobs
 
+    def max_input_stream_remember_ms(self) -> int:
+        """The longest time an input stream remembers its batches (one batch at least)."""
+        return max((s._remember_ms for s in self.input_streams if s._remember_ms is not None),
+                   default=self.batch_duration_ms)
+
     def clear_metadata(self, time_ms: int) -> None:
         for out in self.output_streams:
             out._clear_metadata(time_ms)
+
+    # --- checkpoint data ----------------------------------------------------------------
+
+    def streams(self) -> list[DStream]:
+        """Every stream of the graph once, by id: the outputs, what they read from, and
+        the input streams (also one no output reads)."""
+        found: dict[int, DStream] = {}
+        pending: list[DStream] = [*self.output_streams, *self.input_streams]
+        while pending:
+            stream = pending.pop()
+            if stream._id not in found:
+                found[stream._id] = stream
+                pending.extend(stream._dependencies)
+        return [found[i] for i in sorted(found)]
+
+    def update_checkpoint_data(self, time_ms: int) -> None:
+        """Have every stream collect what it saves in the checkpoint of ``time_ms``."""
+        with self._lock:
+            for stream in self.streams():
+                stream._checkpoint_data.update(time_ms)
+
+    def clear_checkpoint_data(self, time_ms: int) -> None:
+        """Have every stream forget what the checkpoint of ``time_ms`` no longer needs."""
+        with self._lock:
+            for stream in self.streams():
+                stream._checkpoint_data.cleanup(time_ms)
+
+    def checkpoint_data(self) -> dict[int, dict[int, Any]]:
+        """What the streams collected at the last update: stream id -> batch time -> data.
+
+        Streams that save nothing are left out. This is what a streaming checkpoint
+        holds for the streams (the format that writes it comes later).
+        """
+        with self._lock:
+            collected = {s._id: s._checkpoint_data.snapshot() for s in self.streams()}
+        return {stream_id: data for stream_id, data in collected.items() if data}
+
+    def restore_checkpoint_data(self, saved: Mapping[int, Mapping[int, Any]]) -> None:
+        """Rebuild the streams' state from a checkpoint's data, by stream id.
+
+        Parameters
+        ----------
+        saved : mapping
+            Stream id -> batch time -> data, as :meth:`checkpoint_data` gave it.
+
+        Raises
+        ------
+        ValueError
+            If the checkpoint has data for a stream id this graph does not have, or
+            for a stream that saves none: the setup function no longer builds the
+            graph the checkpoint was taken of.
+        RuntimeError
+            If the graph has started: restored batches must be in place before the
+            first batch is generated.
+        """
+        with self._lock:
+            if self.zero_time is not None:
+                raise RuntimeError("checkpoint data is restored before the StreamingContext "
+                                   "starts, not after")
+            streams = {s._id: s for s in self.streams()}
+            unknown = sorted(set(saved) - set(streams))
+            if unknown:
+                raise ValueError(
+                    f"checkpoint has data for stream(s) {unknown}, which this graph does not "
+                    f"have (its streams are 0 to {max(streams, default=-1)}): the setup "
+                    "function no longer builds the graph the checkpoint was taken of"
+                )
+            for stream_id, data in saved.items():
+                stream = streams[stream_id]
+                stream._checkpoint_data.data = dict(data)
+                stream._checkpoint_data.restore()
+                log.info("restored checkpoint data of %r for %d batch(es)", stream, len(data))

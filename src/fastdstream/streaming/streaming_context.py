@@ -190,7 +190,7 @@ class StreamingContext:
             try:
                 self._bus.start()
                 self._job_scheduler.start()
-                self._job_generator.start()
+                self._job_generator.start(checkpointing=self._checkpoint_dir is not None)
                 receiver_streams = [s for s in self._graph.input_streams
                                     if isinstance(s, ReceiverInputDStream)]
                 self._receiver_tracker.start(receiver_streams)

@@ -29,7 +29,9 @@ from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategy
 from fastdstream.sources.kafka.kafka_rdd import Decoding, KafkaRDD
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
 from fastdstream.streaming.scheduler.rate_controller import INITIAL_RATE, create_rate_controller
 
 if TYPE_CHECKING:
@@ -223,6 +225,7 @@ class DirectKafkaInputDStream(InputDStream):
         self._lock = threading.Lock()
         self._driver: confluent_kafka.Consumer | None = None
         self._committer: OffsetCommitter | None = None
+        self._checkpoint_data = DirectKafkaInputDStreamCheckpointData(self)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -233,7 +236,10 @@ class DirectKafkaInputDStream(InputDStream):
         try:
             # unreachable brokers fail here, within a bounded time
             partitions = self._strategy.partitions(self._metadata())
-            self._current = self._initial_offsets(partitions)
+            # Offsets restored from a checkpoint go on from there; only partitions the
+            # checkpoint does not know start from fromOffsets / the group / the reset.
+            fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current])
+            self._current = {**self._current, **fresh}
         except BaseException:
             self._driver.close()
             self._driver = None
@@ -370,6 +376,62 @@ class DirectKafkaInputDStream(InputDStream):
                   for i, tp in enumerate(tps)]
         for i, tp in enumerate(tps):
             self._current[tp] = int(until[i])
-        self.last_num_records = int((until - start).sum())
+        self._report_input_info(time_ms, int((until - start).sum()), {
+            "offsets": ranges,
+            StreamInputInfo.METADATA_KEY_DESCRIPTION: _describe(ranges),
+        })
+        return self._kafka_rdd(ranges)
+
+    def _kafka_rdd(self, ranges: list[OffsetRange]) -> KafkaRDD:
         return KafkaRDD(self._sc, executor_params(self._params), ranges, self._decoding,
                         self._poll_timeout_s)
+
+
+class DirectKafkaInputDStreamCheckpointData(DStreamCheckpointData):
+    """A direct stream saves, per remembered batch time, the offset ranges the batch reads,
+    as ``(topic, partition, fromOffset, untilOffset)`` tuples (Spark's
+    DirectKafkaInputDStreamCheckpointData)."""
+
+    def __init__(self, stream: DirectKafkaInputDStream):
+        super().__init__(stream)
+        self._kafka_stream = stream
+
+    def update(self, time_ms: int) -> None:
+        stream = self._kafka_stream
+        with stream._generated_lock:
+            generated = list(stream._generated.items())
+        self.data = {
+            t: [(r.topic, r.partition, r.fromOffset, r.untilOffset) for r in rdd.offsetRanges()]
+            for t, rdd in generated if isinstance(rdd, KafkaRDD)
+        }
+
+    def restore(self) -> None:
+        stream = self._kafka_stream
+        latest: list[OffsetRange] = []
+        for t, tuples in sorted(self.data.items()):
+            try:
+                ranges = [OffsetRange(str(topic), int(partition), int(start), int(until))
+                          for topic, partition, start, until in tuples]
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"checkpoint data of stream {self.stream_id} (a direct Kafka stream) for "
+                    f"batch {t} ms is not a list of offset ranges ({exc}): the setup function "
+                    "no longer builds the graph the checkpoint was taken of"
+                ) from exc
+            log.info("restoring the offset ranges of batch %d ms: %s", t,
+                     ", ".join(map(str, ranges)))
+            # The batch reads again exactly what it read before the restart.
+            with stream._generated_lock:
+                stream._generated[t] = stream._kafka_rdd(ranges)
+            latest = ranges
+        # The next batch goes on where the newest saved batch ends.
+        stream._current.update({r.topicAndPartition(): r.untilOffset for r in latest})
+
+
+def _describe(ranges: list[OffsetRange]) -> str:
+    """A batch's ranges for people to read, as Spark's direct stream describes them
+    (empty ranges left out)."""
+    return "\n".join(
+        f"topic: {r.topic}\tpartition: {r.partition}\toffsets: {r.fromOffset} to {r.untilOffset}"
+        for r in ranges if r.fromOffset != r.untilOffset
+    )

@@ -3,7 +3,8 @@
 Every DStream belongs to its StreamingContext's graph with a deterministic id
 (creation order). ``_get_or_compute(time)`` builds the batch's RDD once and
 remembers it per batch time for ``remember`` milliseconds, which is what
-windows, ``slice`` and checkpoints build on.
+windows, ``slice`` and checkpoints build on. What a stream saves in a streaming
+checkpoint is its ``_checkpoint_data`` (see ``checkpoint_data.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastdstream.clock import to_datetime, to_ms
 from fastdstream.engine.columnar.partition import PartitionData, num_rows
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 
 if TYPE_CHECKING:
     from fastdstream.engine.context import Context
@@ -73,6 +75,9 @@ class DStream:
         self._zero_time: int | None = None
         self._remember_ms: int | None = None
         self._persisted = False
+        # What this stream saves in a streaming checkpoint; sources with something of
+        # their own to save (files, offset ranges) replace it with their own kind.
+        self._checkpoint_data = DStreamCheckpointData(self)
 
     # --- graph bookkeeping --------------------------------------------------------------
 

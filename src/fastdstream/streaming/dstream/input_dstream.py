@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastdstream.streaming.dstream.dstream import DStream
+from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
 if TYPE_CHECKING:
     from fastdstream.streaming.streaming_context import StreamingContext
@@ -16,10 +17,19 @@ class InputDStream(DStream):
     def __init__(self, ssc: StreamingContext):
         super().__init__(ssc, ())
         self._graph.add_input_stream(self)
-        self.last_num_records = 0
 
     def start(self) -> None:
         pass
 
     def stop(self) -> None:
         pass
+
+    def _report_input_info(self, time_ms: int, num_records: int,
+                           metadata: dict[str, Any] | None = None) -> None:
+        """Tell the InputInfoTracker what this stream read for the batch of ``time_ms``.
+
+        Called from ``_compute``: the report is keyed by the batch computed, so a batch
+        computed out of order (a window, ``slice``, a recovery) keeps its own count.
+        """
+        self._ssc._job_scheduler.input_info_tracker.report_info(
+            time_ms, StreamInputInfo(self._id, num_records, metadata or {}))

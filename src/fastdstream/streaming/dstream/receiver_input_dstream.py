@@ -23,7 +23,8 @@ class ReceiverInputDStream(InputDStream):
 
     def _compute(self, time_ms: int) -> RDD | None:
         blocks = self._ssc._receiver_tracker.blocks_of_batch(time_ms, self._id)
-        self.last_num_records = sum(b.num_records for b in blocks)
+        self._report_input_info(time_ms, sum(b.num_records for b in blocks),
+                                {"blocks": [b.block_id for b in blocks]})
         return BlockRDD(self._sc, [b.block_id for b in blocks], [b.location for b in blocks])
 
     def _on_forget(self, rdd: RDD) -> None:

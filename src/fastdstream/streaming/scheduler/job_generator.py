@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from fastdstream.clock import Clock, RecurringTimer
 from fastdstream.streaming.scheduler.job_scheduler import Job, JobScheduler, JobSet
-from fastdstream.streaming.scheduler.listener import StreamInputInfo
 
 if TYPE_CHECKING:
     from fastdstream.streaming.graph import DStreamGraph
@@ -35,9 +34,15 @@ class JobGenerator:
         self._timer = RecurringTimer(clock, graph.batch_duration_ms, self.generate_jobs,
                                      "JobGenerator")
         self.last_generated_time = -1
+        self._checkpointing = False
 
-    def start(self) -> int:
-        """Start the batch timer; return the zero time (one batch before the first batch)."""
+    def start(self, checkpointing: bool = False) -> int:
+        """Start the batch timer; return the zero time (one batch before the first batch).
+
+        With ``checkpointing`` (a checkpoint directory is set), the streams' checkpoint
+        data is collected when a batch is generated and when it completes.
+        """
+        self._checkpointing = checkpointing
         start_time = self._timer.get_start_time()
         zero_time = start_time - self._graph.batch_duration_ms
         self._graph.start(zero_time)
@@ -53,16 +58,34 @@ class JobGenerator:
             self._report_error(exc)
             self.last_generated_time = time_ms
             return
-        infos = {
-            s._id: StreamInputInfo(s._id, s.last_num_records) for s in self._graph.input_streams
-        }
+        # Read by batch time: the streams reported when they computed this batch, which
+        # need not be the batch they computed last.
+        infos = self._scheduler.input_info_tracker.get_info(time_ms)
         jobs = [Job(time_ms, op_id, name, func) for op_id, name, func in outputs]
         self._scheduler.submit_job_set(JobSet(time_ms, jobs, infos))
         self.last_generated_time = time_ms
+        # As Spark: a checkpoint right after generation records the new batch as pending.
+        self._do_checkpoint(time_ms, clear_later=False)
 
     def on_batch_completed(self, time_ms: int) -> None:
         self._graph.clear_metadata(time_ms)
+        self._do_checkpoint(time_ms, clear_later=True)
         self._tracker.cleanup_old_batches(time_ms - self._graph.batch_duration_ms)
+        # Keep infos as long as any input stream remembers its batches (Spark's
+        # maxInputStreamRememberDuration): the tracker stays bounded by that window.
+        self._scheduler.input_info_tracker.cleanup(
+            time_ms - self._graph.max_input_stream_remember_ms())
+
+    def _do_checkpoint(self, time_ms: int, clear_later: bool) -> None:
+        """Spark's ``doCheckpoint``: collect what every stream saves for ``time_ms``."""
+        if not self._checkpointing:
+            return
+        self._graph.update_checkpoint_data(time_ms)
+        # The checkpoint of time_ms is written here (its file format is a later change).
+        # Spark clears the streams' checkpoint data once that write is done, and only
+        # for a completed batch: what a pending batch needs must stay in its checkpoint.
+        if clear_later:
+            self._graph.clear_checkpoint_data(time_ms)
 
     def stop(self, graceful: bool, timeout_s: float) -> None:
         if graceful:

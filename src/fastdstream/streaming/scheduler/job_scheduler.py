@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from fastdstream.clock import to_datetime
 from fastdstream.errors import StreamingJobError
+from fastdstream.streaming.scheduler.input_info_tracker import InputInfoTracker
 from fastdstream.streaming.scheduler.listener import (
     BatchInfo,
     ListenerBus,
@@ -68,6 +69,9 @@ class JobScheduler:
         self._bus = listener_bus
         self._report_error = report_error
         self._on_batch_completed = on_batch_completed
+        # Input streams report here what they read per batch; the JobGenerator reads it
+        # back by batch time (Spark keeps it on the JobScheduler too).
+        self.input_info_tracker = InputInfoTracker()
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
 

@@ -11,22 +11,47 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class StreamInputInfo:
+    """What one input stream read for one batch: its record count and metadata.
+
+    ``metadata`` holds what the source can say about the batch (Kafka: ``"offsets"``,
+    the batch's OffsetRanges; files: ``"files"``), and under
+    :attr:`METADATA_KEY_DESCRIPTION` a text for people to read, as in Spark.
+
+    Examples
+    --------
+    >>> info = StreamInputInfo(0, 3, {StreamInputInfo.METADATA_KEY_DESCRIPTION: "a.txt"})
+    >>> info.numRecords(), info.metadataDescription()
+    (3, 'a.txt')
+    """
+
+    METADATA_KEY_DESCRIPTION: ClassVar[str] = "Description"
+
     input_stream_id: int
     num_records: int
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_records < 0:
+            raise ValueError(f"numRecords must not be negative, got {self.num_records} "
+                             f"(input stream {self.input_stream_id})")
 
     def inputStreamId(self) -> int:
         return self.input_stream_id
 
     def numRecords(self) -> int:
         return self.num_records
+
+    def metadataDescription(self) -> str | None:
+        """The description a source gave of this batch's input, if any."""
+        description = self.metadata.get(self.METADATA_KEY_DESCRIPTION)
+        return None if description is None else str(description)
 
 
 @dataclass
