@@ -20,6 +20,7 @@ build: venv
 
 test: venv
 	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m mypy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 wordcount: venv
@@ -30,6 +31,7 @@ bench: venv
 
 lint: venv
 	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m mypy
 
 clean:
 	rm -rf build dist $(VENV) src/fastdstream/*.so src/fastdstream/_core.c

@@ -100,8 +100,8 @@ def reduce_by_key(
         vals = groups.setdefault(k, [])
         if values is None:
             vals.append(1)
-        elif values[i] is not None:
-            vals.append(values[i])
+        elif (v := values[i]) is not None:
+            vals.append(v)
     out: list[tuple[Key, int | float | None]] = []
     for k, vals in groups.items():
         if op == "count":
@@ -109,8 +109,9 @@ def reduce_by_key(
         elif not vals:
             out.append((k, None))
         elif op == "sum":
-            if all(isinstance(v, int) for v in vals):
-                out.append((k, _wrap_int64(sum(vals))))
+            ints = [v for v in vals if isinstance(v, int)]
+            if len(ints) == len(vals):
+                out.append((k, _wrap_int64(sum(ints))))
             else:
                 total = 0.0
                 for v in vals:  # row order, like the kernel, so floats match exactly

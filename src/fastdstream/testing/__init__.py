@@ -13,9 +13,22 @@ from typing import Any
 
 import pyarrow as pa
 
+from fastdstream.clock import ManualClock
 from fastdstream.engine.context import Context
 from fastdstream.engine.rdd import RDD
-from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
+from fastdstream.streaming.scheduler.listener import (
+    BatchInfo,
+    StreamingListener,
+    StreamingListenerBatchCompleted,
+    StreamingListenerBatchStarted,
+    StreamingListenerBatchSubmitted,
+    StreamingListenerOutputOperationCompleted,
+    StreamingListenerOutputOperationStarted,
+    StreamingListenerReceiverError,
+    StreamingListenerReceiverStarted,
+    StreamingListenerReceiverStopped,
+    StreamingListenerStreamingStarted,
+)
 from fastdstream.streaming.streaming_context import StreamingContext
 
 
@@ -60,33 +73,37 @@ class BatchRecorder(StreamingListener):
             self.events.append((name, event))
             self._cond.notify_all()
 
-    def onBatchCompleted(self, batchCompleted):
+    def onBatchCompleted(self, batchCompleted: StreamingListenerBatchCompleted) -> None:
         with self._cond:
             self.completed.append(batchCompleted.batchInfo())
         self._record("batchCompleted", batchCompleted)
 
-    def onBatchSubmitted(self, batchSubmitted):
+    def onBatchSubmitted(self, batchSubmitted: StreamingListenerBatchSubmitted) -> None:
         self._record("batchSubmitted", batchSubmitted)
 
-    def onBatchStarted(self, batchStarted):
+    def onBatchStarted(self, batchStarted: StreamingListenerBatchStarted) -> None:
         self._record("batchStarted", batchStarted)
 
-    def onOutputOperationStarted(self, outputOperationStarted):
+    def onOutputOperationStarted(
+        self, outputOperationStarted: StreamingListenerOutputOperationStarted
+    ) -> None:
         self._record("outputOperationStarted", outputOperationStarted)
 
-    def onOutputOperationCompleted(self, outputOperationCompleted):
+    def onOutputOperationCompleted(
+        self, outputOperationCompleted: StreamingListenerOutputOperationCompleted
+    ) -> None:
         self._record("outputOperationCompleted", outputOperationCompleted)
 
-    def onReceiverStarted(self, receiverStarted):
+    def onReceiverStarted(self, receiverStarted: StreamingListenerReceiverStarted) -> None:
         self._record("receiverStarted", receiverStarted)
 
-    def onReceiverError(self, receiverError):
+    def onReceiverError(self, receiverError: StreamingListenerReceiverError) -> None:
         self._record("receiverError", receiverError)
 
-    def onReceiverStopped(self, receiverStopped):
+    def onReceiverStopped(self, receiverStopped: StreamingListenerReceiverStopped) -> None:
         self._record("receiverStopped", receiverStopped)
 
-    def onStreamingStarted(self, streamingStarted):
+    def onStreamingStarted(self, streamingStarted: StreamingListenerStreamingStarted) -> None:
         self._record("streamingStarted", streamingStarted)
 
     def names(self) -> list[str]:
@@ -118,7 +135,9 @@ class ManualStreaming:
         settings.update(conf or {})
         self.sc = Context(master, "test", conf=settings)
         self.ssc = StreamingContext(self.sc, batch_seconds)
-        self.clock = self.ssc._clock
+        clock = self.ssc._clock
+        assert isinstance(clock, ManualClock), "ManualStreaming needs spark.streaming.clock=manual"
+        self.clock = clock
         self.batch_ms = self.ssc._graph.batch_duration_ms
         self.recorder = BatchRecorder()
         self.ssc.addStreamingListener(self.recorder)

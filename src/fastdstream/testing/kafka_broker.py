@@ -591,7 +591,7 @@ class KafkaBroker:
                 raise self._not_ready("did not open its port")
             time.sleep(0.05)
         admin = AdminClient({"bootstrap.servers": self.bootstrap_servers,
-                             "log.connection.close": False, "logger": _client_log})
+                             "log.connection.close": False}, logger=_client_log)
         last_error: Exception | None = None
         while True:
             self._check_alive()
@@ -689,7 +689,9 @@ class KafkaBroker:
         Waiting for leaders means a producer started right after does not meet
         ``LEADER_NOT_AVAILABLE``. Raises ``KafkaException`` if the topic exists.
         """
-        from confluent_kafka.admin import NewTopic
+        # The documented import path; confluent-kafka's typed admin module imports
+        # NewTopic from cimpl without re-exporting it explicitly.
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
         deadline = time.monotonic() + timeout
         admin = self.admin()

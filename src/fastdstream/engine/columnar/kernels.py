@@ -14,8 +14,10 @@ type. Values for sum/min/max: int64 and float64 (narrower ints / floats are wide
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from fastdstream import _core
@@ -37,7 +39,7 @@ _INT64_MAX = 2**63 - 1
 # grouping and the accumulation pass, and no row-sized temporary is ever allocated.
 _WINDOW = 1 << 16
 
-ArrayLike = pa.Array | pa.ChunkedArray
+ArrayLike: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 # -- buffers -------------------------------------------------------------------------
@@ -52,6 +54,13 @@ def _validity(arr: pa.Array) -> np.ndarray | None:
         # NullArray: every slot is null but Arrow stores no bitmap.
         return np.zeros((arr.offset + len(arr) + 7) // 8, dtype=np.uint8)
     return np.frombuffer(buf, dtype=np.uint8)
+
+
+def _offsets(buf: pa.Buffer, t: pa.DataType) -> npt.NDArray[np.int32] | npt.NDArray[np.int64]:
+    # The offsets buffer of a binary-like array: int64 for the large types, else int32.
+    if _is_large(t):
+        return np.frombuffer(buf, dtype=np.int64)
+    return np.frombuffer(buf, dtype=np.int32)
 
 
 def _u8(buf: pa.Buffer | None) -> np.ndarray:
@@ -222,9 +231,8 @@ def hash_partition(keys: ArrayLike, num_partitions: int) -> np.ndarray:
                 dest,
             )
         else:
-            odt = np.int64 if _is_large(chunk.type) else np.int32
             _core.partition_ids_binary(
-                np.frombuffer(bufs[1], dtype=odt),
+                _offsets(bufs[1], chunk.type),
                 _u8(bufs[2]),
                 _validity(chunk),
                 chunk.offset,
@@ -364,7 +372,7 @@ def reduce_by_key(
     binary = _is_binary_like(keys.type)
     grouper = _core.Grouper("binary" if binary else "int64")
 
-    acc_dtype = np.int64
+    acc_dtype: npt.DTypeLike = np.int64
     if op == "sum" and values is not None and pa.types.is_float64(values.type):
         acc_dtype = np.float64
     elif op in ("min", "max") and values is not None:
@@ -384,7 +392,7 @@ def reduce_by_key(
         kb = kpiece.buffers()
         kval = _validity(kpiece)
         if binary:
-            kofs = np.frombuffer(kb[1], dtype=np.int64 if _is_large(kpiece.type) else np.int32)
+            kofs = _offsets(kb[1], kpiece.type)
             kdata = _u8(kb[2])
         else:
             kvals = np.frombuffer(kb[1], dtype=np.int64)
@@ -564,23 +572,25 @@ def block_boundaries(
 
 
 def _timestamps_to_int64(ts: np.ndarray | ArrayLike) -> np.ndarray:
-    if isinstance(ts, pa.ChunkedArray):
-        ts = ts.combine_chunks()
-    if isinstance(ts, pa.Array):
-        if ts.null_count:
-            first = int(np.flatnonzero(~np.asarray(ts.is_valid()))[0])
-            raise ValueError(f"timestamps must not be null: row {first} is null")
-        if pa.types.is_timestamp(ts.type):
-            ts = ts.cast(pa.timestamp("ms")).cast(pa.int64())
-        elif not pa.types.is_integer(ts.type):
-            raise TypeError(f"timestamps must be integers (ms) or timestamps, got {ts.type}")
-        ts = ts.to_numpy(zero_copy_only=False)
-    arr = np.asarray(ts)
+    arr = _arrow_timestamps(ts) if isinstance(ts, pa.Array | pa.ChunkedArray) else np.asarray(ts)
     if arr.dtype.kind == "M":
         arr = arr.astype("datetime64[ms]").view(np.int64)
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"timestamps must be integers (ms), got dtype {arr.dtype}")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _arrow_timestamps(ts: ArrayLike) -> np.ndarray:
+    if isinstance(ts, pa.ChunkedArray):
+        ts = ts.combine_chunks()
+    if ts.null_count:
+        first = int(np.flatnonzero(~np.asarray(ts.is_valid()))[0])
+        raise ValueError(f"timestamps must not be null: row {first} is null")
+    if pa.types.is_timestamp(ts.type):
+        ts = ts.cast(pa.timestamp("ms")).cast(pa.int64())
+    elif not pa.types.is_integer(ts.type):
+        raise TypeError(f"timestamps must be integers (ms) or timestamps, got {ts.type}")
+    return np.asarray(ts.to_numpy(zero_copy_only=False))
 
 
 def count_boundaries(num_rows: int, max_rows: int) -> np.ndarray:

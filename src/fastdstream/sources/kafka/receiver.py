@@ -112,7 +112,9 @@ class KafkaReceiver(Receiver):
                 last: dict[str, int] = {}
                 for message in good:
                     key = f"{message.topic()}{_SEP}{message.partition()}"
-                    last[key] = max(message.offset() + 1, last.get(key, 0))
+                    offset = message.offset()
+                    assert offset is not None  # messages_to_arrow rejected any without one
+                    last[key] = max(offset + 1, last.get(key, 0))
                 self.store(self._decoding.apply(records), last)
         except DecodeError as exc:
             self.stop(str(exc), exc)

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +156,20 @@ class ReceiverInfo:
         return self.last_error
 
 
-class _Event:
-    def __init__(self, payload: Any):
+_P = TypeVar("_P")
+
+
+class _Event(Generic[_P]):
+    def __init__(self, payload: _P):
         self._payload = payload
 
 
-class StreamingListenerStreamingStarted(_Event):
+class StreamingListenerStreamingStarted(_Event[int]):
     def time(self) -> int:
         return self._payload
 
 
-class _ReceiverEvent(_Event):
+class _ReceiverEvent(_Event[ReceiverInfo]):
     def receiverInfo(self) -> ReceiverInfo:
         return self._payload
 
@@ -183,7 +186,7 @@ class StreamingListenerReceiverStopped(_ReceiverEvent):
     pass
 
 
-class _BatchEvent(_Event):
+class _BatchEvent(_Event[BatchInfo]):
     def batchInfo(self) -> BatchInfo:
         return self._payload
 
@@ -200,7 +203,7 @@ class StreamingListenerBatchCompleted(_BatchEvent):
     pass
 
 
-class _OutputEvent(_Event):
+class _OutputEvent(_Event[OutputOperationInfo]):
     def outputOperationInfo(self) -> OutputOperationInfo:
         return self._payload
 
@@ -287,7 +290,7 @@ class ListenerBus:
         self._thread = threading.Thread(target=self._loop, name="listener-bus", daemon=True)
         self._thread.start()
 
-    def post(self, event: _Event) -> None:
+    def post(self, event: _Event[Any]) -> None:
         if self._listeners:
             self._queue.put(event)
 
