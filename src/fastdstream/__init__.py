@@ -7,6 +7,7 @@ A PySpark Streaming program ports by changing its imports::
 
 from fastdstream.clock import ManualClock, SystemClock
 from fastdstream.conf import Conf
+from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.engine.context import Context
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
@@ -45,6 +46,7 @@ __all__ = [
     "StreamingJobError",
     "StreamingListener",
     "SystemClock",
+    "TaskContext",
     "TaskNotSerializableError",
     "portable_hash",
 ]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
 
-from fastdstream.conf import Conf
+from fastdstream.conf import CLEAN_CHECKPOINTS, Conf
 from fastdstream.engine.backend import create_backend
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.context_cleaner import ContextCleaner
@@ -60,7 +62,12 @@ class Context:
         self._backend = create_backend(self.master, self._conf)
         self._map_output_tracker = MapOutputTracker()
         self._dag_scheduler = DAGScheduler(self._backend, self._map_output_tracker)
-        self._cleaner = ContextCleaner(self._backend, self._map_output_tracker)
+        self._cleaner = ContextCleaner(
+            self._backend, self._map_output_tracker,
+            clean_checkpoints=self._conf.get_bool(CLEAN_CHECKPOINTS, False),
+        )
+        self._checkpoint_dir: str | None = None
+        self._checkpoints_requested = False
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
         self._stopped = False
@@ -75,6 +82,29 @@ class Context:
 
     def getConf(self) -> Conf:
         return self._conf
+
+    def setCheckpointDir(self, dirName: str) -> None:
+        """Set the directory under which RDDs are checkpointed (:meth:`RDD.checkpoint`).
+
+        As in Spark, each Context writes into a new subdirectory of ``dirName``.
+        """
+        path = os.path.join(os.path.abspath(dirName), str(uuid.uuid4()))
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create checkpoint directory {path}: {exc}") from exc
+        self._checkpoint_dir = path
+
+    def getCheckpointDir(self) -> str | None:
+        """The directory RDD checkpoints go to, or None if none was set."""
+        return self._checkpoint_dir
+
+    def _rdd_checkpoint_dir(self, rdd_id: int) -> str:
+        if self._checkpoint_dir is None:
+            raise ValueError("Checkpoint directory has not been set in the Context")
+        path = os.path.join(self._checkpoint_dir, f"rdd-{rdd_id}")
+        os.makedirs(path, exist_ok=True)
+        return path
 
     @property
     def defaultParallelism(self) -> int:

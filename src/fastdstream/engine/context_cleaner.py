@@ -1,7 +1,8 @@
 """ContextCleaner: removes the blocks of RDDs and shuffles nobody can reach any more.
 
 When a persisted RDD or a shuffle is garbage-collected on the driver, its
-blocks on the executors (and its map-output registration) are removed -- on a
+blocks on the executors (and its map-output registration) are removed, and so
+are a checkpointed RDD's files where that is asked for -- on a
 cleaning thread, as in Spark, never inside the garbage collector: a finalizer
 may run on any thread at any moment, including one that holds a lock the
 removal needs or is halfway through a message to a worker.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -25,9 +27,11 @@ _STOP = ("stop",)
 
 
 class ContextCleaner:
-    def __init__(self, backend: ExecutorBackend, tracker: MapOutputTracker):
+    def __init__(self, backend: ExecutorBackend, tracker: MapOutputTracker,
+                 clean_checkpoints: bool = False):
         self._backend = backend
         self._tracker = tracker
+        self._clean_checkpoints = clean_checkpoints
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
@@ -40,6 +44,13 @@ class ContextCleaner:
 
     def register_shuffle(self, rdd: object, shuffle_id: int) -> None:
         weakref.finalize(rdd, self._enqueue, ("shuffle", shuffle_id))
+
+    def register_checkpoint(self, rdd: object, directory: str) -> None:
+        """Remove a reliably checkpointed RDD's files with it, when
+        ``spark.cleaner.referenceTracking.cleanCheckpoints`` is on (off by default, as in
+        Spark: a checkpoint may be wanted after the job)."""
+        if self._clean_checkpoints:
+            weakref.finalize(rdd, self._enqueue, ("checkpoint", directory))
 
     def _enqueue(self, task: tuple[Any, ...]) -> None:
         with self._idle:
@@ -65,6 +76,9 @@ class ContextCleaner:
                 return
             try:
                 kind, ident = task
+                if kind == "checkpoint":
+                    shutil.rmtree(ident, ignore_errors=True)
+                    continue
                 if kind == "shuffle":
                     self._tracker.unregister(ident)
                 self._backend.remove_blocks(kind, ident)

@@ -116,7 +116,7 @@ def _shuffle_dependencies(rdd: RDD) -> list[ShuffledRDD]:
         if node.id in seen:
             continue
         seen.add(node.id)
-        if isinstance(node, ShuffledRDD):
+        if isinstance(node, ShuffledRDD) and node._checkpoint is None:
             found.append(node)
         else:
             stack.extend(node._parents)

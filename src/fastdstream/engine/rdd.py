@@ -26,6 +26,7 @@ from fastdstream.engine import tasks
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import PartitionData, iter_rows
 from fastdstream.engine.partitioner import HashPartitioner, portable_hash
+from fastdstream.engine.rdd_checkpoint import LocalCheckpoint, ReliableCheckpoint
 from fastdstream.engine.tasks import PartitionFn, Step
 from fastdstream.files import fsync_path
 
@@ -52,6 +53,8 @@ class RDD:
         self._parents = parents
         self._persisted = False
         self.partitioner: HashPartitioner | None = None
+        self._checkpoint_request: str | None = None  # "reliable" or "local", until done
+        self._checkpoint: ReliableCheckpoint | LocalCheckpoint | None = None
 
     # --- lineage ------------------------------------------------------------------------
 
@@ -59,14 +62,28 @@ class RDD:
         raise NotImplementedError
 
     def _partition_fn(self) -> PartitionFn:
+        checkpoint = self._checkpoint
+        if isinstance(checkpoint, ReliableCheckpoint):
+            return partial(tasks.read_checkpoint_partition, checkpoint.paths)
+        if isinstance(checkpoint, LocalCheckpoint):
+            return partial(tasks.read_block, checkpoint.block_ids, checkpoint.locations)
         fn = self._build_partition_fn()
         if self._persisted:
             return partial(tasks.cached_partition, self.id, fn)
         return fn
 
     def _preferred_location(self, split: int) -> str | None:
-        """The executor that holds this partition's input, if one does (received blocks)."""
+        """The executor that holds this partition's input, if one does."""
+        if isinstance(self._checkpoint, LocalCheckpoint):
+            return self._checkpoint.locations[split]
+        return self._input_location(split)
+
+    def _input_location(self, split: int) -> str | None:
+        """Where this kind of RDD's input for ``split`` is (received blocks), if anywhere."""
         return None
+
+    def _is_pipelinable(self) -> bool:
+        return not (self._persisted or self._checkpoint_request or self._checkpoint)
 
     def getNumPartitions(self) -> int:
         return self._num_partitions
@@ -102,33 +119,106 @@ class RDD:
     def is_cached(self) -> bool:
         return self._persisted
 
-    # --- Kafka offsets (HasOffsetRanges) ------------------------------------------------
+    # --- checkpoints (cutting the lineage) ------------------------------------------------
 
-    _own_offset_ranges: tuple[Any, ...] | None = None  # set by KafkaRDD
+    def checkpoint(self) -> None:
+        """Mark this RDD for checkpointing: after the next job that computes it, its
+        partitions are saved under ``Context.setCheckpointDir`` and its parents dropped.
 
-    def offsetRanges(self) -> list[Any]:
-        """The Kafka offset ranges this RDD was computed from.
+        Persist it first, or that job's partitions are computed a second time to be saved.
 
-        Spark offers this on the direct stream's own RDDs only; here any RDD derived
-        from them (by map, reduceByKey, union, ...) answers too, so a pipeline can
-        commit what it consumed after any transformation.
+        Examples
+        --------
+        >>> import tempfile
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.setCheckpointDir(tempfile.mkdtemp())
+        >>> rdd = sc.parallelize(range(4), 2).map(lambda x: x + 1)
+        >>> rdd.checkpoint()
+        >>> rdd.sum(), rdd.isCheckpointed()
+        (10, True)
+        >>> sc.stop()
         """
-        ranges: list[Any] = []
+        if self.ctx.getCheckpointDir() is None:
+            raise ValueError("Checkpoint directory has not been set in the Context; call "
+                             "sc.setCheckpointDir(directory) first")
+        self._request_checkpoint("reliable")
+
+    def localCheckpoint(self) -> None:
+        """Mark this RDD for local checkpointing: after the next job that computes it, its
+        partitions stay as blocks on their executors and its parents are dropped.
+
+        Faster than :meth:`checkpoint` and needs no directory, but a partition is lost
+        with its executor (a job that needs it then fails).
+        """
+        self.persist()
+        self._request_checkpoint("local")
+
+    def _request_checkpoint(self, kind: str) -> None:
+        if self._checkpoint is None:
+            self._checkpoint_request = kind
+            self.ctx._checkpoints_requested = True
+
+    def isCheckpointed(self) -> bool:
+        return self._checkpoint is not None
+
+    def isLocallyCheckpointed(self) -> bool:
+        return isinstance(self._checkpoint, LocalCheckpoint)
+
+    def getCheckpointFile(self) -> str | None:
+        """The directory of a reliably checkpointed RDD's files, else None."""
+        checkpoint = self._checkpoint
+        return checkpoint.directory if isinstance(checkpoint, ReliableCheckpoint) else None
+
+    def _do_checkpoint(self) -> None:
+        """After a job: save the RDDs of its lineage that were marked (Spark's doCheckpoint:
+        a marked RDD is saved and the walk stops there; unmarked ones pass it on)."""
+        if not self.ctx._checkpoints_requested:
+            return
         seen: set[int] = set()
-        found = False
+        stack: list[RDD] = [self]
+        while stack:
+            node = stack.pop()
+            if node.id in seen or node._checkpoint is not None:
+                continue
+            seen.add(node.id)
+            if node._checkpoint_request is not None:
+                node._save_checkpoint()
+            else:
+                stack.extend(node._parents)
+
+    def _save_checkpoint(self) -> None:
+        scheduler = self.ctx._dag_scheduler
+        if self._checkpoint_request == "reliable":
+            directory = self.ctx._rdd_checkpoint_dir(self.id)
+            paths = scheduler.run_job(self, partial(tasks.save_checkpoint_result, directory))
+            self._checkpoint = ReliableCheckpoint(directory, tuple(paths))
+            self.ctx._cleaner.register_checkpoint(self, directory)
+        else:
+            locations = scheduler.run_job(self, tasks.where_computed)
+            block_ids = tuple(("rdd", self.id, split) for split in range(len(locations)))
+            self._checkpoint = LocalCheckpoint(block_ids, tuple(locations))
+        self._checkpoint_request = None
+        self._parents = ()
+        self._clear_dependencies()
+
+    def _clear_dependencies(self) -> None:
+        """Drop what only the lineage needed, once checkpointed (subclasses add theirs)."""
+
+    # --- lineage -----------------------------------------------------------------------
+
+    def _lineage(self) -> Iterator[RDD]:
+        """This RDD and its ancestors, each once, depth-first in parent order (what a
+        source's lineage-wide query, such as Kafka's ``offsetRanges``, walks)."""
+        seen: set[int] = set()
         stack: list[RDD] = [self]
         while stack:
             node = stack.pop()
             if node.id in seen:
                 continue
             seen.add(node.id)
-            if node._own_offset_ranges is not None:
-                found = True
-                ranges.extend(node._own_offset_ranges)
+            yield node
             stack.extend(reversed(node._parents))
-        if not found:
-            raise TypeError(f"{self!r} is not derived from a Kafka direct stream's RDD")
-        return ranges
 
     # --- narrow transformations ---------------------------------------------------------
 
@@ -360,7 +450,9 @@ class RDD:
 
     def _run(self, result_fn: Callable[[int, PartitionData], Any], splits: list[int] | None = None
              ) -> list[Any]:
-        return self.ctx._dag_scheduler.run_job(self, result_fn, splits)
+        results = self.ctx._dag_scheduler.run_job(self, result_fn, splits)
+        self._do_checkpoint()
+        return results
 
     def collect(self) -> list[Any]:
         return [x for part in self._run(tasks.collect_partition) for x in part]

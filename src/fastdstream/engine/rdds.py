@@ -53,28 +53,30 @@ class BlockRDD(RDD):
     def _build_partition_fn(self) -> PartitionFn:
         return partial(tasks.read_block, tuple(self.block_ids), tuple(self.locations))
 
-    def _preferred_location(self, split: int) -> str | None:
+    def _input_location(self, split: int) -> str | None:
         return self.locations[split]
 
 
 class PipelinedRDD(RDD):
     """Narrow transformations fused into one pass over each partition."""
 
+    _steps: tuple[Step, ...]
+
     def __init__(self, prev: RDD, step: Step, preserves_partitioning: bool = False):
-        if isinstance(prev, PipelinedRDD) and not prev._persisted:
-            parent, steps = prev._parent, (*prev._steps, step)
+        # A persisted or checkpointed RDD is a boundary: its own partitions are kept.
+        if isinstance(prev, PipelinedRDD) and prev._is_pipelinable():
+            parent, steps = prev._parents[0], (*prev._steps, step)
         else:
             parent, steps = prev, (step,)
         super().__init__(prev.ctx, prev.getNumPartitions(), (parent,))
-        self._parent = parent
         self._steps = steps
         self.partitioner = prev.partitioner if preserves_partitioning else None
 
     def _build_partition_fn(self) -> PartitionFn:
-        return partial(tasks.run_steps, self._parent._partition_fn(), self._steps)
+        return partial(tasks.run_steps, self._parents[0]._partition_fn(), self._steps)
 
-    def _preferred_location(self, split: int) -> str | None:
-        return self._parent._preferred_location(split)
+    def _input_location(self, split: int) -> str | None:
+        return self._parents[0]._preferred_location(split) if self._parents else None
 
 
 class UnionRDD(RDD):
@@ -85,7 +87,7 @@ class UnionRDD(RDD):
         table = [(p._partition_fn(), p.getNumPartitions()) for p in self._parents]
         return partial(tasks.union_partition, tuple(table))
 
-    def _preferred_location(self, split: int) -> str | None:
+    def _input_location(self, split: int) -> str | None:
         for parent in self._parents:
             if split < parent.getNumPartitions():
                 return parent._preferred_location(split)
@@ -146,6 +148,10 @@ class ShuffledRDD(RDD):
         # Built once the map stage ran: the reduce tasks carry where its outputs are.
         statuses = self.ctx._map_output_tracker.statuses(self.shuffle_id)
         return partial(tasks.read_shuffle, self.shuffle_id, statuses, self.reduce_side)
+
+    def _clear_dependencies(self) -> None:
+        # Checkpointed: nothing reads this shuffle's outputs any more.
+        self.ctx._cleaner.clean_now(("shuffle", self.shuffle_id))
 
     def map_stage_fn(self) -> StageFn:
         return partial(tasks.shuffle_map_task, self._parents[0]._partition_fn(), self.map_side,

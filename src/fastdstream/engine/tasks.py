@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fastdstream.engine import rdd_checkpoint
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.shuffle import MapStatus
 from fastdstream.engine.backend.task_context import TaskContext
@@ -123,6 +124,24 @@ def cached_partition(rdd_id: int, fn: PartitionFn, tc: TaskContext,
             data = to_list(data)
         blocks.put(block_id, data)
     return data
+
+
+def save_checkpoint_result(directory: str, split: int, data: PartitionData) -> str:
+    path = rdd_checkpoint.partition_path(directory, split)
+    rdd_checkpoint.write_partition(path, data if is_columnar(data) else to_list(data))
+    return path
+
+
+def where_computed(split: int, data: PartitionData) -> str:
+    """The executor a (locally checkpointed, so cached) partition was computed on."""
+    context = TaskContext.get()
+    assert context is not None, "runs inside a task"
+    return context.executor.executor_id
+
+
+def read_checkpoint_partition(paths: tuple[str, ...], tc: TaskContext,
+                              split: int) -> PartitionData:
+    return rdd_checkpoint.read_partition(paths[split])
 
 
 def read_block(block_ids: tuple[BlockId, ...], locations: tuple[str, ...], tc: TaskContext,

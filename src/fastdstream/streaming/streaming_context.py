@@ -237,8 +237,11 @@ class StreamingContext:
         self._graph.remember(round(duration * 1000))
 
     def checkpoint(self, directory: str) -> None:
+        """Checkpoint into ``directory``: the receivers' write-ahead log goes there, and the
+        Context checkpoints RDDs (stateful streams cut their lineage) beneath it."""
         os.makedirs(directory, exist_ok=True)
         self._checkpoint_dir = directory
+        self._sc.setCheckpointDir(directory)
 
     def addStreamingListener(self, streamingListener: StreamingListener) -> None:
         self._bus.add_listener(streamingListener)

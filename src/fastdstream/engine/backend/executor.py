@@ -47,7 +47,7 @@ class Executor:
             entry = self._state.get(key)
             if entry is None:
                 entry = self._state[key] = (create(), close)
-        return entry[0]  # type: ignore[no-any-return]
+        return entry[0]
 
     def state_keys(self) -> list[Any]:
         with self._state_lock:

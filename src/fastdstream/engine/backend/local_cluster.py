@@ -320,7 +320,7 @@ class LocalClusterBackend(ExecutorBackend):
                     self._request(worker, "remove", block_id, timeout=STOP_TIMEOUT_S)
 
     def block_ids(self) -> list[tuple[str, BlockId]]:
-        found = []
+        found: list[tuple[str, BlockId]] = []
         for worker in self._alive():
             ids = self._request(worker, "block_ids", timeout=STOP_TIMEOUT_S)
             found.extend((worker.executor_id, tuple(b)) for b in ids)
@@ -395,4 +395,4 @@ def _decode_error(payload: bytes, worker: _Worker) -> BaseException:
         return RemoteTaskError(where)
     if hasattr(exc, "add_note"):
         exc.add_note(where)
-    return exc  # type: ignore[no-any-return]
+    return exc

@@ -117,7 +117,7 @@ def loads_function(data: bytes | memoryview) -> Callable[..., Any]:
     fn = pickle.loads(payload)
     if not callable(fn):
         raise SerdeError(f"task closure frame holds a {type(fn).__name__}, not a callable")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 # --- partitions and values ---------------------------------------------------------------

@@ -6,6 +6,7 @@ from fastdstream.sources.kafka.direct_stream import (
     KafkaError,
     OffsetOutOfRangeError,
 )
+from fastdstream.sources.kafka.has_offset_ranges import install as _install_offset_ranges
 from fastdstream.sources.kafka.kafka_rdd import (
     KafkaMessageAndMetadata,
     KafkaRDD,
@@ -15,6 +16,8 @@ from fastdstream.sources.kafka.kafka_rdd import (
 from fastdstream.sources.kafka.kafka_utils import KafkaUtils
 from fastdstream.sources.kafka.location_strategy import LocationStrategies
 from fastdstream.sources.kafka.offset_range import OffsetRange, TopicAndPartition
+
+_install_offset_ranges()
 
 __all__ = [
     "ConsumerStrategies",

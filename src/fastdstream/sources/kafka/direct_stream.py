@@ -105,10 +105,10 @@ def retrying(call: Callable[[], Any], what: str, lock: threading.Lock,
                 return call()
         except confluent_kafka.KafkaException as exc:
             error = exc.args[0] if exc.args else None
-            code = error.code() if isinstance(error, confluent_kafka.KafkaError) else None
-            if code not in _RETRIABLE or time.monotonic() + delay > deadline:
-                raise KafkaError(f"{what} failed: {error.str() if code is not None else exc}"
-                                 ) from exc
+            if not isinstance(error, confluent_kafka.KafkaError):
+                raise KafkaError(f"{what} failed: {exc}") from exc
+            if error.code() not in _RETRIABLE or time.monotonic() + delay > deadline:
+                raise KafkaError(f"{what} failed: {error.str()}") from exc
             log.info("%s: %s; retrying", what, error.str())
             threading.Event().wait(delay)
             delay = min(1.0, delay * 2)
@@ -286,7 +286,8 @@ class DirectKafkaInputDStream(InputDStream):
 
     def _initial_offsets(self, partitions: list[TopicAndPartition]) -> dict[TopicAndPartition,
                                                                            int]:
-        assert self._driver is not None
+        driver = self._driver
+        assert driver is not None
         chosen: dict[TopicAndPartition, int] = {}
         missing = [tp for tp in partitions if tp not in self._strategy.offsets]
         for tp in partitions:
@@ -294,11 +295,11 @@ class DirectKafkaInputDStream(InputDStream):
                 chosen[tp] = self._strategy.offsets[tp]
         if missing:
             wanted = [confluent_kafka.TopicPartition(tp.topic, tp.partition) for tp in missing]
-            committed = retrying(lambda: self._driver.committed(wanted, timeout=5.0),
+            committed = retrying(lambda: driver.committed(wanted, timeout=5.0),
                                  f"committed offsets of group {self._group} on {self._bootstrap}",
                                  self._lock)
             with self._lock:
-                low, high = watermarks(self._driver, missing, self._bootstrap)
+                low, high = watermarks(driver, missing, self._bootstrap)
             for i, (tp, c) in enumerate(zip(missing, committed, strict=True)):
                 if c.offset >= 0:
                     chosen[tp] = c.offset
@@ -369,8 +370,8 @@ class DirectKafkaInputDStream(InputDStream):
             start, high, cap, earliest_offsets=low
         )
         if out_of_range.any():
-            for i in np.flatnonzero(out_of_range):
-                start[i] = self._reset_offset(tps[i], int(low[i]), int(high[i]), int(start[i]))
+            for j in np.flatnonzero(out_of_range).tolist():
+                start[j] = self._reset_offset(tps[j], int(low[j]), int(high[j]), int(start[j]))
             until, _ = kafka_kernels.plan_offset_ranges(start, high, cap, earliest_offsets=low)
         ranges = [OffsetRange(tp.topic, tp.partition, int(start[i]), int(until[i]))
                   for i, tp in enumerate(tps)]

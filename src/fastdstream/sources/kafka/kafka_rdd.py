@@ -146,14 +146,18 @@ class KafkaRDD(RDD):
     def __init__(self, ctx: Context, executor_params: dict[str, str],
                  ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float):
         super().__init__(ctx, len(ranges))
-        self._own_offset_ranges = tuple(ranges)
+        self._ranges = tuple(ranges)
         self._executor_params = executor_params
         self._decoding = decoding
         self._poll_timeout_s = poll_timeout_s
 
+    def offsetRanges(self) -> list[OffsetRange]:
+        """The offset range of each partition, in partition order."""
+        return list(self._ranges)
+
     def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
-                       self._own_offset_ranges, self._decoding, self._poll_timeout_s)
+                       self._ranges, self._decoding, self._poll_timeout_s)
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
@@ -205,6 +209,7 @@ def read_offset_range(consumer: confluent_kafka.Consumer, params: tuple[tuple[st
             wanted = min(10_000, source.untilOffset - next_offset)
             messages = consumer.consume(num_messages=wanted, timeout=0.5)
             batch = []
+            last = next_offset - 1
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -215,12 +220,15 @@ def read_offset_range(consumer: confluent_kafka.Consumer, params: tuple[tuple[st
                         f"{source.partition}/offset {next_offset})"
                     )
                 offset = message.offset()
+                if offset is None:  # librdkafka sets one on every message without error
+                    raise KafkaReadError(f"reading {source}: a record without an offset")
                 if offset >= source.untilOffset:
                     break
                 batch.append(message)
+                last = offset
             if batch:
                 tables.append(kafka_kernels.messages_to_arrow(batch))
-                next_offset = batch[-1].offset() + 1
+                next_offset = last + 1
                 last_progress = time.monotonic()
                 continue
             # Transaction markers occupy offsets no record has: the position tells.

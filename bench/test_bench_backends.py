@@ -1,0 +1,72 @@
+"""Back ends side by side: ``local[2]`` (threads) against ``local-cluster[2,1,1024]``
+(two worker processes), on the same word count data in the same run.
+
+- lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
+  plain-Python functions, where threads share one GIL and worker processes do not;
+- columnar path: ``flatMap(str.split).countByValue()``: the compiled kernels, which
+  release the GIL, so threads already run in parallel and processes add the cost of
+  moving partitions across the process boundary.
+
+Each is one job over the whole data (4 partitions), the Context started beforehand.
+Run: ``pytest bench/test_bench_backends.py --benchmark-only``;
+``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pytest
+
+from fastdstream import Context
+from fastdstream.testing.line_server import DEMO_TEXT
+
+LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
+MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
+
+
+@pytest.fixture(scope="module")
+def lines() -> pa.Table:
+    base = DEMO_TEXT.splitlines()
+    return pa.table({"value": [f"{base[i % len(base)]} w{i % 1000}" for i in range(LINES)]})
+
+
+@pytest.fixture(scope="module")
+def expected(lines: pa.Table) -> int:
+    return sum(len(line.split()) for line in lines.column(0).to_pylist())
+
+
+@pytest.fixture(scope="module", params=MASTERS)
+def sc(request: pytest.FixtureRequest) -> Iterator[Context]:
+    context = Context(request.param, "bench")
+    yield context
+    context.stop()
+
+
+def _lambda_word_count(sc: Context, lines: pa.Table) -> int:
+    rdd = sc.parallelize(lines.column(0).to_pylist(), 4)
+    counts = rdd.flatMap(lambda line: line.split()).map(lambda w: (w, 1)).reduceByKey(
+        operator.add)
+    return sum(n for _, n in counts.collect())
+
+
+def _columnar_word_count(sc: Context, lines: pa.Table) -> int:
+    counts = sc.parallelize(lines, 4).flatMap(str.split).countByValue()
+    return sum(counts.values())
+
+
+@pytest.mark.benchmark(group="backend-wordcount-lambda")
+def test_lambda_word_count(benchmark, sc: Context, lines: pa.Table, expected: int) -> None:
+    benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
+    total = benchmark.pedantic(_lambda_word_count, args=(sc, lines), rounds=3, iterations=1)
+    assert total == expected
+
+
+@pytest.mark.benchmark(group="backend-wordcount-columnar")
+def test_columnar_word_count(benchmark, sc: Context, lines: pa.Table, expected: int) -> None:
+    benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
+    total = benchmark.pedantic(_columnar_word_count, args=(sc, lines), rounds=5, iterations=1)
+    assert total == expected

@@ -1,0 +1,87 @@
+"""RDD checkpoints: a computed RDD's partitions saved, so its lineage can be cut.
+
+Two kinds, as in PySpark:
+
+- **reliable** (:meth:`RDD.checkpoint`): each partition is a file
+  ``<checkpoint dir>/rdd-<id>/part-NNNNN`` holding a serde frame, written
+  atomically (temp file, fsync, rename) with a CRC-32 that is checked on read. A
+  file that fails the check is an error naming it, never silently recomputed
+  into something else.
+- **local** (:meth:`RDD.localCheckpoint`): the partitions stay as blocks on the
+  executors that computed them. Faster, but lost with its executor.
+
+Either way, once saved the RDD reads its partitions from the checkpoint and drops
+its parents, so a long chain of batches (a state updated every batch) does not
+keep every earlier batch, its shuffles and its blocks alive.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from fastdstream.engine.backend import serde
+from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.errors import FastDStreamError
+from fastdstream.files import write_atomically
+
+MAGIC = b"FDSRDDC1"
+_HEADER = struct.Struct("<IQ")  # crc32 of the frame, its length
+
+
+class CheckpointCorruptError(FastDStreamError):
+    """A checkpoint file failed verification; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ReliableCheckpoint:
+    """Where a reliably checkpointed RDD's partitions are: one file each."""
+
+    directory: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LocalCheckpoint:
+    """Where a locally checkpointed RDD's partitions are: one block each."""
+
+    block_ids: tuple[BlockId, ...]
+    locations: tuple[str, ...]
+
+
+def partition_path(directory: str, split: int) -> str:
+    return os.path.join(directory, f"part-{split:05d}")
+
+
+def write_partition(path: str, data: Any) -> None:
+    """Save one partition durably (a crash leaves no partial file)."""
+    frame = serde.encode_partition(data)
+    write_atomically(path, (MAGIC, _HEADER.pack(zlib.crc32(frame), len(frame)), frame))
+
+
+def read_partition(path: str) -> Any:
+    """Read and verify one saved partition."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path} is missing") from None
+    if not raw.startswith(MAGIC):
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: not a checkpoint file")
+    try:
+        crc, length = _HEADER.unpack_from(raw, len(MAGIC))
+    except struct.error:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: truncated header") from None
+    frame = memoryview(raw)[len(MAGIC) + _HEADER.size:]
+    if len(frame) != length:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: {len(frame)} bytes, header "
+                                     f"says {length} (truncated?)")
+    if zlib.crc32(frame) != crc:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: checksum mismatch (corrupt)")
+    try:
+        return serde.decode_partition(frame)
+    except serde.SerdeError as exc:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: {exc}") from exc
