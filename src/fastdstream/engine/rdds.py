@@ -12,6 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from fastdstream.engine import tasks
+from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.base import StageFn
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.columnar.partition import PartitionData
@@ -28,7 +29,7 @@ class ParallelCollectionRDD(RDD):
         self._slices = slices
 
     def _build_partition_fn(self) -> PartitionFn:
-        return partial(tasks.slice_of, tuple(self._slices))
+        return partial(tasks.slice_of, tuple(serde.ShippedPartition(s) for s in self._slices))
 
 
 class EmptyRDD(RDD):

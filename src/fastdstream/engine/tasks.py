@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fastdstream.engine import rdd_checkpoint
+from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.shuffle import MapStatus
 from fastdstream.engine.backend.task_context import TaskContext
@@ -109,8 +110,9 @@ def run_steps(parent_fn: PartitionFn, steps: tuple[Step, ...], tc: TaskContext,
     return data
 
 
-def slice_of(slices: tuple[PartitionData, ...], tc: TaskContext, split: int) -> PartitionData:
-    return slices[split]
+def slice_of(slices: tuple[serde.ShippedPartition, ...], tc: TaskContext,
+             split: int) -> PartitionData:
+    return slices[split].data
 
 
 def cached_partition(rdd_id: int, fn: PartitionFn, tc: TaskContext,

@@ -37,6 +37,7 @@ _LENGTH = struct.Struct("<Q")
 __all__ = [
     "VERSION",
     "SerdeError",
+    "ShippedPartition",
     "Tag",
     "decode_partition",
     "dumps",
@@ -165,6 +166,27 @@ def loads(data: bytes | memoryview) -> Any:
     if tag is Tag.TABLE:
         return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
     return _unpickle_out_of_band(payload, "value")
+
+
+class ShippedPartition:
+    """Partition data inside a task closure, pickled as a serde partition frame.
+
+    pyarrow pickles a sliced table with the whole of its parent's buffers, so a
+    closure holding N slices of one table would carry it N times; the Arrow IPC
+    frame carries only the slice's rows.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any):
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unship, (encode_partition(self.data),))
+
+
+def _unship(frame: bytes) -> ShippedPartition:
+    return ShippedPartition(decode_partition(frame))
 
 
 def _pickle_out_of_band(value: Any) -> list[bytes | memoryview]:
