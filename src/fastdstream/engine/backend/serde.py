@@ -150,8 +150,31 @@ def decode_partition(data: bytes | memoryview) -> Any:
     """Inverse of :func:`encode_partition` (a table, or a list of objects)."""
     tag, payload = _open(data, (Tag.TABLE, Tag.OBJECTS), "partition")
     if tag is Tag.TABLE:
-        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+        return _read_table(payload)
     return _unpickle_out_of_band(payload, "partition")
+
+
+def _read_table(payload: memoryview) -> pa.Table:
+    table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+    # Arrow's UTF-8 kernels read past a string's last byte: utf8_split_whitespace leaves
+    # a trailing U+2028 unsplit when invalid UTF-8 follows it in memory (pyarrow 26). In
+    # a zero-copy IPC read, what follows a column's data is the frame's next bytes (the
+    # 0xFFFFFFFF end-of-stream marker), so string columns get buffers of their own, as
+    # every array built in memory has; the columnar path stays exactly Python's.
+    columns = [_own_string_buffers(c) for c in table.columns]
+    if all(new is old for new, old in zip(columns, table.columns, strict=True)):
+        return table
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _own_string_buffers(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        return column
+    empty = pa.array([], column.type)
+    return pa.chunked_array([pa.concat_arrays([c, empty]) for c in column.chunks],
+                            column.type)
 
 
 def dumps(value: Any) -> bytes:
@@ -164,7 +187,7 @@ def dumps(value: Any) -> bytes:
 def loads(data: bytes | memoryview) -> Any:
     tag, payload = _open(data, (Tag.VALUE, Tag.TABLE), "value")
     if tag is Tag.TABLE:
-        return pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+        return _read_table(payload)
     return _unpickle_out_of_band(payload, "value")
 
 
