@@ -11,6 +11,7 @@ Context -- so they can be shipped to executors.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import operator
 import os
@@ -76,6 +77,10 @@ class RDD:
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self.id}] ({self._num_partitions} partitions)"
 
+    # --- explain ------------------------------------------------------------------------
+
+    _plan: registry.Plan | None = None  # a shuffle's registry decision, for the explain
+
     # --- persistence --------------------------------------------------------------------
 
     def cache(self) -> RDD:
@@ -131,18 +136,18 @@ class RDD:
         return rdds.PipelinedRDD(self, step, preserves_partitioning)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> RDD:
-        step = tasks.make_step(lambda _, it: map(f, it), registry.columnar_map(f))
+        step = tasks.make_step(lambda _, it: map(f, it), registry.plan("map", f))
         return self._pipe(step, preservesPartitioning)
 
     def flatMap(
         self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
     ) -> RDD:
         fn = partial(tasks.flat_map, f)
-        return self._pipe(tasks.make_step(fn, registry.columnar_flat_map(f)), preservesPartitioning)
+        return self._pipe(tasks.make_step(fn, registry.plan("flatMap", f)), preservesPartitioning)
 
     def filter(self, f: Callable[[Any], bool]) -> RDD:
         return self._pipe(
-            tasks.make_step(lambda _, it: filter(f, it), registry.columnar_filter(f)), True
+            tasks.make_step(lambda _, it: filter(f, it), registry.plan("filter", f)), True
         )
 
     def mapPartitions(
@@ -239,13 +244,21 @@ class RDD:
         numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
-        op = registry.REDUCE_OPS.get(func)
-        if op is None or partitionFunc is not portable_hash:
-            return self.combineByKey(tasks.identity, func, func, numPartitions, partitionFunc)
-        partitioner = HashPartitioner(self._default_partitions(numPartitions))
-        map_side = partial(tasks.reduce_map_side, func, op, partitioner)
-        reduce_side = partial(tasks.reduce_reduce_side, func, op)
-        return rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+        plan = registry.plan("reduceByKey", func)
+        if plan.columnar and partitionFunc is not portable_hash:
+            # The core partitions by its own hash, which is portable_hash's: a custom
+            # partitionFunc needs the row path.
+            plan = dataclasses.replace(plan, kernel=None, reason="a custom partitionFunc")
+        if not plan.columnar:
+            shuffled = self.combineByKey(tasks.identity, func, func, numPartitions,
+                                         partitionFunc)
+        else:
+            partitioner = HashPartitioner(self._default_partitions(numPartitions))
+            map_side = partial(tasks.reduce_map_side, func, plan, partitioner)
+            reduce_side = partial(tasks.reduce_reduce_side, func, plan.kernel)
+            shuffled = rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+        shuffled._plan = plan
+        return shuffled
 
     def foldByKey(
         self, zeroValue: Any, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
@@ -276,10 +289,13 @@ class RDD:
     def countByValueRDD(self, numPartitions: int | None = None) -> RDD:
         """(value, count) pairs, by the columnar kernel where partitions are tables."""
         partitioner = HashPartitioner(self._default_partitions(numPartitions))
-        return rdds.ShuffledRDD(
-            self, partitioner, partial(tasks.count_map_side, partitioner),
+        plan = registry.plan("countByValue")
+        shuffled = rdds.ShuffledRDD(
+            self, partitioner, partial(tasks.count_map_side, plan, partitioner),
             partial(tasks.reduce_reduce_side, operator.add, "sum"),
         )
+        shuffled._plan = plan
+        return shuffled
 
     def partitionBy(
         self, numPartitions: int, partitionFunc: Callable[[Any], int] = portable_hash
