@@ -81,6 +81,45 @@ class RDD:
 
     _plan: registry.Plan | None = None  # a shuffle's registry decision, for the explain
 
+    def explain(self) -> str:
+        """The lineage, one line per RDD and pipelined step, saying how each step runs.
+
+        For each step: ``columnar`` (an Arrow kernel, no Python object per record),
+        ``columnar when ...`` (the kernel's guard, checked per partition; rows where it
+        fails), or ``rows`` and why not columnar. The layout is PySpark's
+        :meth:`toDebugString`: ``(N)`` partitions where a stage starts, ``+-`` at a
+        shuffle. Decided when the RDDs were built; nothing runs.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import operator
+        >>> import pyarrow as pa
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> lines = sc.parallelize(pa.table({"value": ["a b", "b"]}), 2)
+        >>> counts = (lines.flatMap(str.split).map(lambda w: (w, 1))
+        ...           .reduceByKey(operator.add))
+        >>> print(counts.explain())
+        (2) ShuffledRDD[3] reduceByKey(operator.add) rows: its input is Python rows
+            (from map(<lambda>))
+         +-(2) PipelinedRDD[2] 2 steps
+            |    map(<lambda>) rows: not a registered function for map
+            |    flatMap(str.split) columnar when one string column, no nulls; else rows
+            |  ParallelCollectionRDD[0] Arrow tables
+        >>> sc.stop()
+        """
+        from fastdstream.engine.explain import debug_string
+
+        return debug_string(self)
+
+    def toDebugString(self) -> bytes:
+        """:meth:`explain` as UTF-8 bytes: PySpark's ``toDebugString`` returns bytes."""
+        return self.explain().encode("utf-8")
+
     # --- persistence --------------------------------------------------------------------
 
     def cache(self) -> RDD:

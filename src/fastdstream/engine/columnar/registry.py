@@ -370,6 +370,10 @@ def register_kernel(
     >>> loud = sc.parallelize(pa.table({"value": ["hi", "yo"]}), 1).map(shout)
     >>> loud.collect()
     ['HI!', 'YO!']
+    >>> print(loud.explain())
+    (1) PipelinedRDD[1] 1 step
+     |    map(shout) columnar when one ASCII string column, no nulls; else rows
+     |  ParallelCollectionRDD[0] Arrow tables
     >>> sc.stop()
     """
     if not _operation(operation).takes_function:
