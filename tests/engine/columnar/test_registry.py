@@ -10,6 +10,7 @@ import sys
 from functools import reduce
 
 import cloudpickle
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -189,6 +190,16 @@ def test_nulls_fail_like_python(sc):
             operator.add).collect()
 
 
+def test_split_of_trailing_whitespace_before_bytes_that_are_not_utf8():
+    # Arrow's splitter decodes past a string that ends in whitespace: with the bytes
+    # after it not UTF-8 (uninitialised padding, here 0xFF) it kept a " " word.
+    data = pa.py_buffer(b"a  \xff")
+    column = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(
+        np.array([0, 3], np.int32)), data])
+    table = pa.table({"value": column})
+    assert registry.plan("flatMap", str.split).run(table)["value"].to_pylist() == ["a"]
+
+
 def test_int64_overflow_falls_back_to_python_ints(sc):
     table = pa.table({"k": ["a", "a", "b"], "v": [2**62, 2**62, 1]})
     assert sorted(sc.parallelize(table, 1).reduceByKey(operator.add).collect()) == [
@@ -227,30 +238,43 @@ _texts = st.lists(st.one_of(st.text(), st.text(alphabet=_whitespace + "aZé")), 
 _ascii = st.lists(st.text(alphabet=st.characters(max_codepoint=127)), max_size=30)
 
 
+def followed_by_junk(texts):
+    """A string column whose data buffer goes on past its last string with bytes that are
+    not UTF-8: a kernel that reads past a string's end shows it here, not at random."""
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.cumsum([0, *map(len, encoded)]).astype(np.int32)
+    data = b"".join(encoded) + b"\xff\x80\xe2"
+    column = pa.Array.from_buffers(pa.string(), len(texts), [None, pa.py_buffer(offsets),
+                                                              pa.py_buffer(data)])
+    return pa.table({"value": column})
+
+
 @PROPERTY
 @given(texts=_texts)
 def test_strip_kernel_is_str_strip(texts):
-    table = strings(*texts)
     plan = registry.plan("map", str.strip)
-    assert plan.accepts(table)
-    assert plan.run(table)["value"].to_pylist() == [t.strip() for t in texts]
+    for table in (strings(*texts), followed_by_junk(texts)):
+        assert plan.accepts(table)
+        assert plan.run(table)["value"].to_pylist() == [t.strip() for t in texts]
 
 
 @PROPERTY
 @given(texts=_texts)
 def test_split_kernel_is_str_split(texts):
     plan = registry.plan("flatMap", str.split)
-    assert plan.run(strings(*texts))["value"].to_pylist() == [w for t in texts for w in t.split()]
+    expected = [w for t in texts for w in t.split()]
+    for table in (strings(*texts), followed_by_junk(texts)):
+        assert plan.run(table)["value"].to_pylist() == expected
 
 
 @PROPERTY
 @given(texts=_ascii)
 def test_case_kernels_are_pythons_on_ascii(texts):
-    table = strings(*texts)
-    for func in (str.lower, str.upper, str.title):
-        plan = registry.plan("map", func)
-        assert plan.accepts(table)
-        assert plan.run(table)["value"].to_pylist() == [func(t) for t in texts]
+    for table in (strings(*texts), followed_by_junk(texts)):
+        for func in (str.lower, str.upper, str.title, len):
+            plan = registry.plan("map", func)
+            assert plan.accepts(table)
+            assert plan.run(table)["value"].to_pylist() == [func(t) for t in texts]
 
 
 @PROPERTY
