@@ -109,14 +109,21 @@ def test_kafka_rdd_explains_its_decoding(sc):
     assert rdd.map(lambda kv: kv[1]).explain().splitlines() == [
         "(2) PipelinedRDD[1] 1 step",
         " |    map(<lambda>) rows: not a registered function for map",
-        f" |  KafkaRDD[0] Kafka offset ranges; key: {decoder}; value: {decoder}",
+        f" |  KafkaRDD[0] Kafka offset ranges; key and value: {decoder}",
     ]
     raw = KafkaRDD(sc, {}, ranges, Decoding(None, None), 1.0).map(len)
-    assert raw.explain().splitlines()[-1].endswith("key: raw bytes; value: raw bytes")
+    assert raw.explain().splitlines()[-1].endswith("key and value: raw bytes")
+    mixed = KafkaRDD(sc, {}, ranges, Decoding(None, utf8_decoder), 1.0)
+    assert mixed.explain().endswith(f"key: raw bytes; value: {decoder}")
+    custom = KafkaRDD(sc, {}, ranges, Decoding(utf8_decoder, bytes.hex), 1.0)
+    assert custom.explain().endswith(
+        "rows; key: decoder(utf8_decoder) columnar when a binary key or value column (bytes "
+        "that are not UTF-8 raise DecodeError naming the record); else rows; value: "
+        "decoder(bytes.hex) rows: not a registered function for decoder")
     assert "map(len) columnar when" in raw.explain()
     handled = KafkaRDD(sc, {}, ranges, Decoding(message_handler=repr), 1.0)
     assert handled.map(str.upper).explain().splitlines()[1:] == [
         " |    map(str.upper) rows: its input is Python rows (from messageHandler)",
-        " |  KafkaRDD[4] Kafka offset ranges; rows: messageHandler repr gets a "
+        " |  KafkaRDD[6] Kafka offset ranges; rows: messageHandler repr gets a "
         "KafkaMessageAndMetadata per record",
     ]

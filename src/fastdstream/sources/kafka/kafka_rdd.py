@@ -135,19 +135,20 @@ class Decoding:
             name = registry.function_label(self.message_handler)
             return (f"rows: messageHandler {name} gets a KafkaMessageAndMetadata per record",
                     rows_from("messageHandler"))
-        parts, form = [], TABLES
-        for name, plan in zip(("key", "value"), self._plans, strict=True):
+        form = TABLES
+        texts = []
+        for plan in self._plans:
             if plan is None:
-                parts.append(f"{name}: raw bytes")
+                texts.append("raw bytes")
                 continue
-            parts.append(f"{name}: {plan.explain()}")
+            texts.append(plan.explain())
             if not plan.columnar:
                 form = rows_from(plan.step)
             elif plan.guard is not None and form.table:
                 form = EITHER
-        if not form.table:
-            return "rows; " + "; ".join(parts), form
-        return "; ".join(parts), form
+        text = (f"key and value: {texts[0]}" if texts[0] == texts[1]
+                else f"key: {texts[0]}; value: {texts[1]}")
+        return ("rows; " if not form.table else "") + text, form
 
     def _records(self, records: pa.Table) -> Any:
         keys = records.column("key").to_pylist()
