@@ -601,13 +601,13 @@ for _func in (None, builtins.bool):
              owner=_ENGINE)
 register("reduceByKey", operator.add, "sum", guard=summable_pairs,
          description="two columns: string, binary or integer keys; integer or float "
-                     "values, no nulls",
+                     "values, no nulls, no -0.0",
          owner=_ENGINE)
 for _func, _op in ((builtins.min, "min"), (builtins.max, "max")):
     register("reduceByKey", _func, _op, guard=comparable_pairs,
              description="two columns: string, binary or integer keys; integer or float "
                          "values, no nulls, no NaN",
              owner=_ENGINE)
-register("countByValue", None, "count", guard=countable_column,
+register("countByValue", None, "count", guard=countable_column, label="",
          description="one column of string, binary or integer values", owner=_ENGINE)
 del _func, _kernel, _op
