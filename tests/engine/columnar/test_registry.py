@@ -471,8 +471,9 @@ def test_registration_errors(user_kernels):
         register_kernel("map", str.lower, double_kernel)
     with pytest.raises(TypeError, match=r"maps a pyarrow\.Table"):
         register_kernel("map", double_it, "sum")
-    with pytest.raises(ValueError, match="one of sum, min, max, count"):
-        register_kernel("reduceByKey", double_it, "mean")
+    for name in ("mean", "count"):
+        with pytest.raises(ValueError, match="one of sum, min, max, not"):
+            register_kernel("reduceByKey", double_it, name)
     with pytest.raises(ValueError, match="takes no function"):
         register_kernel("countByValue", double_it, "count")
     with pytest.raises(TypeError, match="guard must be callable"):
