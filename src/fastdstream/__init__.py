@@ -8,6 +8,7 @@ A PySpark Streaming program ports by changing its imports::
 from fastdstream.clock import ManualClock, SystemClock
 from fastdstream.conf import Conf
 from fastdstream.engine.backend.task_context import TaskContext
+from fastdstream.engine.columnar.registry import register_kernel
 from fastdstream.engine.context import Context
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
@@ -49,4 +50,5 @@ __all__ = [
     "TaskContext",
     "TaskNotSerializableError",
     "portable_hash",
+    "register_kernel",
 ]

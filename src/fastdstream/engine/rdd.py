@@ -11,6 +11,7 @@ Context -- so they can be shipped to executors.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import operator
 import os
@@ -94,6 +95,49 @@ class RDD:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self.id}] ({self._num_partitions} partitions)"
+
+    # --- explain ------------------------------------------------------------------------
+
+    _plan: registry.Plan | None = None  # a shuffle's registry decision, for the explain
+
+    def explain(self) -> str:
+        """The lineage, one line per RDD and pipelined step, saying how each step runs.
+
+        For each step: ``columnar`` (an Arrow kernel, no Python object per record),
+        ``columnar when ...`` (the kernel's guard, checked per partition; rows where it
+        fails), or ``rows`` and why not columnar. The layout is PySpark's
+        :meth:`toDebugString`: ``(N)`` partitions where a stage starts, ``+-`` at a
+        shuffle. Decided when the RDDs were built; nothing runs.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> import operator
+        >>> import pyarrow as pa
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> lines = sc.parallelize(pa.table({"value": ["a b", "b"]}), 2)
+        >>> counts = (lines.flatMap(str.split).map(lambda w: (w, 1))
+        ...           .reduceByKey(operator.add))
+        >>> print(counts.explain())
+        (2) ShuffledRDD[3] reduceByKey(operator.add) rows: its input is Python rows
+            (from map(<lambda>))
+         +-(2) PipelinedRDD[2] 2 steps
+            |    map(<lambda>) rows: not a registered function for map
+            |    flatMap(str.split) columnar when one string column, no nulls; else rows
+            |  ParallelCollectionRDD[0] Arrow tables
+        >>> sc.stop()
+        """
+        from fastdstream.engine.explain import debug_string
+
+        return debug_string(self)
+
+    def toDebugString(self) -> bytes:
+        """:meth:`explain` as UTF-8 bytes: PySpark's ``toDebugString`` returns bytes."""
+        return self.explain().encode("utf-8")
 
     # --- persistence --------------------------------------------------------------------
 
@@ -226,18 +270,18 @@ class RDD:
         return rdds.PipelinedRDD(self, step, preserves_partitioning)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> RDD:
-        step = tasks.make_step(lambda _, it: map(f, it), registry.columnar_map(f))
+        step = tasks.make_step(lambda _, it: map(f, it), registry.plan("map", f))
         return self._pipe(step, preservesPartitioning)
 
     def flatMap(
         self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
     ) -> RDD:
         fn = partial(tasks.flat_map, f)
-        return self._pipe(tasks.make_step(fn, registry.columnar_flat_map(f)), preservesPartitioning)
+        return self._pipe(tasks.make_step(fn, registry.plan("flatMap", f)), preservesPartitioning)
 
     def filter(self, f: Callable[[Any], bool]) -> RDD:
         return self._pipe(
-            tasks.make_step(lambda _, it: filter(f, it), registry.columnar_filter(f)), True
+            tasks.make_step(lambda _, it: filter(f, it), registry.plan("filter", f)), True
         )
 
     def mapPartitions(
@@ -334,13 +378,22 @@ class RDD:
         numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
-        op = registry.REDUCE_OPS.get(func)
-        if op is None or partitionFunc is not portable_hash:
-            return self.combineByKey(tasks.identity, func, func, numPartitions, partitionFunc)
-        partitioner = HashPartitioner(self._default_partitions(numPartitions))
-        map_side = partial(tasks.reduce_map_side, func, op, partitioner)
-        reduce_side = partial(tasks.reduce_reduce_side, func, op)
-        return rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+        plan = registry.plan("reduceByKey", func)
+        if plan.columnar and partitionFunc is not portable_hash:
+            # The core partitions by its own hash, which is portable_hash's: a custom
+            # partitionFunc needs the row path.
+            plan = dataclasses.replace(plan, kernel=None, reason="a custom partitionFunc")
+        if not plan.columnar:
+            shuffled = self.combineByKey(tasks.identity, func, func, numPartitions,
+                                         partitionFunc)
+        else:
+            assert isinstance(plan.kernel, str), "a reduction's kernel names a core op"
+            partitioner = HashPartitioner(self._default_partitions(numPartitions))
+            map_side = partial(tasks.reduce_map_side, func, plan, partitioner)
+            reduce_side = partial(tasks.reduce_reduce_side, func, plan.kernel)
+            shuffled = rdds.ShuffledRDD(self, partitioner, map_side, reduce_side)
+        shuffled._plan = plan
+        return shuffled
 
     def foldByKey(
         self, zeroValue: Any, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
@@ -371,10 +424,13 @@ class RDD:
     def countByValueRDD(self, numPartitions: int | None = None) -> RDD:
         """(value, count) pairs, by the columnar kernel where partitions are tables."""
         partitioner = HashPartitioner(self._default_partitions(numPartitions))
-        return rdds.ShuffledRDD(
-            self, partitioner, partial(tasks.count_map_side, partitioner),
+        plan = registry.plan("countByValue")
+        shuffled = rdds.ShuffledRDD(
+            self, partitioner, partial(tasks.count_map_side, plan, partitioner),
             partial(tasks.reduce_reduce_side, operator.add, "sum"),
         )
+        shuffled._plan = plan
+        return shuffled
 
     def partitionBy(
         self, numPartitions: int, partitionFunc: Callable[[Any], int] = portable_hash

@@ -30,6 +30,7 @@ from fastdstream.engine.columnar.partition import (
     num_rows,
     to_list,
 )
+from fastdstream.engine.columnar.registry import Plan
 from fastdstream.engine.partitioner import HashPartitioner
 
 PartitionFn = Callable[[TaskContext, int], PartitionData]
@@ -64,11 +65,15 @@ def flat_map(f: Callable[[Any], Iterable[Any]], _: int, it: Iterator[Any]) -> It
 
 def make_step(
     py_fn: Callable[[int, Iterator[Any]], Iterable[Any]],
-    col_fn: Callable[[pa.Table], pa.Table | None] | None = None,
+    plan: Plan | None = None,
 ) -> Step:
-    if col_fn is None:
+    """A pipelined step: ``py_fn`` over rows, or ``plan``'s kernel where its guard passes.
+
+    The plan was chosen on the driver (registry lookup); the step only closes over it.
+    """
+    if plan is None:
         return partial(_object_step, py_fn)
-    return partial(_columnar_step, py_fn, col_fn)
+    return partial(_columnar_step, py_fn, plan)
 
 
 def _object_step(py_fn: Callable[[int, Iterator[Any]], Iterable[Any]], split: int,
@@ -78,14 +83,12 @@ def _object_step(py_fn: Callable[[int, Iterator[Any]], Iterable[Any]], split: in
 
 def _columnar_step(
     py_fn: Callable[[int, Iterator[Any]], Iterable[Any]],
-    col_fn: Callable[[pa.Table], pa.Table | None],
+    plan: Plan,
     split: int,
     data: PartitionData,
 ) -> PartitionData:
-    if is_columnar(data):
-        out = col_fn(data)
-        if out is not None:
-            return out
+    if plan.accepts(data):
+        return plan.run(data)
     return py_fn(split, iter_rows(data))
 
 
@@ -224,12 +227,13 @@ def _partition_table(table: pa.Table, partitioner: HashPartitioner) -> list[pa.T
         return None
 
 
-def reduce_map_side(func: Callable[[Any, Any], Any], op: str, partitioner: HashPartitioner,
+def reduce_map_side(func: Callable[[Any, Any], Any], plan: Plan, partitioner: HashPartitioner,
                      split: int, data: PartitionData) -> list[Any]:
-    if is_pair_table(data):
+    if is_pair_table(data) and plan.accepts(data):
+        assert isinstance(plan.kernel, str)
         try:
-            partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
-        except (TypeError, OverflowError):  # a type the kernel lacks, or int64 would wrap
+            partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), plan.kernel)
+        except (TypeError, OverflowError):  # int64 would wrap (or a user guard let a type by)
             partial_agg = None
         if partial_agg is not None:
             parts = _partition_table(partial_agg, partitioner)
@@ -238,8 +242,9 @@ def reduce_map_side(func: Callable[[Any, Any], Any], op: str, partitioner: HashP
     return combine_map_side(identity, func, partitioner, split, data)
 
 
-def count_map_side(partitioner: HashPartitioner, split: int, data: PartitionData) -> list[Any]:
-    if is_columnar(data) and data.num_columns == 1:
+def count_map_side(plan: Plan, partitioner: HashPartitioner, split: int, data: PartitionData
+                   ) -> list[Any]:
+    if plan.accepts(data):
         try:
             counts = kernels.reduce_by_key(data.column(0), None, "count")
         except TypeError:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastdstream import Context
+from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import (
     as_table,
     is_columnar,
@@ -19,7 +20,6 @@ from fastdstream.engine.columnar.partition import (
     num_rows,
     to_list,
 )
-from fastdstream.engine.columnar.registry import columnar_filter, columnar_flat_map, columnar_map
 from fastdstream.testing import partitions
 
 PROPERTY = settings(max_examples=60, deadline=None,
@@ -64,23 +64,32 @@ def test_partition_helpers():
     assert as_table(one) is one
 
 
+def _kernel_output(operation, f, table):
+    """What a step of ``operation(f)`` gives a table: the kernel's table, or None (rows)."""
+    plan = registry.plan(operation, f)
+    return plan.run(table) if plan.accepts(table) else None
+
+
 def test_only_recognised_functions_get_a_columnar_version():
-    assert columnar_map(lambda s: s.lower()) is None
-    assert columnar_map(str.capitalize) is None
-    assert columnar_flat_map(lambda s: s.split()) is None
-    assert columnar_flat_map(str.splitlines) is None
-    assert columnar_filter(lambda s: s) is None
+    assert not registry.plan("map", lambda s: s.lower()).columnar
+    assert not registry.plan("map", str.capitalize).columnar
+    assert not registry.plan("flatMap", lambda s: s.split()).columnar
+    assert not registry.plan("flatMap", str.splitlines).columnar
+    assert not registry.plan("filter", lambda s: s).columnar
     for f in (str.lower, str.upper, len):
-        assert columnar_map(f) is not None
+        assert registry.plan("map", f).columnar
     # ASCII case mapping is exact; other text (or nulls) goes the object path
-    assert columnar_map(str.lower)(pa.table({"value": ["AbC"]}))["value"].to_pylist() == ["abc"]
-    assert columnar_map(str.upper)(pa.table({"value": ["straße"]})) is None
-    assert columnar_map(len)(pa.table({"value": ["é🙂", ""]}))["value"].to_pylist() == [2, 0]
-    assert columnar_map(len)(pa.table({"value": ["a", None]})) is None
+    assert _kernel_output("map", str.lower, pa.table({"value": ["AbC"]}))["value"].to_pylist() == [
+        "abc"
+    ]
+    assert _kernel_output("map", str.upper, pa.table({"value": ["straße"]})) is None
+    lengths = _kernel_output("map", len, pa.table({"value": ["é🙂", ""]}))
+    assert lengths["value"].to_pylist() == [2, 0]
+    assert _kernel_output("map", len, pa.table({"value": ["a", None]})) is None
     # a table the kernel cannot take answers None (the object path is used)
-    assert columnar_map(str.lower)(pa.table({"value": [1, 2]})) is None
-    assert columnar_flat_map(str.split)(pa.table({"k": ["a"], "v": ["b"]})) is None
-    assert columnar_flat_map(str.split)(pa.table({"value": ["a", None]})) is None
+    assert _kernel_output("map", str.lower, pa.table({"value": [1, 2]})) is None
+    assert _kernel_output("flatMap", str.split, pa.table({"k": ["a"], "v": ["b"]})) is None
+    assert _kernel_output("flatMap", str.split, pa.table({"value": ["a", None]})) is None
 
 
 # --- stays columnar ----------------------------------------------------------------------

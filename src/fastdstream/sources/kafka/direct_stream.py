@@ -35,6 +35,7 @@ from fastdstream.streaming.scheduler.listener import StreamInputInfo
 from fastdstream.streaming.scheduler.rate_controller import INITIAL_RATE, create_rate_controller
 
 if TYPE_CHECKING:
+    from fastdstream.engine.explain import Form
     from fastdstream.streaming.streaming_context import StreamingContext
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,10 @@ class DirectKafkaInputDStream(InputDStream):
         self._driver: confluent_kafka.Consumer | None = None
         self._committer: OffsetCommitter | None = None
         self._checkpoint_data = DirectKafkaInputDStreamCheckpointData(self)
+
+    def _explain_source(self) -> tuple[str, Form]:
+        text, form = self._decoding.explain()
+        return f"Kafka direct stream; {text}", form
 
     # --- lifecycle ----------------------------------------------------------------------
 

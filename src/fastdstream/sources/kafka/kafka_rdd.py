@@ -13,13 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import confluent_kafka
 import pyarrow as pa
 
+from fastdstream.engine.columnar import registry
+from fastdstream.engine.explain import EITHER, TABLES, Form, rows_from
 from fastdstream.engine.rdd import RDD
 from fastdstream.errors import DecodeError, FastDStreamError
 from fastdstream.sources.kafka import kafka_kernels
@@ -75,23 +77,79 @@ class KafkaMessageAndMetadata:
                 f"offset={self.offset})")
 
 
+# The registry's "decoder" operation: a keyDecoder/valueDecoder of a Kafka stream, whose
+# kernel maps a one-column table of the raw bytes (named "key" or "value").
+DECODER = "decoder"
+
+
 @dataclass(frozen=True)
 class Decoding:
-    """How a partition's Arrow records become what the stream's functions see."""
+    """How a partition's Arrow records become what the stream's functions see.
+
+    Built on the driver: each decoder's registry plan is chosen there and travels with
+    the tasks (a receiver's or a KafkaRDD's), so executors look nothing up.
+    """
 
     key_decoder: Decoder | None = utf8_decoder
     value_decoder: Decoder | None = utf8_decoder
     message_handler: Callable[[KafkaMessageAndMetadata], Any] | None = None
+    _plans: tuple[registry.Plan | None, registry.Plan | None] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plans = tuple(None if d is None else registry.plan(DECODER, d)
+                      for d in (self.key_decoder, self.value_decoder))
+        object.__setattr__(self, "_plans", plans)
 
     def apply(self, records: pa.Table) -> Any:
         if self.message_handler is None:
-            if self.key_decoder is utf8_decoder and self.value_decoder is utf8_decoder:
-                # the columnar path: (key, value) string columns, no object per record
-                return pa.table({"key": _utf8_column(records, "key"),
-                                 "value": _utf8_column(records, "value")})
-            if self.key_decoder is None and self.value_decoder is None:
-                return records.select(["key", "value"])
+            columns = {}
+            for name, plan in zip(("key", "value"), self._plans, strict=True):
+                column = self._decode_column(records, name, plan)
+                if column is None:
+                    break
+                columns[name] = column
+            else:
+                # the columnar path: (key, value) columns, no object per record
+                return pa.table(columns)
         return list(self._records(records))
+
+    @staticmethod
+    def _decode_column(records: pa.Table, name: str, plan: registry.Plan | None
+                       ) -> pa.ChunkedArray | None:
+        """The decoded column, or None where the decoder must run on Python objects."""
+        if plan is None:  # decoder None: the raw bytes
+            return records.column(name)
+        raw = records.select([name])
+        if not plan.accepts(raw):
+            return None
+        try:
+            return plan.run(raw).column(0)
+        except pa.ArrowInvalid:
+            # Bytes the kernel refuses (not UTF-8): the decoder itself raises on them,
+            # and the row path names the record.
+            return None
+
+    def explain(self) -> tuple[str, Form]:
+        """How the records of a partition are decoded, for the explain."""
+        if self.message_handler is not None:
+            name = registry.function_label(self.message_handler)
+            return (f"rows: messageHandler {name} gets a KafkaMessageAndMetadata per record",
+                    rows_from("messageHandler"))
+        form = TABLES
+        texts = []
+        for plan in self._plans:
+            if plan is None:
+                texts.append("raw bytes")
+                continue
+            texts.append(plan.explain())
+            if not plan.columnar:
+                form = rows_from(plan.step)
+            elif plan.guard is not None and form.table:
+                form = EITHER
+        text = (f"key and value: {texts[0]}" if texts[0] == texts[1]
+                else f"key: {texts[0]}; value: {texts[1]}")
+        return ("rows; " if not form.table else "") + text, form
 
     def _records(self, records: pa.Table) -> Any:
         keys = records.column("key").to_pylist()
@@ -99,8 +157,16 @@ class Decoding:
         key_dec = self.key_decoder or _identity
         value_dec = self.value_decoder or _identity
         if self.message_handler is None:
-            for k, v in zip(keys, values, strict=True):
-                yield key_dec(k), value_dec(v)
+            for i, (k, v) in enumerate(zip(keys, values, strict=True)):
+                try:
+                    key = key_dec(k)
+                except UnicodeDecodeError as exc:
+                    raise _located(records, i, "key", exc) from exc
+                try:
+                    value = value_dec(v)
+                except UnicodeDecodeError as exc:
+                    raise _located(records, i, "value", exc) from exc
+                yield key, value
             return
         # Metadata columns become Python objects only for a handler that sees them.
         topics = records.column("topic").to_pylist()
@@ -117,27 +183,37 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def _utf8_column(records: pa.Table, name: str) -> pa.ChunkedArray:
-    column = records.column(name)
-    try:
-        return column.cast(pa.string())
-    except pa.ArrowInvalid:
-        pass
-    # Error path only: find the record that is not UTF-8 and say where it lives.
-    for i, raw in enumerate(column.to_pylist()):
-        if raw is None:
-            continue
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            topic, partition, offset = (records.column(c)[i].as_py()
-                                        for c in ("topic", "partition", "offset"))
-            raise DecodeError(
-                f"Kafka record {topic}/{partition}/offset {offset}: {name} is not valid "
-                f"UTF-8 ({exc.reason} at byte {exc.start}); pass keyDecoder/valueDecoder="
-                "None for raw bytes or a decoder of your own"
-            ) from exc
-    raise DecodeError(f"Kafka records: the {name} column is not valid UTF-8")
+def _located(records: pa.Table, i: int, name: str, exc: UnicodeDecodeError) -> DecodeError:
+    """The error for record ``i``, naming its topic/partition/offset and which column."""
+    topic, partition, offset = (records.column(c)[i].as_py()
+                                for c in ("topic", "partition", "offset"))
+    return DecodeError(
+        f"Kafka record {topic}/{partition}/offset {offset}: {name} is not valid "
+        f"UTF-8 ({exc.reason} at byte {exc.start}); pass keyDecoder/valueDecoder="
+        "None for raw bytes or a decoder of your own"
+    )
+
+
+def binary_column(table: pa.Table) -> bool:
+    """One binary column: Kafka's raw keys or values (nulls stay None)."""
+    return table.num_columns == 1 and (pa.types.is_binary(table.schema.types[0])
+                                       or pa.types.is_large_binary(table.schema.types[0]))
+
+
+def utf8_kernel(table: pa.Table) -> pa.Table:
+    """Decode a binary column as UTF-8; raises ``pyarrow.ArrowInvalid`` where
+    ``bytes.decode("utf-8")`` raises (Arrow's validation rejects what Python's does:
+    overlong forms, surrogates, truncated sequences)."""
+    column = table.column(0)
+    target = pa.large_string() if pa.types.is_large_binary(column.type) else pa.string()
+    return pa.table({table.column_names[0]: column.cast(target)})
+
+
+registry.declare_operation(DECODER, "table")
+registry.register(DECODER, utf8_decoder, utf8_kernel, guard=binary_column,
+                  description="a binary key or value column (bytes that are not UTF-8 "
+                              "raise DecodeError naming the record)",
+                  owner=__name__)
 
 
 class KafkaRDD(RDD):
@@ -158,6 +234,10 @@ class KafkaRDD(RDD):
     def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
                        self._ranges, self._decoding, self._poll_timeout_s)
+
+    def _explain_source(self) -> tuple[str, Form]:
+        text, form = self._decoding.explain()
+        return f"Kafka offset ranges; {text}", form
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],

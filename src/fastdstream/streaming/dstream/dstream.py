@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from fastdstream.clock import to_datetime, to_ms
+from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import PartitionData, num_rows
+from fastdstream.engine.explain import OpNote
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
@@ -147,48 +149,101 @@ class DStream:
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self._id}]"
 
+    # --- explain ------------------------------------------------------------------------
+
+    def explain(self) -> str:
+        """The per-batch pipeline back to the input stream(s), one line per stream.
+
+        Each line says how the operation runs on a batch: ``columnar`` (an Arrow
+        kernel), ``columnar when ...`` (its guard, checked per partition), or ``rows``
+        and why not columnar -- as :meth:`RDD.explain` does for one batch's RDD, which
+        ``foreachRDD(lambda rdd: print(rdd.explain()))`` shows with its partitions.
+        Decided when the streams were built; nothing runs.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from fastdstream import Context, StreamingContext
+        >>> ssc = StreamingContext(Context("local[2]"), 1)
+        >>> words = ssc.queueStream([["a b"]]).flatMap(str.split)
+        >>> print(words.map(str.upper).countByValue().explain())
+        TransformedDStream[3] countByValue() columnar when one column of string, binary or
+            integer values; else rows
+         |  TransformedDStream[2] map(str.upper) columnar when one string column, no nulls,
+            ASCII only; else rows
+         |  TransformedDStream[1] flatMap(str.split) columnar when one string column,
+            no nulls; else rows
+         |  QueueInputDStream[0] input
+        >>> ssc.sparkContext.stop()
+        """
+        from fastdstream.streaming.dstream.explain import debug_string
+
+        return debug_string(self)
+
+    def toDebugString(self) -> bytes:
+        """:meth:`explain` as UTF-8 bytes, like :meth:`RDD.toDebugString`."""
+        return self.explain().encode("utf-8")
+
     # --- stateless transformations ------------------------------------------------------
+
+    def _derive(self, note: OpNote, func: Callable[[RDD], RDD]) -> DStream:
+        """A stream whose batches are ``func(rdd)``; ``note`` says how, for the explain."""
+        return transformed_dstream.TransformedDStream((self,), _with_time(func, 1), note)
+
+    def _combine(self, other: DStream, note: OpNote, func: Callable[[RDD, RDD], RDD]
+                 ) -> DStream:
+        return transformed_dstream.TransformedDStream((self, other), _with_time(func, 2), note)
 
     def transform(self, func: Callable[..., RDD]) -> DStream:
         """Apply an RDD-to-RDD function to every RDD: ``func(rdd)`` or ``func(time, rdd)``."""
-        return transformed_dstream.TransformedDStream((self,), _with_time(func, 1))
+        return transformed_dstream.TransformedDStream(
+            (self,), _with_time(func, 1), _opaque("transform", func))
 
     def transformWith(self, func: Callable[..., RDD], other: DStream,
                       keepSerializer: bool = False) -> DStream:
         """Combine with another stream batch by batch: ``func(rdd_a, rdd_b)`` or with time."""
-        return transformed_dstream.TransformedDStream((self, other), _with_time(func, 2))
+        return transformed_dstream.TransformedDStream(
+            (self, other), _with_time(func, 2), _opaque("transformWith", func))
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> DStream:
-        return self.transform(lambda rdd: rdd.map(f, preservesPartitioning))
+        return self._derive(_planned("map", f), lambda rdd: rdd.map(f, preservesPartitioning))
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
                 ) -> DStream:
-        return self.transform(lambda rdd: rdd.flatMap(f, preservesPartitioning))
+        return self._derive(_planned("flatMap", f),
+                            lambda rdd: rdd.flatMap(f, preservesPartitioning))
 
     def filter(self, f: Callable[[Any], bool]) -> DStream:
-        return self.transform(lambda rdd: rdd.filter(f))
+        return self._derive(_planned("filter", f), lambda rdd: rdd.filter(f))
 
     def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]],
                       preservesPartitioning: bool = False) -> DStream:
-        return self.transform(lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
+        return self._derive(OpNote("mapPartitions"),
+                            lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[Any]], Iterable[Any]],
                                preservesPartitioning: bool = False) -> DStream:
-        return self.transform(lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
+        return self._derive(OpNote("mapPartitionsWithIndex"),
+                            lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
 
     def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]
                    ) -> DStream:
         """Columnar transformation of each partition; see :meth:`RDD.mapInArrow`."""
-        return self.transform(lambda rdd: rdd.mapInArrow(f))
+        note = OpNote(f"mapInArrow({registry.function_label(f)})", output="table",
+                      how="a function of Arrow record batches")
+        return self._derive(note, lambda rdd: rdd.mapInArrow(f))
 
     def glom(self) -> DStream:
-        return self.transform(lambda rdd: rdd.glom())
+        return self._derive(OpNote("glom"), lambda rdd: rdd.glom())
 
     def mapValues(self, f: Callable[[Any], Any]) -> DStream:
-        return self.transform(lambda rdd: rdd.mapValues(f))
+        return self._derive(OpNote("mapValues"), lambda rdd: rdd.mapValues(f))
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> DStream:
-        return self.transform(lambda rdd: rdd.flatMapValues(f))
+        return self._derive(OpNote("flatMapValues"), lambda rdd: rdd.flatMapValues(f))
 
     def reduce(self, func: Callable[[Any, Any], Any]) -> DStream:
         """One element per batch: all of the batch's elements reduced with ``func``."""
@@ -200,7 +255,9 @@ class DStream:
 
     def count(self) -> DStream:
         """One element per batch: the number of elements in it (0 for an empty batch)."""
-        return self.transform(
+        note = OpNote("count", how="a count per partition, tables counted without rows")
+        return self._derive(
+            note,
             lambda rdd: rdd._map_raw(_partition_count)
             .union(rdd.ctx.parallelize([(None, 0)], 1))  # an empty batch counts 0, as in Spark
             .reduceByKey(operator.add, 1)
@@ -215,50 +272,61 @@ class DStream:
         >>> # word count with no Python object per record:
         >>> # ssc.socketTextStream("127.0.0.1", 9999).flatMap(str.split).countByValue()
         """
-        return self.transform(lambda rdd: rdd.countByValueRDD())
+        return self._derive(_planned("countByValue"), lambda rdd: rdd.countByValueRDD())
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None
                     ) -> DStream:
         """Merge the values of each key per batch (``operator.add``, ``min``, ``max``: columnar)."""
-        return self.transform(lambda rdd: rdd.reduceByKey(func, numPartitions))
+        return self._derive(_planned("reduceByKey", func),
+                            lambda rdd: rdd.reduceByKey(func, numPartitions))
 
     def groupByKey(self, numPartitions: int | None = None) -> DStream:
-        return self.transform(lambda rdd: rdd.groupByKey(numPartitions))
+        return self._derive(OpNote("groupByKey", how="Python lists per key"),
+                            lambda rdd: rdd.groupByKey(numPartitions))
 
     def combineByKey(self, createCombiner: Callable[[Any], Any],
                      mergeValue: Callable[[Any, Any], Any],
                      mergeCombiners: Callable[[Any, Any], Any],
                      numPartitions: int | None = None) -> DStream:
-        return self.transform(
+        return self._derive(
+            OpNote("combineByKey", how="Python combiner functions"),
             lambda rdd: rdd.combineByKey(createCombiner, mergeValue, mergeCombiners, numPartitions)
         )
 
     def partitionBy(self, numPartitions: int,
                     partitionFunc: Callable[[Any], int] = portable_hash) -> DStream:
-        return self.transform(lambda rdd: rdd.partitionBy(numPartitions, partitionFunc))
+        note = (OpNote("partitionBy", output="same", how="the core's hash partitioning")
+                if partitionFunc is portable_hash
+                else OpNote("partitionBy", how="a custom partitionFunc"))
+        return self._derive(note, lambda rdd: rdd.partitionBy(numPartitions, partitionFunc))
 
     def repartition(self, numPartitions: int) -> DStream:
-        return self.transform(lambda rdd: rdd.repartition(numPartitions))
+        return self._derive(OpNote("repartition", output="same", how="slices"),
+                            lambda rdd: rdd.repartition(numPartitions))
 
     def union(self, other: DStream) -> DStream:
         if self.slideDuration != other.slideDuration:
             raise ValueError("the two DStreams have different slide durations")
-        return self.transformWith(lambda a, b: a.union(b), other)
+        return self._combine(other, OpNote("union", output="same", how="partitions as they are"),
+                             lambda a, b: a.union(b))
 
     def cogroup(self, other: DStream, numPartitions: int | None = None) -> DStream:
-        return self.transformWith(lambda a, b: a.cogroup(b, numPartitions), other)
+        return self._combine(other, OpNote("cogroup"), lambda a, b: a.cogroup(b, numPartitions))
 
     def join(self, other: DStream, numPartitions: int | None = None) -> DStream:
-        return self.transformWith(lambda a, b: a.join(b, numPartitions), other)
+        return self._combine(other, OpNote("join"), lambda a, b: a.join(b, numPartitions))
 
     def leftOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
-        return self.transformWith(lambda a, b: a.leftOuterJoin(b, numPartitions), other)
+        return self._combine(other, OpNote("leftOuterJoin"),
+                             lambda a, b: a.leftOuterJoin(b, numPartitions))
 
     def rightOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
-        return self.transformWith(lambda a, b: a.rightOuterJoin(b, numPartitions), other)
+        return self._combine(other, OpNote("rightOuterJoin"),
+                             lambda a, b: a.rightOuterJoin(b, numPartitions))
 
     def fullOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
-        return self.transformWith(lambda a, b: a.fullOuterJoin(b, numPartitions), other)
+        return self._combine(other, OpNote("fullOuterJoin"),
+                             lambda a, b: a.fullOuterJoin(b, numPartitions))
 
     def cache(self) -> DStream:
         return self.persist()
@@ -327,6 +395,17 @@ def _partition_count(_: int, data: PartitionData) -> list[tuple[None, int]]:
 
 def _describe(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or repr(func)
+
+
+def _planned(operation: str, func: Any = None) -> OpNote:
+    # The lookup each batch's RDD makes, made once now for the explain.
+    plan = registry.plan(operation, func)
+    return OpNote(plan.step, plan=plan)
+
+
+def _opaque(name: str, func: Callable[..., Any]) -> OpNote:
+    return OpNote(f"{name}({registry.function_label(func)})", output="either",
+                  how="an RDD function; each batch's RDD.explain() shows its steps")
 
 
 # The kinds of DStream subclass DStream, so they load once it exists (either order works).
