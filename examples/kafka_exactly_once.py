@@ -76,6 +76,8 @@ def store_batch(db: sqlite3.Connection, counts: Iterable[tuple[str, int]],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--master", default="local[2]",
+                        help="local[N] or local-cluster[N,C,M] (default local[2])")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--group", default="exactly-once-example")
@@ -84,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     db = open_db(args.db)
-    ssc = StreamingContext(Context("local[2]", "KafkaExactlyOnce"), args.batch)
+    ssc = StreamingContext(Context(args.master, "KafkaExactlyOnce"), args.batch)
     stream = KafkaUtils.createDirectStream(
         ssc, [args.topic],
         {"bootstrap.servers": args.bootstrap, "group.id": args.group,

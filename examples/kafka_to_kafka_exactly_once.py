@@ -28,6 +28,8 @@ TIMEOUT_S = 30.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--master", default="local[2]",
+                        help="local[N] or local-cluster[N,C,M] (default local[2])")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--group", default="kafka-to-kafka-example")
@@ -45,7 +47,7 @@ def main() -> None:
                                       "group.id": args.group})
     group_metadata = group.consumer_group_metadata()
 
-    ssc = StreamingContext(Context("local[2]", "KafkaToKafka"), args.batch)
+    ssc = StreamingContext(Context(args.master, "KafkaToKafka"), args.batch)
     stream = KafkaUtils.createDirectStream(
         ssc, [args.input],
         {"bootstrap.servers": args.bootstrap, "group.id": args.group,

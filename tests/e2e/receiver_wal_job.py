@@ -17,8 +17,9 @@ def main() -> None:
     for name in ("--bootstrap", "--topic", "--group", "--checkpoint", "--out"):
         parser.add_argument(name, required=True)
     parser.add_argument("--seconds", type=float, default=0)
+    parser.add_argument("--master", default="local[2]")
     args = parser.parse_args()
-    sc = Context("local[2]", conf={"spark.streaming.receiver.writeAheadLog.enable": "true",
+    sc = Context(args.master, conf={"spark.streaming.receiver.writeAheadLog.enable": "true",
                                    "spark.streaming.blockInterval": "50ms"})
     ssc = StreamingContext(sc, 0.2)
     ssc.checkpoint(args.checkpoint)

@@ -143,15 +143,17 @@ def stored_records(db: Path) -> int:
             return 0
 
 
-def run_job(bootstrap: str, topic: str, db: Path, *extra: str) -> subprocess.Popen:
+def run_job(master: str, bootstrap: str, topic: str, db: Path, *extra: str
+            ) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(EXAMPLES / "kafka_exactly_once.py"), "--bootstrap", bootstrap,
-         "--topic", topic, "--db", str(db), "--batch", "0.2", *extra],
+         "--master", master, "--topic", topic, "--db", str(db), "--batch", "0.2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 
-def test_sqlite_results_and_offsets_survive_sigkill(kafka_broker, tmp_path: Path) -> None:
+def test_sqlite_results_and_offsets_survive_sigkill(master, kafka_broker, tmp_path: Path
+                                                    ) -> None:
     topic = f"eo-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=2)
     db = tmp_path / "counts.sqlite"
@@ -163,7 +165,7 @@ def test_sqlite_results_and_offsets_survive_sigkill(kafka_broker, tmp_path: Path
                 chunks=60).start()
     try:
         for _ in range(KILLS):
-            job = run_job(kafka_broker.bootstrap_servers, topic, db)
+            job = run_job(master, kafka_broker.bootstrap_servers, topic, db)
             killed.append(kill_mid_stream(job, lambda: stored_records(db),
                                           killed[-1] if killed else 0, total,
                                           jitter=kills.uniform(0, 0.5)))
@@ -173,7 +175,7 @@ def test_sqlite_results_and_offsets_survive_sigkill(kafka_broker, tmp_path: Path
         feed.stop()
     # every kill landed mid-stream, each once more was stored than at the last one
     assert len(killed) == KILLS and 0 < killed[0] < killed[-1] < total, killed
-    final = run_job(kafka_broker.bootstrap_servers, topic, db, "--stop-after-idle", "5")
+    final = run_job(master, kafka_broker.bootstrap_servers, topic, db, "--stop-after-idle", "5")
     out, _ = final.communicate(timeout=180)
     assert final.returncode == 0, out
     with sqlite3.connect(db) as conn:
@@ -243,7 +245,7 @@ class CommittedCount:
         self._consumer.close()
 
 
-def test_kafka_to_kafka_transactions_survive_sigkill(kafka_broker) -> None:
+def test_kafka_to_kafka_transactions_survive_sigkill(master, kafka_broker) -> None:
     source, sink = f"k2k-in-{uuid.uuid4().hex[:8]}", f"k2k-out-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(source, partitions=2)
     kafka_broker.create_topic(sink, partitions=1)
@@ -259,7 +261,8 @@ def test_kafka_to_kafka_transactions_survive_sigkill(kafka_broker) -> None:
     def run(*extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, str(EXAMPLES / "kafka_to_kafka_exactly_once.py"),
-             "--bootstrap", kafka_broker.bootstrap_servers, "--input", source,
+             "--bootstrap", kafka_broker.bootstrap_servers, "--master", master,
+             "--input", source,
              "--output", sink, "--transactional-id", txid, "--batch", "0.2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

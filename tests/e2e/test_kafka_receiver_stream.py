@@ -89,7 +89,7 @@ def test_undecodable_record_stops_the_receiver_naming_it(master, kafka_broker) -
         streaming.stop()
 
 
-def test_wal_loses_nothing_across_sigkills(kafka_broker, tmp_path) -> None:
+def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path) -> None:
     """At-least-once, shown: SIGKILL at random points while producing; every record
     produced is processed at least once."""
     import contextlib
@@ -119,7 +119,7 @@ def test_wal_loses_nothing_across_sigkills(kafka_broker, tmp_path) -> None:
         return subprocess.Popen(
             [sys.executable, str(job), "--bootstrap", kafka_broker.bootstrap_servers,
              "--topic", topic, "--group", group, "--checkpoint", str(tmp_path / "ckpt"),
-             "--out", str(out), "--seconds", str(seconds)],
+             "--out", str(out), "--seconds", str(seconds), "--master", master],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     producer = threading.Thread(target=produce)

@@ -37,6 +37,7 @@ class ExecutorBackend(ABC):
     """The interface every back end implements (``local[N]``, ``local-cluster``, Ray)."""
 
     parallelism: int
+    _on_executor_lost: Callable[[str], None] | None = None
 
     @abstractmethod
     def run_stage(
@@ -84,9 +85,8 @@ class ExecutorBackend(ABC):
         self._on_executor_lost = handler
 
     def _executor_lost(self, executor_id: str) -> None:
-        handler = getattr(self, "_on_executor_lost", None)
-        if handler is not None:
-            handler(executor_id)
+        if self._on_executor_lost is not None:
+            self._on_executor_lost(executor_id)
 
     @abstractmethod
     def stop(self) -> None:
