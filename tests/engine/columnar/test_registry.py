@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastdstream import Context, register_kernel
-from fastdstream.engine.columnar import registry
+from fastdstream.engine.columnar import functions, registry
 from fastdstream.testing import partitions
 
 PROPERTY = settings(max_examples=80, deadline=None,
@@ -118,7 +118,7 @@ def test_each_entry_keeps_its_step_columnar(sc, case):
 
 def test_every_engine_entry_has_a_columnar_case():
     covered = {(op, registry.lookup(op, func)) for op, func, _ in CASES}
-    engine = [e for e in registry.entries() if e.owner == registry.__name__]
+    engine = [e for e in registry.entries() if e.owner == functions.__name__]
     missing = [(e.operation, e.label) for e in engine if (e.operation, e) not in covered]
     assert missing == []
     assert len(engine) == 13
@@ -228,7 +228,7 @@ def test_ascii_title_is_pythons_for_every_ascii_pair():
     # of ASCII characters covers every transition.
     ascii_chars = [chr(c) for c in range(128)]
     pairs = [a + b for a in ascii_chars for b in ascii_chars]
-    assert registry.ascii_title(strings(*pairs))["value"].to_pylist() == [
+    assert functions.ascii_title(strings(*pairs))["value"].to_pylist() == [
         p.title() for p in pairs
     ]
 
@@ -419,7 +419,7 @@ def test_user_kernels_for_flat_map_filter_and_reduce(sc, user_kernels):
 
     user_kernels("flatMap", chars, chars_kernel, guard=letters)
     user_kernels("filter", is_a, is_a_kernel)
-    user_kernels("reduceByKey", plus, "sum", guard=registry.summable_pairs)
+    user_kernels("reduceByKey", plus, "sum", guard=functions.summable_pairs)
     letters_rdd = sc.parallelize(strings("a", "b", "a"), 2)
     assert kinds(letters_rdd.flatMap(chars)) == {"Table"}
     assert letters_rdd.flatMap(chars).collect() == ["a", "b", "a"]
