@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import MASTERS
 from fastdstream import Context
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import (
@@ -26,9 +27,10 @@ PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def sc():
-    context = Context("local[2]", "test-columnar")
+@pytest.fixture(scope="module", params=MASTERS)
+def sc(request):
+    # One Context per back end for the module: the property tests run many small jobs.
+    context = Context(request.param, "test-columnar")
     yield context
     context.stop()
 

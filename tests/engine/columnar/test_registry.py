@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import MASTERS
 from fastdstream import Context, register_kernel
 from fastdstream.engine.columnar import functions, registry
 from fastdstream.testing import partitions
@@ -24,9 +25,10 @@ PROPERTY = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module")
-def sc():
-    context = Context("local[2]", "test-registry")
+@pytest.fixture(scope="module", params=MASTERS)
+def sc(request):
+    # One Context per back end for the module: the property tests run many small jobs.
+    context = Context(request.param, "test-registry")
     yield context
     context.stop()
 
