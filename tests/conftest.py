@@ -27,6 +27,14 @@ def sc(master: str) -> Iterator[Context]:
     context.stop()
 
 
+@pytest.fixture(scope="module", params=MASTERS)
+def module_sc(request: pytest.FixtureRequest) -> Iterator[Context]:
+    """One Context per back end for a whole module (property tests run many small jobs)."""
+    context = Context(str(request.param), request.module.__name__)
+    yield context
+    context.stop()
+
+
 @pytest.fixture
 def local_sc() -> Iterator[Context]:
     """A ``local[2]`` Context, for tests of what only the thread back end does."""

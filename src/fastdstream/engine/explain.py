@@ -13,10 +13,11 @@ after a lambda sees Python rows, so the explain follows the form of the partitio
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, reduce
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from fastdstream.engine.rdd import RDD
 
 __all__ = ["EITHER", "TABLES", "Form", "OpNote", "debug_string", "describe_op", "describe_plan",
-           "rows_from"]
+           "rows_from", "union_of"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Form:
 
 TABLES = Form(True, False)
 EITHER = Form(True, True)
+
+
+def union_of(forms: Iterable[Form]) -> Form:
+    """What a step whose inputs have these forms can see (no input at all: either)."""
+    found = list(forms)
+    return reduce(operator.or_, found) if found else EITHER
 
 
 def rows_from(step: str) -> Form:
@@ -172,13 +179,7 @@ class _Explainer:
         return self._lines[rdd.id], self._forms[rdd.id]
 
     def _source(self, rdd: RDD) -> Form:
-        forms = [self.describe(p)[1] for p in rdd._parents]
-        if not forms:
-            return EITHER
-        out = forms[0]
-        for f in forms[1:]:
-            out = out | f
-        return out
+        return union_of(self.describe(p)[1] for p in rdd._parents)
 
     def _describe(self, rdd: RDD) -> tuple[list[str], Form]:
         name = repr(rdd).split(" (")[0]  # "PipelinedRDD[3]"

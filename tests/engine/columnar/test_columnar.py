@@ -10,8 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MASTERS
-from fastdstream import Context
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import (
     as_table,
@@ -27,12 +25,9 @@ PROPERTY = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module", params=MASTERS)
-def sc(request):
-    # One Context per back end for the module: the property tests run many small jobs.
-    context = Context(request.param, "test-columnar")
-    yield context
-    context.stop()
+@pytest.fixture(scope="module")
+def sc(module_sc):
+    return module_sc
 
 
 def _both(sc, values, n):

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MASTERS
-from fastdstream import Context, register_kernel
+from fastdstream import register_kernel
 from fastdstream.engine.columnar import functions, registry
 from fastdstream.testing import partitions
 
@@ -25,12 +24,9 @@ PROPERTY = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(scope="module", params=MASTERS)
-def sc(request):
-    # One Context per back end for the module: the property tests run many small jobs.
-    context = Context(request.param, "test-registry")
-    yield context
-    context.stop()
+@pytest.fixture(scope="module")
+def sc(module_sc):
+    return module_sc
 
 
 def kinds(rdd) -> set[str]:

@@ -52,13 +52,16 @@ class BlockManager:
         """Store a block that arrived as a serde frame; it is decoded on first read."""
         self.put(block_id, frame)
 
-    def get_local(self, block_id: BlockId) -> Any:
+    def _stored(self, block_id: BlockId) -> Any:
         try:
-            stored = self._blocks[block_id]
+            return self._blocks[block_id]
         except KeyError:
             raise BlockNotFoundError(
                 f"block {format_block_id(block_id)} not found on executor {self.executor_id}"
             ) from None
+
+    def get_local(self, block_id: BlockId) -> Any:
+        stored = self._stored(block_id)
         return serde.decode_partition(stored) if isinstance(stored, bytes) else stored
 
     def get_local_or_none(self, block_id: BlockId) -> Any:
@@ -69,12 +72,7 @@ class BlockManager:
 
     def get_encoded(self, block_id: BlockId) -> bytes:
         """The block as a serde frame, for another executor."""
-        try:
-            stored = self._blocks[block_id]
-        except KeyError:
-            raise BlockNotFoundError(
-                f"block {format_block_id(block_id)} not found on executor {self.executor_id}"
-            ) from None
+        stored = self._stored(block_id)
         return stored if isinstance(stored, bytes) else serde.encode_partition(stored)
 
     def get(self, block_id: BlockId, location: str | None = None) -> Any:

@@ -8,7 +8,7 @@ followed down from the inputs as :mod:`fastdstream.engine.explain` does for RDDs
 
 from __future__ import annotations
 
-from fastdstream.engine.explain import EITHER, Form, OpNote, describe_op
+from fastdstream.engine.explain import EITHER, Form, OpNote, describe_op, union_of
 from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.dstream.foreach_dstream import ForEachDStream
 from fastdstream.streaming.dstream.input_dstream import InputDStream
@@ -27,13 +27,7 @@ class _Explainer:
         return self._done[stream._id]
 
     def _source(self, stream: DStream) -> Form:
-        forms = [self.describe(d)[1] for d in stream._dependencies]
-        if not forms:
-            return EITHER
-        out = forms[0]
-        for form in forms[1:]:
-            out = out | form
-        return out
+        return union_of(self.describe(d)[1] for d in stream._dependencies)
 
     def _describe(self, stream: DStream) -> tuple[str, Form]:
         hook = getattr(stream, "_explain_source", None)
