@@ -141,6 +141,33 @@ def test_stop_ends_every_worker(cluster: Context) -> None:
         cluster.parallelize([1]).collect()
 
 
+def test_stopping_the_context_ends_a_running_job_at_once(cluster: Context, tmp_path) -> None:
+    never = tmp_path / "never"
+
+    def wait_forever(x):
+        while not never.exists():
+            time.sleep(0.01)
+        return x
+
+    errors: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            cluster.parallelize(range(2), 2).map(wait_forever).collect()
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=job)
+    runner.start()
+    wait_until(lambda: all(len(w.pending) == 1 for w in cluster._backend._alive()),
+               what="a task running on each worker")
+    started = time.monotonic()
+    cluster.stop()
+    runner.join(10)
+    assert not runner.is_alive() and time.monotonic() - started < 5
+    assert len(errors) == 1 and "Context stopped" in str(errors[0])
+
+
 def test_workers_do_not_outlive_a_driver_that_is_killed(tmp_path) -> None:
     script = textwrap.dedent(f"""
         import sys, time

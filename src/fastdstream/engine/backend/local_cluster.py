@@ -173,8 +173,7 @@ class LocalClusterBackend(ExecutorBackend):
                     future.set_exception(_decode_error(payload, worker))
         except (EOFError, OSError):
             pass
-        if not self._stopped:
-            self._lost(worker, "its connection closed")
+        self._lost(worker, "its connection closed")
 
     def _lost(self, worker: _Worker, why: str) -> None:
         with self._lock:
@@ -190,15 +189,19 @@ class LocalClusterBackend(ExecutorBackend):
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 code = worker.process.wait()
+        if self._stopped:  # its tasks end with the Context, not with a lost executor
+            for future in pending:
+                if not future.done():
+                    future.set_exception(RuntimeError(
+                        f"the Context stopped while {worker.describe()} ran this task"))
+            return
         message = f"{worker.describe()} was lost ({why}; exit code {code})"
-        if not self._stopped:
-            log.error("%s", message)
+        log.error("%s", message)
         for future in pending:
             if not future.done():
                 future.set_exception(ExecutorLostError(message, worker.executor_id))
-        if not self._stopped:
-            self._executor_lost(worker.executor_id)
-            self._announce_peers()
+        self._executor_lost(worker.executor_id)
+        self._announce_peers()
 
     def _request(self, worker: _Worker, kind: str, *args: Any,
                  timeout: float | None = None) -> Any:

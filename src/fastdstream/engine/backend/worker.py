@@ -160,7 +160,9 @@ class Worker:
         if kind == "state_keys":
             return [repr(k) for k in self.executor.state_keys()]
         if kind == "stop":
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # Running tasks are not waited for: the Context is stopping, and the process
+            # exits right after this reply, which ends them.
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self.executor.stop()
             return None
         raise ValueError(f"unknown request {kind!r}")
