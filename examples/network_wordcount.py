@@ -7,6 +7,7 @@ Usage::
     python examples/network_wordcount.py                 # starts its own line server
     python examples/network_wordcount.py localhost 9999  # reads `nc -lk 9999`
     python examples/network_wordcount.py --columnar      # the no-Python-objects path
+    python examples/network_wordcount.py --master "local-cluster[2,1,1024]"  # processes
 
 Without a host and port it starts a line server on 127.0.0.1 that feeds
 generated text, and stops after ``--seconds`` (default 10).
@@ -28,6 +29,8 @@ def main() -> None:
     parser.add_argument("hostname", nargs="?")
     parser.add_argument("port", nargs="?", type=int)
     parser.add_argument("--batch", type=float, default=1.0, help="batch interval, seconds")
+    parser.add_argument("--master", default="local[*]",
+                        help="local[N] (threads) or local-cluster[N,C,M] (worker processes)")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="run this long (0 = until interrupted)")
     parser.add_argument("--columnar", action="store_true",
@@ -45,7 +48,7 @@ def main() -> None:
     elif args.port is None:
         parser.error("give both hostname and port, or neither")
 
-    sc = SparkContext(appName="PythonStreamingNetworkWordCount")
+    sc = SparkContext(args.master, appName="PythonStreamingNetworkWordCount")
     ssc = StreamingContext(sc, args.batch)
 
     lines = ssc.socketTextStream(args.hostname, args.port)
