@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 import pyarrow as pa
@@ -166,5 +167,41 @@ def test_write_ahead_log_needs_a_checkpoint_directory() -> None:
         streaming.ssc.receiverStream(ListReceiver()).foreachRDD(lambda rdd: None)
         with pytest.raises(ValueError, match="checkpoint directory"):
             streaming.start()
+    finally:
+        streaming.stop()
+
+
+@pytest.mark.parametrize("wal", [True, False], ids=["with-wal", "without-wal"])
+def test_a_block_lost_with_its_worker_is_read_from_the_log(tmp_path, wal: bool) -> None:
+    # Blocks live on executors: a worker that dies takes them along. With the write-ahead
+    # log the batch reads its durable copy (zero data loss); without it, the batch fails
+    # naming the block and the executor -- never a silent empty batch.
+    conf = {"spark.streaming.receiver.writeAheadLog.enable": str(wal).lower()}
+    streaming = ManualStreaming(master="local-cluster[2,1,1024]", conf=conf)
+    try:
+        receiver = ListReceiver()
+        stream = streaming.ssc.receiverStream(receiver)
+        seen: list = []
+        stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        if wal:
+            streaming.ssc.checkpoint(str(tmp_path))
+        streaming.start()
+        assert receiver.started.wait(5)
+        receiver.store(["kept", "by", "the", "log"])
+        streaming.cut_blocks(stream._id, 4)
+        tracker = streaming.ssc._receiver_tracker
+        (info,) = tracker.blocks.unallocated_blocks(stream._id)
+        backend = streaming.sc._backend
+        victim = backend.worker_pids()[info.location]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: info.location not in backend.executor_ids(),
+                   what="the worker's loss to be noticed")
+        streaming.run_batches(1)
+        if wal:
+            assert seen == ["kept", "by", "the", "log"]
+        else:
+            error = streaming.take_error()
+            assert f"was lost with executor {info.location}" in str(error)
+            assert "input-" in str(error) and seen == []
     finally:
         streaming.stop()

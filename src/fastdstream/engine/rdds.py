@@ -18,7 +18,7 @@ from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.columnar.partition import PartitionData
 from fastdstream.engine.partitioner import HashPartitioner
 from fastdstream.engine.rdd import RDD
-from fastdstream.engine.tasks import PartitionFn, Step
+from fastdstream.engine.tasks import BlockFallback, PartitionFn, Step
 
 if TYPE_CHECKING:
     from fastdstream.engine.context import Context
@@ -42,17 +42,28 @@ class EmptyRDD(RDD):
 
 class BlockRDD(RDD):
     """Partitions that are blocks on executors (received input): partition ``i`` is
-    block ``block_ids[i]``, held by executor ``locations[i]``."""
+    block ``block_ids[i]``, held by executor ``locations[i]``.
 
-    def __init__(self, ctx: Context, block_ids: list[BlockId], locations: list[str]):
+    ``fallbacks[i]``, where given, reloads the block from a durable copy (a receiver's
+    write-ahead log) when its executor is gone, as Spark's WriteAheadLogBackedBlockRDD
+    does; without one, a lost block is an error naming the block and the executor.
+    """
+
+    def __init__(self, ctx: Context, block_ids: list[BlockId], locations: list[str],
+                 fallbacks: list[BlockFallback | None] | None = None):
         if len(block_ids) != len(locations):
             raise ValueError("BlockRDD: one location per block id")
+        if fallbacks is not None and len(fallbacks) != len(block_ids):
+            raise ValueError("BlockRDD: one fallback (or None) per block id")
         super().__init__(ctx, len(block_ids))
         self.block_ids = block_ids
         self.locations = locations
+        self.fallbacks = fallbacks
 
     def _build_partition_fn(self) -> PartitionFn:
-        return partial(tasks.read_block, tuple(self.block_ids), tuple(self.locations))
+        fallbacks = tuple(self.fallbacks) if self.fallbacks is not None else None
+        return partial(tasks.read_block, tuple(self.block_ids), tuple(self.locations),
+                       fallbacks)
 
     def _input_location(self, split: int) -> str | None:
         return self.locations[split]

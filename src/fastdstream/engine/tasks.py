@@ -7,6 +7,7 @@ never over an RDD or the Context.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,11 @@ import pyarrow.compute as pc
 
 from fastdstream.engine import rdd_checkpoint
 from fastdstream.engine.backend import serde
-from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.block_manager import (
+    BlockId,
+    BlockNotFoundError,
+    format_block_id,
+)
 from fastdstream.engine.backend.shuffle import MapStatus
 from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.engine.columnar import kernels
@@ -33,7 +38,10 @@ from fastdstream.engine.columnar.partition import (
 from fastdstream.engine.columnar.registry import Plan
 from fastdstream.engine.partitioner import HashPartitioner
 
+log = logging.getLogger(__name__)
+
 PartitionFn = Callable[[TaskContext, int], PartitionData]
+BlockFallback = Callable[[], PartitionData]  # reloads a lost block from a durable copy
 Step = Callable[[int, PartitionData], PartitionData]
 
 def identity(x: Any) -> Any:
@@ -149,9 +157,23 @@ def read_checkpoint_partition(paths: tuple[str, ...], tc: TaskContext,
     return rdd_checkpoint.read_partition(paths[split])
 
 
-def read_block(block_ids: tuple[BlockId, ...], locations: tuple[str, ...], tc: TaskContext,
+def read_block(block_ids: tuple[BlockId, ...], locations: tuple[str, ...],
+               fallbacks: tuple[BlockFallback | None, ...] | None, tc: TaskContext,
                split: int) -> PartitionData:
-    return tc.block_manager.get(block_ids[split], locations[split])
+    block_id, location = block_ids[split], locations[split]
+    try:
+        return tc.block_manager.get(block_id, location)
+    except (BlockNotFoundError, ConnectionError) as exc:
+        fallback = fallbacks[split] if fallbacks is not None else None
+        if fallback is None:
+            raise BlockNotFoundError(
+                f"block {format_block_id(block_id)} was lost with executor {location} and "
+                f"has no durable copy (enable the receivers' write-ahead log to keep one): "
+                f"{exc}"
+            ) from exc
+        log.warning("block %s is gone with executor %s; reading its durable copy",
+                    format_block_id(block_id), location)
+        return fallback()
 
 
 def union_partition(parts: tuple[tuple[PartitionFn, int], ...], tc: TaskContext,

@@ -71,6 +71,10 @@ class WriteAheadLog:
         write_atomically(path, (MAGIC, _HEADER_LEN.pack(len(header)), header, payload))
         return path
 
+    def path_of(self, block_id: tuple[Any, ...]) -> str:
+        """The file that holds ``block_id`` once :meth:`write` returned."""
+        return os.path.join(self.directory, _file_name(block_id))
+
     def remove(self, block_id: tuple[Any, ...]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(self.directory, _file_name(block_id)))
@@ -87,6 +91,12 @@ class WriteAheadLog:
                 continue
             if name.endswith(SUFFIX):
                 yield read_block(path)
+
+
+def read_block_data(path: str) -> Any:
+    """The records of one logged block (what a batch reads when the block's executor is
+    gone); runs on an executor."""
+    return read_block(path).data
 
 
 def read_block(path: str) -> LoggedBlock:

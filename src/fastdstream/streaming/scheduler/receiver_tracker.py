@@ -35,6 +35,7 @@ class ReceivedBlockInfo:
     block_id: BlockId
     num_records: int
     location: str  # the executor that holds the block
+    wal_path: str | None = None  # its durable copy, with the write-ahead log on
 
 
 class ReceivedBlockTracker:
@@ -68,6 +69,10 @@ class ReceivedBlockTracker:
     def unallocated_rows(self, stream_id: int) -> int:
         with self._cond:
             return sum(b.num_records for b in self._unallocated.get(stream_id, ()))
+
+    def unallocated_blocks(self, stream_id: int) -> list[ReceivedBlockInfo]:
+        with self._cond:
+            return list(self._unallocated.get(stream_id, ()))
 
     def wait_for_allocation(self, timeout: float) -> None:
         with self._cond:
@@ -143,7 +148,10 @@ class ReceiverTracker(ReceiverSink):
     def store_block(self, stream_id: int, block_id: BlockId, data: Any, num_records: int
                     ) -> None:
         location = self._context._store_block(block_id, data)
-        self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records, location))
+        wal = self._wals.get(stream_id)
+        wal_path = wal.path_of(block_id) if wal is not None else None
+        self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records, location,
+                                                wal_path))
 
     def receiver_started(self, stream_id: int, name: str) -> None:
         info = ReceiverInfo(stream_id, name, active=True)
