@@ -76,11 +76,33 @@ class Context:
 
     @classmethod
     def getOrCreate(cls, conf: Conf | None = None) -> Context:
+        """The active Context, or a new one made from ``conf`` if none is running.
+
+        The active Context is the one created last, unless it has been stopped.
+
+        Examples
+        --------
+        >>> sc = Context("local[2]")
+        >>> Context.getOrCreate() is sc
+        True
+        >>> sc.stop()
+        """
         with cls._active_lock:
             active = cls._active
         return active if active is not None and not active._stopped else cls(conf=conf)
 
     def getConf(self) -> Conf:
+        """This Context's configuration.
+
+        It is the Context's own :class:`~fastdstream.Conf`, not a copy (PySpark's is a copy).
+
+        Examples
+        --------
+        >>> sc = Context("local[2]", "example")
+        >>> sc.getConf().get("spark.app.name")
+        'example'
+        >>> sc.stop()
+        """
         return self._conf
 
     def setCheckpointDir(self, dirName: str) -> None:
@@ -108,6 +130,19 @@ class Context:
 
     @property
     def defaultParallelism(self) -> int:
+        """The default number of partitions of :meth:`parallelize`, and of shuffles when
+        ``spark.default.parallelism`` is set.
+
+        That setting if set, else the back end's task slots: ``N`` for ``local[N]``, ``N * C``
+        for ``local-cluster[N,C,M]``.
+
+        Examples
+        --------
+        >>> sc = Context("local[2]")
+        >>> sc.defaultParallelism
+        2
+        >>> sc.stop()
+        """
         configured = self._conf.get("spark.default.parallelism")
         return int(configured) if configured else self._backend.parallelism
 
@@ -158,14 +193,40 @@ class Context:
             self._backend.remove_block(block_id, executor_id)
 
     def emptyRDD(self) -> RDD:
+        """An RDD with no partitions and no elements.
+
+        Examples
+        --------
+        >>> sc = Context("local[2]")
+        >>> rdd = sc.emptyRDD()
+        >>> rdd.getNumPartitions(), rdd.collect()
+        (0, [])
+        >>> sc.stop()
+        """
         return EmptyRDD(self)
 
     def union(self, rdds: list[RDD]) -> RDD:
+        """The union of a list of RDDs: their partitions, one after another, duplicates kept.
+
+        A list of one RDD gives that RDD; an empty list raises ValueError.
+
+        Examples
+        --------
+        >>> sc = Context("local[2]")
+        >>> sc.union([sc.parallelize([1, 2], 1), sc.parallelize([2, 3], 1)]).collect()
+        [1, 2, 2, 3]
+        >>> sc.stop()
+        """
         if not rdds:
             raise ValueError("union needs at least one RDD")
         return rdds[0] if len(rdds) == 1 else UnionRDD(self, list(rdds))
 
     def stop(self) -> None:
+        """Shut down this Context: its executors and its cleaner. Stopping it again does nothing.
+
+        On ``local[N]`` the tasks already running finish and queued ones are dropped; on
+        ``local-cluster`` the worker processes end at once and the jobs still running fail.
+        """
         if self._stopped:
             return
         self._stopped = True

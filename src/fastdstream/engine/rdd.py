@@ -87,10 +87,21 @@ class RDD:
         return not (self._persisted or self._checkpoint_request or self._checkpoint)
 
     def getNumPartitions(self) -> int:
+        """The number of partitions of this RDD.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3], 3).getNumPartitions()
+        3
+        >>> sc.stop()
+        """
         return self._num_partitions
 
     @property
     def context(self) -> Context:
+        """The :class:`Context` this RDD was created on."""
         return self.ctx
 
     def __repr__(self) -> str:
@@ -142,6 +153,22 @@ class RDD:
     # --- persistence --------------------------------------------------------------------
 
     def cache(self) -> RDD:
+        """Keep computed partitions in their executors' memory: :meth:`persist`.
+
+        Returns
+        -------
+        RDD
+            This RDD.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> rdd = sc.parallelize([1, 2], 2).cache()
+        >>> rdd.is_cached, rdd.sum()
+        (True, 3)
+        >>> sc.stop()
+        """
         return self.persist()
 
     def persist(self, storageLevel: Any = None) -> RDD:
@@ -155,12 +182,32 @@ class RDD:
         return self
 
     def unpersist(self, blocking: bool = False) -> RDD:
+        """Stop keeping this RDD's partitions and remove its cached blocks from the executors.
+
+        The removal is waited for, whatever ``blocking`` says (it is there for PySpark's
+        signature).
+
+        Returns
+        -------
+        RDD
+            This RDD.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> rdd = sc.parallelize([1, 2], 2).cache()
+        >>> rdd.unpersist().is_cached
+        False
+        >>> sc.stop()
+        """
         self._persisted = False
         self.ctx._cleaner.clean_now(("rdd", self.id))
         return self
 
     @property
     def is_cached(self) -> bool:
+        """Whether this RDD is marked to keep its partitions (:meth:`cache`, :meth:`persist`)."""
         return self._persisted
 
     # --- checkpoints (cutting the lineage) ------------------------------------------------
@@ -204,9 +251,19 @@ class RDD:
             self.ctx._checkpoints_requested = True
 
     def isCheckpointed(self) -> bool:
+        """Whether this RDD has been checkpointed, reliably or locally.
+
+        True once the first job after :meth:`checkpoint` or :meth:`localCheckpoint` has
+        saved its partitions; False while it is only marked.
+        """
         return self._checkpoint is not None
 
     def isLocallyCheckpointed(self) -> bool:
+        """Whether this RDD has been checkpointed by :meth:`localCheckpoint`.
+
+        True once the first job after :meth:`localCheckpoint` has computed its partitions
+        (they stay as blocks on their executors); False while it is only marked.
+        """
         return isinstance(self._checkpoint, LocalCheckpoint)
 
     def getCheckpointFile(self) -> str | None:
@@ -270,16 +327,65 @@ class RDD:
         return rdds.PipelinedRDD(self, step, preserves_partitioning)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> RDD:
+        """Return a new RDD by applying ``f`` to each element.
+
+        For a function the engine recognises -- ``str.lower``, ``str.upper``, ``str.title``,
+        ``str.strip``, ``len``, ``operator.itemgetter(i)``, or one given to
+        :func:`~fastdstream.register_kernel` -- a partition that is an Arrow table stays
+        columnar where the kernel's guard holds (see :meth:`explain`); any other partition
+        or function runs ``f`` on Python rows.
+
+        Parameters
+        ----------
+        f : callable
+        preservesPartitioning : bool, default False
+            Whether ``f`` keeps the keys of (key, value) pairs, so the partitioner is kept.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3], 2).map(lambda x: x * 2).collect()
+        [2, 4, 6]
+        >>> sc.stop()
+        """
         step = tasks.make_step(lambda _, it: map(f, it), registry.plan("map", f))
         return self._pipe(step, preservesPartitioning)
 
     def flatMap(
         self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
     ) -> RDD:
+        """Return a new RDD by applying ``f`` to each element and flattening the results.
+
+        ``str.split`` (or a function given to :func:`~fastdstream.register_kernel`) keeps a
+        partition that is one string column without nulls columnar; otherwise ``f`` runs on
+        Python rows. ``preservesPartitioning`` is as for :meth:`map`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize(["a b", "c"], 2).flatMap(str.split).collect()
+        ['a', 'b', 'c']
+        >>> sc.stop()
+        """
         fn = partial(tasks.flat_map, f)
         return self._pipe(tasks.make_step(fn, registry.plan("flatMap", f)), preservesPartitioning)
 
     def filter(self, f: Callable[[Any], bool]) -> RDD:
+        """Return a new RDD of the elements for which ``f`` is true.
+
+        ``None`` or ``bool`` keeps a partition that is one string or binary column columnar
+        (its non-empty values); otherwise ``f`` runs on Python rows. Partitioning is kept.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize(range(6), 2).filter(lambda x: x % 2 == 0).collect()
+        [0, 2, 4]
+        >>> sc.stop()
+        """
         return self._pipe(
             tasks.make_step(lambda _, it: filter(f, it), registry.plan("filter", f)), True
         )
@@ -287,11 +393,38 @@ class RDD:
     def mapPartitions(
         self, f: Callable[[Iterator[Any]], Iterable[Any]], preservesPartitioning: bool = False
     ) -> RDD:
+        """Return a new RDD by applying ``f`` to each partition.
+
+        ``f`` gets an iterator of the partition's elements (Python rows) and returns an
+        iterable. ``preservesPartitioning`` is as for :meth:`map`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3, 4], 2).mapPartitions(lambda it: [sum(it)]).collect()
+        [3, 7]
+        >>> sc.stop()
+        """
         return self._pipe(tasks.make_step(lambda _, it: f(it)), preservesPartitioning)
 
     def mapPartitionsWithIndex(
         self, f: Callable[[int, Iterator[Any]], Iterable[Any]], preservesPartitioning: bool = False
     ) -> RDD:
+        """Return a new RDD by applying ``f`` to each partition, with its index.
+
+        ``f(index, iterator)`` gets the partition's index and an iterator of its elements
+        (Python rows) and returns an iterable. ``preservesPartitioning`` is as for :meth:`map`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> rdd = sc.parallelize([1, 2, 3, 4], 2)
+        >>> rdd.mapPartitionsWithIndex(lambda i, it: [(i, sum(it))]).collect()
+        [(0, 3), (1, 7)]
+        >>> sc.stop()
+        """
         return self._pipe(tasks.make_step(f), preservesPartitioning)
 
     def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]) -> RDD:
@@ -318,29 +451,119 @@ class RDD:
         return self._pipe(partial(tasks.map_in_arrow, f))
 
     def glom(self) -> RDD:
+        """Return an RDD with one element per partition: the list of its elements.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3, 4], 2).glom().collect()
+        [[1, 2], [3, 4]]
+        >>> sc.stop()
+        """
         return self._pipe(tasks.make_step(lambda _, it: [list(it)]))
 
     def mapValues(self, f: Callable[[Any], Any]) -> RDD:
+        """Apply ``f`` to the value of each (key, value) pair, keeping the key and the
+        partitioning.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([("a", 1), ("b", 2)]).mapValues(lambda v: v * 10).collect()
+        [('a', 10), ('b', 20)]
+        >>> sc.stop()
+        """
         return self._pipe(tasks.make_step(lambda _, it: ((k, f(v)) for k, v in it)), True)
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> RDD:
+        """Apply ``f`` to the value of each (key, value) pair and pair each item of the
+        result with the key, keeping the partitioning.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([("a", "x y"), ("b", "z")]).flatMapValues(str.split).collect()
+        [('a', 'x'), ('a', 'y'), ('b', 'z')]
+        >>> sc.stop()
+        """
         return self._pipe(
             tasks.make_step(lambda _, it: ((k, x) for k, v in it for x in f(v))), True
         )
 
     def keys(self) -> RDD:
+        """The key of each (key, value) pair.
+
+        A partition that is a table of two or more columns stays columnar (its first column).
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([("a", 1), ("b", 2)]).keys().collect()
+        ['a', 'b']
+        >>> sc.stop()
+        """
         return self.map(operator.itemgetter(0))
 
     def values(self) -> RDD:
+        """The value of each (key, value) pair.
+
+        A partition that is a table of two or more columns stays columnar (its second column).
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([("a", 1), ("b", 2)]).values().collect()
+        [1, 2]
+        >>> sc.stop()
+        """
         return self.map(operator.itemgetter(1))
 
     def keyBy(self, f: Callable[[Any], Any]) -> RDD:
+        """Pair each element ``x`` with a key: ``(f(x), x)``.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3]).keyBy(lambda x: x % 2).collect()
+        [(1, 1), (0, 2), (1, 3)]
+        >>> sc.stop()
+        """
         return self.map(lambda x: (f(x), x))
 
     def union(self, other: RDD) -> RDD:
+        """Return the union of this RDD and ``other``: the partitions of both, duplicates kept.
+
+        No shuffle: partitions stay as they are (tables stay columnar).
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2], 1).union(sc.parallelize([2, 3], 1)).collect()
+        [1, 2, 2, 3]
+        >>> sc.stop()
+        """
         return rdds.UnionRDD(self.ctx, [self, other])
 
     def cartesian(self, other: RDD) -> RDD:
+        """Return every pair ``(a, b)`` with ``a`` in this RDD and ``b`` in ``other``.
+
+        The result has one partition per pair of partitions of the two RDDs.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sorted(sc.parallelize([1, 2]).cartesian(sc.parallelize(["x", "y"])).collect())
+        [(1, 'x'), (1, 'y'), (2, 'x'), (2, 'y')]
+        >>> sc.stop()
+        """
         return rdds.CartesianRDD(self, other)
 
     def _map_raw(self, f: Callable[[int, PartitionData], PartitionData]) -> RDD:
@@ -365,6 +588,31 @@ class RDD:
         numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
+        """Combine the values of each key with custom aggregation functions.
+
+        Turns (K, V) pairs into (K, C) pairs: within each partition ``createCombiner`` makes a
+        C of a key's first value and ``mergeValue`` adds the others to it; after the shuffle
+        ``mergeCombiners`` merges the C's of the partitions. Runs on Python rows.
+
+        Parameters
+        ----------
+        createCombiner, mergeValue, mergeCombiners : callable
+        numPartitions : int, optional
+            Partitions of the result; default ``spark.default.parallelism`` if set, else this
+            RDD's number of partitions.
+        partitionFunc : callable, default portable_hash
+            Key ``k`` goes to partition ``partitionFunc(k) % numPartitions``.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)], 2)
+        >>> sorted(pairs.combineByKey(lambda v: [v], lambda c, v: c + [v],
+        ...                           lambda c1, c2: c1 + c2).collect())
+        [('a', [1, 3]), ('b', [2])]
+        >>> sc.stop()
+        """
         partitioner = HashPartitioner(self._default_partitions(numPartitions), partitionFunc)
         map_side = partial(
             tasks.combine_map_side, createCombiner, mergeValue, partitioner
@@ -378,6 +626,26 @@ class RDD:
         numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
+        """Merge the values of each key with an associative and commutative ``func``.
+
+        Values are merged within each partition first, then across partitions after the
+        shuffle. With ``operator.add``, ``min`` or ``max`` (or a function given to
+        :func:`~fastdstream.register_kernel`) and the default ``partitionFunc``, a partition
+        that is a two-column (key, value) table is reduced by the compiled core where the
+        guard holds (string, binary or integer keys; integer or float values without nulls);
+        other partitions run ``func`` on Python rows. ``numPartitions`` and
+        ``partitionFunc`` are as for :meth:`combineByKey`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> from operator import add
+        >>> pairs = sc.parallelize([("a", 1), ("b", 1), ("a", 1)], 2)
+        >>> sorted(pairs.reduceByKey(add).collect())
+        [('a', 2), ('b', 1)]
+        >>> sc.stop()
+        """
         plan = registry.plan("reduceByKey", func)
         if plan.columnar and partitionFunc is not portable_hash:
             # The core partitions by its own hash, which is portable_hash's: a custom
@@ -399,6 +667,22 @@ class RDD:
         self, zeroValue: Any, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
+        """Merge the values of each key with ``func``, starting from ``zeroValue``.
+
+        Each key in each partition starts from a deep copy of ``zeroValue``, which should
+        be ``func``'s identity. Runs on Python rows; ``numPartitions`` and ``partitionFunc``
+        are as for :meth:`combineByKey`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> from operator import add
+        >>> pairs = sc.parallelize([("a", 1), ("b", 1), ("a", 1)], 2)
+        >>> sorted(pairs.foldByKey(0, add).collect())
+        [('a', 2), ('b', 1)]
+        >>> sc.stop()
+        """
         return self.combineByKey(
             lambda v: func(copy.deepcopy(zeroValue), v), func, func, numPartitions,
             partitionFunc,
@@ -409,6 +693,24 @@ class RDD:
         combFunc: Callable[[Any, Any], Any], numPartitions: int | None = None,
         partitionFunc: Callable[[Any], int] = portable_hash,
     ) -> RDD:
+        """Aggregate the values of each key into a value of another type.
+
+        Within each partition ``seqFunc(acc, value)`` folds a key's values into a deep copy
+        of ``zeroValue``; after the shuffle ``combFunc(acc1, acc2)`` merges the partitions'
+        results. Runs on Python rows; ``numPartitions`` and ``partitionFunc`` are as for
+        :meth:`combineByKey`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> pairs = sc.parallelize([("a", 1), ("a", 2), ("b", 3)], 2)
+        >>> sum_count = pairs.aggregateByKey((0, 0), lambda acc, v: (acc[0] + v, acc[1] + 1),
+        ...                                  lambda x, y: (x[0] + y[0], x[1] + y[1]))
+        >>> sorted(sum_count.collect())
+        [('a', (3, 2)), ('b', (3, 1))]
+        >>> sc.stop()
+        """
         return self.combineByKey(
             lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc, numPartitions,
             partitionFunc,
@@ -417,6 +719,21 @@ class RDD:
     def groupByKey(
         self, numPartitions: int | None = None, partitionFunc: Callable[[Any], int] = portable_hash
     ) -> RDD:
+        """Group the values of each key into one list: ``(k, [values])``.
+
+        The order of a key's values is not guaranteed. To aggregate, :meth:`reduceByKey` or
+        :meth:`aggregateByKey` combine within partitions before the shuffle and move less.
+        ``numPartitions`` and ``partitionFunc`` are as for :meth:`combineByKey`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> pairs = sc.parallelize([("a", 1), ("b", 2), ("a", 3)], 2)
+        >>> sorted((k, sorted(vs)) for k, vs in pairs.groupByKey().collect())
+        [('a', [1, 3]), ('b', [2])]
+        >>> sc.stop()
+        """
         return self.combineByKey(
             tasks.new_list, tasks.append, tasks.extend, numPartitions, partitionFunc
         )
@@ -435,6 +752,22 @@ class RDD:
     def partitionBy(
         self, numPartitions: int, partitionFunc: Callable[[Any], int] = portable_hash
     ) -> RDD:
+        """Return an RDD of the (key, value) pairs partitioned by key.
+
+        Key ``k`` goes to partition ``partitionFunc(k) % numPartitions``. An RDD already
+        partitioned that way is returned as it is. With the default ``partitionFunc``, a
+        partition that is a table is split by the compiled core's hash (the same as
+        :func:`~fastdstream.portable_hash`) and stays columnar where it takes the key type.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> pairs = sc.parallelize([(1, "a"), (2, "b"), (3, "c")], 1)
+        >>> pairs.partitionBy(2, lambda k: k).glom().collect()
+        [[(2, 'b')], [(1, 'a'), (3, 'c')]]
+        >>> sc.stop()
+        """
         partitioner = HashPartitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:
             return self
@@ -442,6 +775,21 @@ class RDD:
         return rdds.ShuffledRDD(self, partitioner, map_side, tasks.concat)
 
     def repartition(self, numPartitions: int) -> RDD:
+        """Return an RDD of exactly ``numPartitions`` partitions, by a shuffle.
+
+        Elements are dealt out by position, not by key, so the result has no partitioner.
+        Table partitions stay tables. To reduce the number of partitions without a shuffle,
+        use :meth:`coalesce`.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> rdd = sc.parallelize(range(6), 3).repartition(2)
+        >>> rdd.getNumPartitions(), sorted(rdd.collect())
+        (2, [0, 1, 2, 3, 4, 5])
+        >>> sc.stop()
+        """
         if numPartitions < 1:
             raise ValueError(f"number of partitions must be at least 1, got {numPartitions}")
         shuffled = rdds.ShuffledRDD(
@@ -462,6 +810,16 @@ class RDD:
         return rdds.CoalescedRDD(self, numPartitions)
 
     def distinct(self, numPartitions: int | None = None) -> RDD:
+        """Return the distinct elements, by a shuffle into ``numPartitions`` partitions.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sorted(sc.parallelize([1, 2, 1, 3, 2], 2).distinct().collect())
+        [1, 2, 3]
+        >>> sc.stop()
+        """
         return (
             self.map(lambda x: (x, None))
             .reduceByKey(lambda x, _: x, numPartitions)
@@ -473,6 +831,22 @@ class RDD:
         return self.groupWith(other, numPartitions=numPartitions)
 
     def groupWith(self, other: RDD, *others: RDD, numPartitions: int | None = None) -> RDD:
+        """Group this RDD and the others by key: ``(k, (values_in_self, values_in_other, ...))``.
+
+        One list of values per RDD, empty where the key is not in that RDD; like
+        :meth:`cogroup`, for any number of RDDs.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> x = sc.parallelize([("a", 1), ("b", 2)])
+        >>> y = sc.parallelize([("a", 3)])
+        >>> z = sc.parallelize([("b", 4)])
+        >>> sorted(x.groupWith(y, z).collect())
+        [('a', ([1], [3], [])), ('b', ([2], [], [4]))]
+        >>> sc.stop()
+        """
         rdds = (self, other, *others)
         n = len(rdds)
         tagged = [rdd._pipe(partial(tasks.tag_values, i)) for i, rdd in enumerate(rdds)]
@@ -483,21 +857,74 @@ class RDD:
         ).mapValues(tuple)
 
     def join(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Inner join by key: ``(k, (v, w))`` for each ``(k, v)`` here and ``(k, w)`` in ``other``.
+
+        Done by a :meth:`cogroup` (a shuffle of both) into ``numPartitions`` partitions.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> x = sc.parallelize([("a", 1), ("b", 2)])
+        >>> y = sc.parallelize([("a", 3), ("a", 4), ("c", 5)])
+        >>> sorted(x.join(y).collect())
+        [('a', (1, 3)), ('a', (1, 4))]
+        >>> sc.stop()
+        """
         return self.cogroup(other, numPartitions).flatMapValues(
             lambda vw: itertools.product(vw[0], vw[1])
         )
 
     def leftOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Left outer join by key: as :meth:`join`, plus ``(k, (v, None))`` for each key
+        of this RDD that is not in ``other``.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> x = sc.parallelize([("a", 1), ("b", 2)])
+        >>> y = sc.parallelize([("a", 3), ("c", 5)])
+        >>> sorted(x.leftOuterJoin(y).collect())
+        [('a', (1, 3)), ('b', (2, None))]
+        >>> sc.stop()
+        """
         return self.cogroup(other, numPartitions).flatMapValues(
             lambda vw: itertools.product(vw[0], vw[1] or [None])
         )
 
     def rightOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Right outer join by key: as :meth:`join`, plus ``(k, (None, w))`` for each key
+        of ``other`` that is not in this RDD.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> x = sc.parallelize([("a", 1), ("b", 2)])
+        >>> y = sc.parallelize([("a", 3), ("c", 5)])
+        >>> sorted(x.rightOuterJoin(y).collect())
+        [('a', (1, 3)), ('c', (None, 5))]
+        >>> sc.stop()
+        """
         return self.cogroup(other, numPartitions).flatMapValues(
             lambda vw: itertools.product(vw[0] or [None], vw[1])
         )
 
     def fullOuterJoin(self, other: RDD, numPartitions: int | None = None) -> RDD:
+        """Full outer join by key: as :meth:`join`, plus ``(k, (v, None))`` and
+        ``(k, (None, w))`` for the keys found on one side only.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> x = sc.parallelize([("a", 1), ("b", 2)])
+        >>> y = sc.parallelize([("a", 3), ("c", 5)])
+        >>> sorted(x.fullOuterJoin(y).collect())
+        [('a', (1, 3)), ('b', (2, None)), ('c', (None, 5))]
+        >>> sc.stop()
+        """
         return self.cogroup(other, numPartitions).flatMapValues(
             lambda vw: itertools.product(vw[0] or [None], vw[1] or [None])
         )
@@ -511,6 +938,20 @@ class RDD:
         return results
 
     def collect(self) -> list[Any]:
+        """Return all the elements as a list, in partition order.
+
+        A partition that is a table gives its values (one column) or tuples of its columns
+        (more than one). The list is built on the driver: keep it small.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> import pyarrow as pa
+        >>> sc.parallelize(pa.table({"k": ["a", "b"], "v": [1, 2]}), 2).collect()
+        [('a', 1), ('b', 2)]
+        >>> sc.stop()
+        """
         return [x for part in self._run(tasks.collect_partition) for x in part]
 
     def toArrow(self) -> pa.Table:
@@ -524,9 +965,29 @@ class RDD:
         return pa.concat_tables(tables, promote_options="default")
 
     def count(self) -> int:
+        """The number of elements; a table partition is counted without Python rows.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize(range(5), 2).count()
+        5
+        >>> sc.stop()
+        """
         return sum(self._run(tasks.count_partition))
 
     def isEmpty(self) -> bool:
+        """Whether this RDD has no element, scanning as few partitions as :meth:`take` does.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.emptyRDD().isEmpty(), sc.parallelize([1], 2).isEmpty()
+        (True, False)
+        >>> sc.stop()
+        """
         return self._num_partitions == 0 or len(self.take(1)) == 0
 
     def take(self, num: int) -> list[Any]:
@@ -544,37 +1005,137 @@ class RDD:
         return items
 
     def first(self) -> Any:
+        """The first element, as ``take(1)`` finds it; ValueError if the RDD is empty.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([3, 1, 2], 2).first()
+        3
+        >>> sc.stop()
+        """
         items = self.take(1)
         if not items:
             raise ValueError("RDD is empty")
         return items[0]
 
     def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
+        """Reduce the elements with an associative and commutative binary ``f``.
+
+        Each partition is reduced on its executor, then the partitions' results on the
+        driver. ValueError if the RDD is empty.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> from operator import add
+        >>> sc.parallelize([1, 2, 3, 4], 2).reduce(add)
+        10
+        >>> sc.stop()
+        """
         parts = [p for p in self._run(partial(tasks.reduce_partition, f)) if p]
         if not parts:
             raise ValueError("Can not reduce() empty RDD")
         return reduce(f, (p[0] for p in parts))
 
     def fold(self, zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
+        """Aggregate the elements with ``op``, starting from ``zeroValue``.
+
+        Each partition is folded from ``zeroValue`` on its executor, then the partitions'
+        results are folded from ``zeroValue`` on the driver, so ``zeroValue`` should be
+        ``op``'s identity (it is used once per partition and once more).
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> from operator import add
+        >>> sc.parallelize([1, 2, 3], 2).fold(0, add)
+        6
+        >>> sc.stop()
+        """
         parts = self._run(lambda _, data: reduce(op, iter_rows(data), zeroValue))
         return reduce(op, parts, zeroValue)
 
     def sum(self) -> Any:
+        """The sum of the elements.
+
+        A partition that is one integer or float column is summed by Arrow, except where
+        an integer sum could overflow int64: there Python's ``sum`` gives the exact int.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([1, 2, 3], 2).sum()
+        6
+        >>> sc.stop()
+        """
         return sum(self._run(tasks.sum_partition))
 
     def foreach(self, f: Callable[[Any], None]) -> None:
+        """Apply ``f`` to each element, on the executors; nothing is returned.
+
+        ``f`` is serialized with the task, so what it changes in driver variables is not
+        seen on the driver; use it for side effects such as writing to an external system.
+        """
         self._run(partial(tasks.foreach_partition, f))
 
     def foreachPartition(self, f: Callable[[Iterator[Any]], None]) -> None:
+        """Apply ``f`` to each partition's iterator of elements, on the executors.
+
+        As :meth:`foreach`, one call per partition: the place to open a connection once for
+        many elements.
+        """
         self._run(lambda _, data: f(iter_rows(data)))
 
     def countByValue(self) -> dict[Any, int]:
+        """Count each distinct element: ``{value: count}``, built on the driver.
+
+        A partition that is one column of string, binary or integer values is counted by the
+        compiled core without Python rows.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sorted(sc.parallelize(["a", "b", "a"], 2).countByValue().items())
+        [('a', 2), ('b', 1)]
+        >>> sc.stop()
+        """
         return dict(self.countByValueRDD().collect())
 
     def countByKey(self) -> dict[Any, int]:
+        """Count the pairs of each key: ``{key: count}``, built on the driver.
+
+        A partition that is a table of two or more columns is counted columnar (by its first
+        column), as :meth:`countByValue` counts.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sorted(sc.parallelize([("a", 1), ("b", 1), ("a", 2)]).countByKey().items())
+        [('a', 2), ('b', 1)]
+        >>> sc.stop()
+        """
         return self.map(operator.itemgetter(0)).countByValue()
 
     def collectAsMap(self) -> dict[Any, Any]:
+        """Return the (key, value) pairs as a dict, built on the driver.
+
+        Of pairs with the same key, the last in partition order wins.
+
+        Examples
+        --------
+        >>> from fastdstream import Context
+        >>> sc = Context("local[2]")
+        >>> sc.parallelize([("a", 1), ("b", 2), ("a", 3)], 2).collectAsMap()
+        {'a': 3, 'b': 2}
+        >>> sc.stop()
+        """
         return dict(self.collect())
 
     def saveAsTextFile(self, path: str) -> None:

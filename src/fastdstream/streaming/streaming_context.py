@@ -137,6 +137,7 @@ class StreamingContext:
 
     @property
     def sparkContext(self) -> Context:
+        """The :class:`Context` this StreamingContext runs its batches on."""
         return self._sc
 
     @classmethod
@@ -244,6 +245,7 @@ class StreamingContext:
         self._sc.setCheckpointDir(directory)
 
     def addStreamingListener(self, streamingListener: StreamingListener) -> None:
+        """Add a :class:`StreamingListener`; its callbacks are called on the listener bus thread."""
         self._bus.add_listener(streamingListener)
 
     # --- input streams ------------------------------------------------------------------
@@ -278,6 +280,11 @@ class StreamingContext:
         return FileInputDStream(self, directory, partial(read_binary_records, recordLength))
 
     def union(self, *dstreams: DStream) -> DStream:
+        """Return the union of DStreams: each batch is the union of their RDDs of that time.
+
+        All must have the same slide duration (ValueError otherwise); one stream is returned
+        as it is.
+        """
         if not dstreams:
             raise ValueError("should have at least one DStream to union")
         if len(dstreams) == 1:

@@ -49,20 +49,31 @@ class TaskContext:
         return getattr(_current, "context", None)
 
     def stageId(self) -> int:
+        """The ID of the stage this task belongs to."""
         return self._stage
 
     def partitionId(self) -> int:
+        """The index of the partition this task computes."""
         return self._partition
 
     def attemptNumber(self) -> int:
+        """How many times this task was attempted before: 0 at first, more on a retry."""
         return self._attempt
 
     @property
     def block_manager(self) -> BlockManager:
+        """The block manager of the executor running this task (not in PySpark).
+
+        It holds the executor's blocks: cached partitions, received input, local checkpoints.
+        """
         return self.executor.block_manager
 
     @property
     def shuffle(self) -> ShuffleService:
+        """The shuffle service of the executor running this task (not in PySpark).
+
+        Shuffle map tasks write their outputs to it and reduce tasks fetch from it.
+        """
         return self.executor.shuffle
 
     def executor_state(self, key: Any, create: Any, close: Any = None) -> Any:

@@ -66,10 +66,28 @@ class KafkaMessageAndMetadata:
 
     @property
     def key(self) -> Any:
+        """The record's key, decoded by the stream's ``keyDecoder`` at each read.
+
+        With the default :func:`utf8_decoder` a ``str``, or None for a record without a key.
+
+        Examples
+        --------
+        >>> KafkaMessageAndMetadata("events", 0, 7, b"k", b"v").key
+        'k'
+        """
         return self._key_decoder(self._raw_key)
 
     @property
     def message(self) -> Any:
+        """The record's value, decoded by the stream's ``valueDecoder`` at each read.
+
+        With the default :func:`utf8_decoder` a ``str``, or None for a null value.
+
+        Examples
+        --------
+        >>> KafkaMessageAndMetadata("events", 0, 7, b"k", b"v", valueDecoder=bytes).message
+        b'v'
+        """
         return self._value_decoder(self._raw_value)
 
     def __repr__(self) -> str:

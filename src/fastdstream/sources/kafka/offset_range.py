@@ -46,9 +46,11 @@ class OffsetRange:
             )
 
     def count(self) -> int:
+        """The number of offsets in the range: ``untilOffset - fromOffset``."""
         return self.untilOffset - self.fromOffset
 
     def topicAndPartition(self) -> TopicAndPartition:
+        """The range's topic and partition, as a :class:`TopicAndPartition`."""
         return TopicAndPartition(self.topic, self.partition)
 
     def __str__(self) -> str:

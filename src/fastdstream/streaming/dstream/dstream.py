@@ -91,6 +91,7 @@ class DStream:
         return self._graph.batch_duration_ms
 
     def context(self) -> StreamingContext:
+        """The :class:`StreamingContext` this DStream belongs to."""
         return self._ssc
 
     def _initialize(self, zero_time: int) -> None:
@@ -209,23 +210,38 @@ class DStream:
             (self, other), _with_time(func, 2), _opaque("transformWith", func))
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.map` to each RDD.
+
+        The functions that keep a batch columnar are :meth:`RDD.map`'s (``str.lower``,
+        ``len``, ``operator.itemgetter(i)``, ...); :meth:`explain` shows which applies.
+        """
         return self._derive(_planned("map", f), lambda rdd: rdd.map(f, preservesPartitioning))
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
                 ) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.flatMap` to each RDD.
+
+        ``str.split`` keeps a batch of one string column columnar.
+        """
         return self._derive(_planned("flatMap", f),
                             lambda rdd: rdd.flatMap(f, preservesPartitioning))
 
     def filter(self, f: Callable[[Any], bool]) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.filter` to each RDD.
+
+        ``None`` or ``bool`` keeps a batch of one string or binary column columnar.
+        """
         return self._derive(_planned("filter", f), lambda rdd: rdd.filter(f))
 
     def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]],
                       preservesPartitioning: bool = False) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.mapPartitions` to each RDD."""
         return self._derive(OpNote("mapPartitions"),
                             lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[Any]], Iterable[Any]],
                                preservesPartitioning: bool = False) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.mapPartitionsWithIndex` to each RDD."""
         return self._derive(OpNote("mapPartitionsWithIndex"),
                             lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
 
@@ -237,12 +253,15 @@ class DStream:
         return self._derive(note, lambda rdd: rdd.mapInArrow(f))
 
     def glom(self) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.glom` to each RDD: one list per partition."""
         return self._derive(OpNote("glom"), lambda rdd: rdd.glom())
 
     def mapValues(self, f: Callable[[Any], Any]) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.mapValues` to each RDD."""
         return self._derive(OpNote("mapValues"), lambda rdd: rdd.mapValues(f))
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.flatMapValues` to each RDD."""
         return self._derive(OpNote("flatMapValues"), lambda rdd: rdd.flatMapValues(f))
 
     def reduce(self, func: Callable[[Any, Any], Any]) -> DStream:
@@ -281,6 +300,10 @@ class DStream:
                             lambda rdd: rdd.reduceByKey(func, numPartitions))
 
     def groupByKey(self, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.groupByKey` to each RDD.
+
+        Groups each batch's values per key into lists; keys are not grouped across batches.
+        """
         return self._derive(OpNote("groupByKey", how="Python lists per key"),
                             lambda rdd: rdd.groupByKey(numPartitions))
 
@@ -288,6 +311,10 @@ class DStream:
                      mergeValue: Callable[[Any, Any], Any],
                      mergeCombiners: Callable[[Any, Any], Any],
                      numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.combineByKey` to each RDD.
+
+        Keys are combined within each batch, not across batches.
+        """
         return self._derive(
             OpNote("combineByKey", how="Python combiner functions"),
             lambda rdd: rdd.combineByKey(createCombiner, mergeValue, mergeCombiners, numPartitions)
@@ -295,43 +322,80 @@ class DStream:
 
     def partitionBy(self, numPartitions: int,
                     partitionFunc: Callable[[Any], int] = portable_hash) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.partitionBy` to each RDD.
+
+        With the default ``partitionFunc`` table batches are partitioned columnar.
+        """
         note = (OpNote("partitionBy", output="same", how="the core's hash partitioning")
                 if partitionFunc is portable_hash
                 else OpNote("partitionBy", how="a custom partitionFunc"))
         return self._derive(note, lambda rdd: rdd.partitionBy(numPartitions, partitionFunc))
 
     def repartition(self, numPartitions: int) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.repartition` to each RDD.
+
+        Each batch gets ``numPartitions`` partitions; table batches stay columnar.
+        """
         return self._derive(OpNote("repartition", output="same", how="slices"),
                             lambda rdd: rdd.repartition(numPartitions))
 
     def union(self, other: DStream) -> DStream:
+        """Return a new DStream whose batches are the union of this stream's and ``other``'s.
+
+        Each batch is :meth:`RDD.union` of the two streams' RDDs of that time. The two must
+        have the same slide duration (ValueError otherwise).
+        """
         if self.slideDuration != other.slideDuration:
             raise ValueError("the two DStreams have different slide durations")
         return self._combine(other, OpNote("union", output="same", how="partitions as they are"),
                              lambda a, b: a.union(b))
 
     def cogroup(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.cogroup` to each pair of RDDs.
+
+        Each batch groups this stream's and ``other``'s pairs of that batch by key:
+        ``(k, (values_here, values_in_other))``.
+        """
         return self._combine(other, OpNote("cogroup"), lambda a, b: a.cogroup(b, numPartitions))
 
     def join(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.join` to each pair of RDDs.
+
+        Joins this stream's batch with ``other``'s batch of the same time, by key.
+        """
         return self._combine(other, OpNote("join"), lambda a, b: a.join(b, numPartitions))
 
     def leftOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.leftOuterJoin` to each pair of RDDs."""
         return self._combine(other, OpNote("leftOuterJoin"),
                              lambda a, b: a.leftOuterJoin(b, numPartitions))
 
     def rightOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.rightOuterJoin` to each pair of RDDs."""
         return self._combine(other, OpNote("rightOuterJoin"),
                              lambda a, b: a.rightOuterJoin(b, numPartitions))
 
     def fullOuterJoin(self, other: DStream, numPartitions: int | None = None) -> DStream:
+        """Return a new DStream by applying :meth:`RDD.fullOuterJoin` to each pair of RDDs."""
         return self._combine(other, OpNote("fullOuterJoin"),
                              lambda a, b: a.fullOuterJoin(b, numPartitions))
 
     def cache(self) -> DStream:
+        """Persist each batch's RDD: :meth:`persist`."""
         return self.persist()
 
     def persist(self, storageLevel: Any = None) -> DStream:
+        """Persist each RDD this stream generates, in its executors' memory (:meth:`RDD.persist`).
+
+        Worth it for a stream that several operations read. ``storageLevel`` is accepted for
+        PySpark's signature; memory is the only level. An RDD is unpersisted when the stream
+        forgets it, after its remember duration.
+
+        Returns
+        -------
+        DStream
+            This DStream.
+        """
         self._persisted = True
         return self
 

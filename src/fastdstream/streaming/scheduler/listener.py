@@ -227,35 +227,35 @@ class StreamingListener:
     """
 
     def onStreamingStarted(self, streamingStarted: StreamingListenerStreamingStarted) -> None:
-        pass
+        """Called when the StreamingContext has started."""
 
     def onReceiverStarted(self, receiverStarted: StreamingListenerReceiverStarted) -> None:
-        pass
+        """Called when a receiver has started."""
 
     def onReceiverError(self, receiverError: StreamingListenerReceiverError) -> None:
-        pass
+        """Called when a receiver has reported an error."""
 
     def onReceiverStopped(self, receiverStopped: StreamingListenerReceiverStopped) -> None:
-        pass
+        """Called when a receiver has stopped."""
 
     def onBatchSubmitted(self, batchSubmitted: StreamingListenerBatchSubmitted) -> None:
-        pass
+        """Called when a batch's jobs have been submitted for processing."""
 
     def onBatchStarted(self, batchStarted: StreamingListenerBatchStarted) -> None:
-        pass
+        """Called when processing of a batch's jobs has started."""
 
     def onBatchCompleted(self, batchCompleted: StreamingListenerBatchCompleted) -> None:
-        pass
+        """Called when processing of a batch's jobs has completed."""
 
     def onOutputOperationStarted(
         self, outputOperationStarted: StreamingListenerOutputOperationStarted
     ) -> None:
-        pass
+        """Called when an output operation of a batch has started."""
 
     def onOutputOperationCompleted(
         self, outputOperationCompleted: StreamingListenerOutputOperationCompleted
     ) -> None:
-        pass
+        """Called when an output operation of a batch has completed."""
 
 
 _DISPATCH: dict[type, str] = {
