@@ -30,8 +30,10 @@ class Context:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per core).
-        Defaults to the conf's ``spark.master``, else ``local[*]``.
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per core) run
+        tasks on threads of this process; ``local-cluster[N,C,M]`` on N worker processes
+        with C task threads each. Defaults to the conf's ``spark.master``, else
+        ``local[*]``.
     appName : str, optional
     conf : Conf or mapping, optional
 
