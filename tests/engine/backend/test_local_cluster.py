@@ -157,7 +157,7 @@ def test_stopping_the_context_ends_a_running_job_at_once(cluster: Context, tmp_p
         except BaseException as exc:
             errors.append(exc)
 
-    runner = threading.Thread(target=job)
+    runner = threading.Thread(target=job, daemon=True)  # a hang fails, never blocks exit
     runner.start()
     wait_until(lambda: all(len(w.pending) == 1 for w in cluster._backend._alive()),
                what="a task running on each worker")

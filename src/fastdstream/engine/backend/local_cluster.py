@@ -355,10 +355,12 @@ class LocalClusterBackend(ExecutorBackend):
             except subprocess.TimeoutExpired:
                 worker.process.kill()
                 worker.process.wait()
+            # Fails what it still ran with "the Context stopped" -- here, not only in its
+            # reader thread, which may not have seen the connection close yet.
+            self._lost(worker, "the Context stopped")
             worker.conn.close()
             if worker.process.stdout is not None:
                 worker.process.stdout.close()
-            worker.alive = False
 
 
 def _read_ready(process: subprocess.Popen[bytes], executor_id: str, deadline: float) -> int:
