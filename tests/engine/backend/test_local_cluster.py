@@ -192,3 +192,9 @@ def test_workers_do_not_outlive_a_driver_that_is_killed(tmp_path) -> None:
     finally:
         driver.kill()
         driver.wait()
+
+
+def test_finished_stages_are_forgotten_on_both_sides(cluster: Context) -> None:
+    for _ in range(20):
+        cluster.parallelize(range(4), 4).map(lambda x: x + 1).count()
+    assert all(not w.stages for w in cluster._backend._alive())

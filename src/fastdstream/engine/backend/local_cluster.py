@@ -260,7 +260,10 @@ class LocalClusterBackend(ExecutorBackend):
                 raise first_error
             return [results[s] for s in splits]
         finally:
+            # A stage's closure is dropped on both sides once it is done: a long stream
+            # runs millions of stages.
             for worker in used:
+                worker.stages.discard(stage_key)
                 if worker.alive:
                     with contextlib.suppress(ExecutorLostError):
                         self._send(worker, ("forget_stage", stage_key))
