@@ -24,7 +24,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from fastdstream.engine.backend import serde
-from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.block_manager import BlockId, BlockNotFoundError
 from fastdstream.engine.backend.executor import Executor
 from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
 
@@ -71,8 +71,6 @@ class PeerFetcher:
             conns.pop(location, None)
             raise ConnectionError(f"executor {location} (127.0.0.1:{port}): {exc}") from exc
         if not ok:
-            from fastdstream.engine.backend.block_manager import BlockNotFoundError
-
             raise BlockNotFoundError(payload)
         return list(payload)
 
