@@ -81,8 +81,8 @@ def test_a_batch_computed_ahead_keeps_its_own_count(manual: ManualStreaming) -> 
     assert tracker.get_info(second)[stream._id].numRecords() == 3
     assert tracker.get_info(first)[stream._id].numRecords() == 1
     manual.run_batches(2)
-    assert [(b.batchTime(), b.numRecords()) for b in manual.recorder.completed] == [
-        (first, 1), (second, 3)]
+    assert [(b.batchTime().milliseconds(), b.numRecords())
+            for b in manual.recorder.completed] == [(first, 1), (second, 3)]
 
 
 def test_slice_over_batches_not_yet_run_reports_each_batch(manual: ManualStreaming) -> None:
@@ -124,5 +124,5 @@ def test_a_receiver_stream_reports_its_blocks(manual: ManualStreaming) -> None:
     manual.cut_blocks(stream._id, 3)
     manual.run_batches(2)
     first, second = (b.streamIdToInputInfo()[stream._id] for b in manual.recorder.completed)
-    assert first.numRecords() == 3 and len(first.metadata["blocks"]) == 1
-    assert second.numRecords() == 0 and second.metadata["blocks"] == []
+    assert first.numRecords() == 3 and len(first.metadata()["blocks"]) == 1
+    assert second.numRecords() == 0 and second.metadata()["blocks"] == ()

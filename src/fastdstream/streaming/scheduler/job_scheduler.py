@@ -14,13 +14,14 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastdstream.clock import to_datetime
 from fastdstream.errors import StreamingJobError
 from fastdstream.streaming.scheduler.input_info_tracker import InputInfoTracker
 from fastdstream.streaming.scheduler.listener import (
+    UNKNOWN,
     BatchInfo,
     ListenerBus,
     OutputOperationInfo,
@@ -44,14 +45,36 @@ class Job:
     output_op_id: int
     name: str
     func: Callable[[], None]
+    start_time: int = UNKNOWN
+    end_time: int = UNKNOWN
+    failure_reason: str | None = None
+
+    def info(self) -> OutputOperationInfo:
+        """A snapshot of this output operation now, for one listener event."""
+        return OutputOperationInfo(self.time_ms, self.output_op_id, self.name, self.name,
+                                   self.start_time, self.end_time, self.failure_reason)
 
 
 @dataclass
 class JobSet:
+    """A batch's jobs and its progress; the scheduler's own, changed as the batch runs.
+
+    Listeners never see this: every event gets a new immutable snapshot
+    (:meth:`batch_info`), as Spark's ``JobSet.toBatchInfo`` makes one per event.
+    """
+
     time_ms: int
     jobs: list[Job]
     input_infos: dict[int, StreamInputInfo]
-    info: BatchInfo = field(init=False)
+    submission_time: int = UNKNOWN
+    processing_start_time: int = UNKNOWN
+    processing_end_time: int = UNKNOWN
+
+    def batch_info(self) -> BatchInfo:
+        """A snapshot of the batch now, for one listener event."""
+        return BatchInfo(self.time_ms, self.input_infos, self.submission_time,
+                         self.processing_start_time, self.processing_end_time,
+                         {job.output_op_id: job.info() for job in self.jobs})
 
 
 _STOP = object()
@@ -81,17 +104,8 @@ class JobScheduler:
         self._thread.start()
 
     def submit_job_set(self, job_set: JobSet) -> None:
-        job_set.info = BatchInfo(
-            batch_time=job_set.time_ms,
-            stream_id_to_input_info=job_set.input_infos,
-            submission_time=self._clock.get_time_ms(),
-            output_operation_infos={
-                job.output_op_id: OutputOperationInfo(job.time_ms, job.output_op_id, job.name,
-                                                      job.name)
-                for job in job_set.jobs
-            },
-        )
-        self._bus.post(StreamingListenerBatchSubmitted(job_set.info))
+        job_set.submission_time = self._clock.get_time_ms()
+        self._bus.post(StreamingListenerBatchSubmitted(job_set.batch_info()))
         self._queue.put(job_set)
 
     def _loop(self) -> None:
@@ -103,18 +117,19 @@ class JobScheduler:
             self._run_job_set(item)
 
     def _run_job_set(self, job_set: JobSet) -> None:
-        info = job_set.info
-        info.processing_start_time = self._clock.get_time_ms()
-        self._bus.post(StreamingListenerBatchStarted(info))
-        for job in job_set.jobs:
-            op = info.output_operation_infos[job.output_op_id]
-            op.start_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerOutputOperationStarted(op))
+        # As Spark: the batch starts when its first job starts and ends when its last
+        # job ends, and each event shows the batch as it is at that moment.
+        for i, job in enumerate(job_set.jobs):
+            job.start_time = self._clock.get_time_ms()
+            if i == 0:
+                job_set.processing_start_time = job.start_time
+                self._bus.post(StreamingListenerBatchStarted(job_set.batch_info()))
+            self._bus.post(StreamingListenerOutputOperationStarted(job.info()))
             try:
                 job.func()
             except Exception as exc:
                 text = "".join(traceback.format_exception(exc))
-                op.failure_reason = text
+                job.failure_reason = text
                 log.error("Error running job %s of batch %s:\n%s", job.name, job.time_ms, text)
                 error = StreamingJobError(
                     f"job of output operation {job.output_op_id} ({job.name}) failed for batch "
@@ -123,10 +138,14 @@ class JobScheduler:
                 )
                 error.__cause__ = exc
                 self._report_error(error)
-            op.end_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerOutputOperationCompleted(op))
-        info.processing_end_time = self._clock.get_time_ms()
-        self._bus.post(StreamingListenerBatchCompleted(info))
+            job.end_time = self._clock.get_time_ms()
+            self._bus.post(StreamingListenerOutputOperationCompleted(job.info()))
+        if not job_set.jobs:
+            job_set.processing_start_time = self._clock.get_time_ms()
+            self._bus.post(StreamingListenerBatchStarted(job_set.batch_info()))
+        job_set.processing_end_time = (job_set.jobs[-1].end_time if job_set.jobs
+                                       else job_set.processing_start_time)
+        self._bus.post(StreamingListenerBatchCompleted(job_set.batch_info()))
         try:
             self._on_batch_completed(job_set.time_ms)
         except Exception:
