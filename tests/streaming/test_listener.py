@@ -269,3 +269,57 @@ def test_time_is_a_time_object_not_an_int() -> None:
     assert Time(1000) < Time(2000) and Time(1000) == Time(1000)
     assert t != 1000  # as PySpark's Java Time object: read it with milliseconds()
     assert hash(Time(1000)) == hash(Time(1000))
+
+
+def test_a_listener_written_for_pyspark_sees_what_pyspark_gives(
+    manual: ManualStreaming,
+) -> None:
+    # The checks of PySpark's own listener test, on a queue stream of four batches.
+    class BatchInfoCollector(StreamingListener):
+        def __init__(self) -> None:
+            super().__init__()
+            self.submitted: list = []
+            self.started: list = []
+            self.completed: list = []
+            self.streaming_started: list = []
+
+        def onStreamingStarted(self, streamingStarted):
+            self.streaming_started.append(streamingStarted.time())
+
+        def onBatchSubmitted(self, batchSubmitted):
+            self.submitted.append(batchSubmitted.batchInfo())
+
+        def onBatchStarted(self, batchStarted):
+            self.started.append(batchStarted.batchInfo())
+
+        def onBatchCompleted(self, batchCompleted):
+            self.completed.append(batchCompleted.batchInfo())
+
+    collector = BatchInfoCollector()
+    manual.ssc.addStreamingListener(collector)
+    out: list = []
+    manual.ssc.queueStream([[1], [2], [3], [4]]).map(int).foreachRDD(
+        lambda rdd: out.append(rdd.collect()))
+    manual.start()
+    manual.run_batches(4)
+    assert out == [[1], [2], [3], [4]]
+    assert len(collector.streaming_started) == 1
+    for infos, started, completed in [(collector.submitted, False, False),
+                                      (collector.started, True, False),
+                                      (collector.completed, True, True)]:
+        assert len(infos) == 4
+        for info in infos:
+            assert info.batchTime().milliseconds() >= 0
+            assert info.submissionTime() >= 0
+            assert dict(info.streamIdToInputInfo()) == {}  # a queue reports no input
+            for op in info.outputOperationInfos().values():
+                assert op.batchTime().milliseconds() >= 0
+                assert op.id() >= 0
+                assert op.name() is not None and op.description() is not None
+                assert op.startTime() >= (0 if completed else -1)
+                assert op.endTime() >= (0 if completed else -1)
+                assert op.failureReason() is None
+            assert info.schedulingDelay() >= 0 if started else info.schedulingDelay() == -1
+            assert info.processingDelay() >= 0 if completed else info.processingDelay() == -1
+            assert info.totalDelay() >= 0 if completed else info.totalDelay() == -1
+            assert info.numRecords() == 0

@@ -98,7 +98,7 @@ def test_listener_sees_every_batch_in_order_with_figures(manual: ManualStreaming
     manual.run_batches(2)
     infos = manual.recorder.completed
     assert [b.batchTime().milliseconds() for b in infos] == [1000, 2000]
-    assert [b.numRecords() for b in infos] == [3, 1]
+    assert [b.numRecords() for b in infos] == [0, 0]  # a queue reports no input, as Spark's
     for b in infos:
         assert b.schedulingDelay() >= 0 and b.processingDelay() >= 0
         assert b.totalDelay() == b.schedulingDelay() + b.processingDelay()
