@@ -6,7 +6,7 @@ A PySpark Streaming program ports by changing its imports::
 """
 
 from fastdstream.clock import ManualClock, SystemClock
-from fastdstream.conf import Conf
+from fastdstream.conf import Conf, SparkConf
 from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.engine.columnar.registry import register_kernel
 from fastdstream.engine.context import Context
@@ -26,7 +26,6 @@ from fastdstream.streaming.streaming_context import StreamingContext
 
 # PySpark's names, so `from pyspark import SparkContext, SparkConf` ports by import alone.
 SparkContext = Context
-SparkConf = Conf
 
 __version__ = "0.1.0"
 
