@@ -323,3 +323,24 @@ def test_a_listener_written_for_pyspark_sees_what_pyspark_gives(
             assert info.processingDelay() >= 0 if completed else info.processingDelay() == -1
             assert info.totalDelay() >= 0 if completed else info.totalDelay() == -1
             assert info.numRecords() == 0
+
+
+def test_no_snapshot_is_built_without_a_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastdstream import Context, StreamingContext
+    from fastdstream.streaming.scheduler.job_scheduler import Job, JobSet
+
+    built: list[str] = []
+    for cls, method in [(JobSet, "batch_info"), (Job, "info")]:
+        original = getattr(cls, method)
+        monkeypatch.setattr(cls, method, lambda self, _o=original, _m=method: (
+            built.append(_m), _o(self))[1])
+    ssc = StreamingContext(Context("local[1]", conf={"spark.streaming.clock": "manual"}), 1)
+    ran = threading.Event()
+    ssc.queueStream([[1]]).foreachRDD(lambda rdd: ran.set())
+    ssc.start()
+    try:
+        ssc._clock.advance(1000)
+        assert ran.wait(10)
+    finally:
+        ssc.stop()  # lets the running batch finish: every event of it has been posted
+    assert built == []

@@ -15,7 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fastdstream.clock import to_datetime
 from fastdstream.errors import StreamingJobError
@@ -31,12 +31,15 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerOutputOperationCompleted,
     StreamingListenerOutputOperationStarted,
     StreamInputInfo,
+    _Event,
 )
 
 if TYPE_CHECKING:
     from fastdstream.clock import Clock
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -105,8 +108,14 @@ class JobScheduler:
 
     def submit_job_set(self, job_set: JobSet) -> None:
         job_set.submission_time = self._clock.get_time_ms()
-        self._bus.post(StreamingListenerBatchSubmitted(job_set.batch_info()))
+        self._post(StreamingListenerBatchSubmitted, job_set.batch_info)
         self._queue.put(job_set)
+
+    def _post(self, event: type[_Event[_T]], snapshot: Callable[[], _T]) -> None:
+        """Post ``event(snapshot())``, taking the snapshot only if some listener wants it:
+        a snapshot per event costs microseconds a batch pays for nothing otherwise."""
+        if self._bus.has_listeners():
+            self._bus.post(event(snapshot()))
 
     def _loop(self) -> None:
         while True:
@@ -123,8 +132,8 @@ class JobScheduler:
             job.start_time = self._clock.get_time_ms()
             if i == 0:
                 job_set.processing_start_time = job.start_time
-                self._bus.post(StreamingListenerBatchStarted(job_set.batch_info()))
-            self._bus.post(StreamingListenerOutputOperationStarted(job.info()))
+                self._post(StreamingListenerBatchStarted, job_set.batch_info)
+            self._post(StreamingListenerOutputOperationStarted, job.info)
             try:
                 job.func()
             except Exception as exc:
@@ -139,13 +148,13 @@ class JobScheduler:
                 error.__cause__ = exc
                 self._report_error(error)
             job.end_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerOutputOperationCompleted(job.info()))
+            self._post(StreamingListenerOutputOperationCompleted, job.info)
         if not job_set.jobs:
             job_set.processing_start_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerBatchStarted(job_set.batch_info()))
+            self._post(StreamingListenerBatchStarted, job_set.batch_info)
         job_set.processing_end_time = (job_set.jobs[-1].end_time if job_set.jobs
                                        else job_set.processing_start_time)
-        self._bus.post(StreamingListenerBatchCompleted(job_set.batch_info()))
+        self._post(StreamingListenerBatchCompleted, job_set.batch_info)
         try:
             self._on_batch_completed(job_set.time_ms)
         except Exception:

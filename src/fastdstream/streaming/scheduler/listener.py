@@ -861,6 +861,15 @@ class ListenerBus:
         self._thread = threading.Thread(target=self._loop, name="listener-bus", daemon=True)
         self._thread.start()
 
+    def has_listeners(self) -> bool:
+        """Whether any listener would get an event (so that it is worth building).
+
+        Returns
+        -------
+        bool
+        """
+        return bool(self._listeners)
+
     def post(self, event: _Event[Any]) -> None:
         """Queue ``event`` for the listeners (dropped if there are none).
 
