@@ -14,7 +14,7 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from fastdstream.clock import to_datetime
@@ -31,6 +31,7 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerOutputOperationCompleted,
     StreamingListenerOutputOperationStarted,
     StreamInputInfo,
+    Time,
     _Event,
 )
 
@@ -51,11 +52,25 @@ class Job:
     start_time: int = UNKNOWN
     end_time: int = UNKNOWN
     failure_reason: str | None = None
+    _info: OutputOperationInfo | None = field(default=None, init=False, repr=False)
+
+    def started(self, time_ms: int) -> None:
+        self.start_time, self._info = time_ms, None
+
+    def ended(self, time_ms: int, failure_reason: str | None) -> None:
+        self.end_time, self.failure_reason, self._info = time_ms, failure_reason, None
 
     def info(self) -> OutputOperationInfo:
-        """A snapshot of this output operation now, for one listener event."""
-        return OutputOperationInfo(self.time_ms, self.output_op_id, self.name, self.name,
-                                   self.start_time, self.end_time, self.failure_reason)
+        """A snapshot of this output operation now, for listener events.
+
+        Immutable, so it is shared until the operation changes: the batch's snapshots
+        and the operation's own events hold the same object.
+        """
+        if self._info is None:
+            self._info = OutputOperationInfo(
+                Time(self.time_ms), self.output_op_id, self.name, self.name,
+                self.start_time, self.end_time, self.failure_reason)
+        return self._info
 
 
 @dataclass
@@ -75,7 +90,7 @@ class JobSet:
 
     def batch_info(self) -> BatchInfo:
         """A snapshot of the batch now, for one listener event."""
-        return BatchInfo(self.time_ms, self.input_infos, self.submission_time,
+        return BatchInfo(Time(self.time_ms), self.input_infos, self.submission_time,
                          self.processing_start_time, self.processing_end_time,
                          {job.output_op_id: job.info() for job in self.jobs})
 
@@ -129,16 +144,16 @@ class JobScheduler:
         # As Spark: the batch starts when its first job starts and ends when its last
         # job ends, and each event shows the batch as it is at that moment.
         for i, job in enumerate(job_set.jobs):
-            job.start_time = self._clock.get_time_ms()
+            job.started(self._clock.get_time_ms())
             if i == 0:
                 job_set.processing_start_time = job.start_time
                 self._post(StreamingListenerBatchStarted, job_set.batch_info)
             self._post(StreamingListenerOutputOperationStarted, job.info)
+            failure_reason = None
             try:
                 job.func()
             except Exception as exc:
-                text = "".join(traceback.format_exception(exc))
-                job.failure_reason = text
+                text = failure_reason = "".join(traceback.format_exception(exc))
                 log.error("Error running job %s of batch %s:\n%s", job.name, job.time_ms, text)
                 error = StreamingJobError(
                     f"job of output operation {job.output_op_id} ({job.name}) failed for batch "
@@ -147,7 +162,7 @@ class JobScheduler:
                 )
                 error.__cause__ = exc
                 self._report_error(error)
-            job.end_time = self._clock.get_time_ms()
+            job.ended(self._clock.get_time_ms(), failure_reason)
             self._post(StreamingListenerOutputOperationCompleted, job.info)
         if not job_set.jobs:
             job_set.processing_start_time = self._clock.get_time_ms()

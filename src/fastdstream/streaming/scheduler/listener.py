@@ -45,12 +45,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _set(obj: object, **values: Any) -> None:
-    """Assign a frozen dataclass's fields once, from its ``__init__``."""
-    for name, value in values.items():
-        object.__setattr__(obj, name, value)
-
-
 @dataclass(frozen=True, order=True)
 class Time:
     """A batch time, as Spark's ``org.apache.spark.streaming.Time`` reaches PySpark.
@@ -125,8 +119,9 @@ class StreamInputInfo:
         if numRecords < 0:
             raise ValueError(f"numRecords must not be negative, got {numRecords} "
                              f"(input stream {inputStreamId})")
-        _set(self, _input_stream_id=inputStreamId, _num_records=numRecords,
-             _metadata=_frozen(metadata or {}))
+        # Fields are set once, past the frozen __setattr__ (as dataclass's own __init__).
+        self.__dict__.update(_input_stream_id=inputStreamId, _num_records=numRecords,
+                             _metadata=_frozen(metadata or {}))
 
     def inputStreamId(self) -> int:
         """The id of the input stream this info is about.
@@ -213,9 +208,9 @@ class OutputOperationInfo:
     def __init__(self, batchTime: Time | int, id: int, name: str, description: str,
                  startTime: int = UNKNOWN, endTime: int = UNKNOWN,
                  failureReason: str | None = None):
-        _set(self, _batch_time=_as_time(batchTime), _id=id, _name=name,
-             _description=description, _start_time=startTime, _end_time=endTime,
-             _failure_reason=failureReason)
+        self.__dict__.update(_batch_time=_as_time(batchTime), _id=id, _name=name,
+                             _description=description, _start_time=startTime,
+                             _end_time=endTime, _failure_reason=failureReason)
 
     def batchTime(self) -> Time:
         """The time of the batch this operation belongs to.
@@ -341,11 +336,12 @@ class BatchInfo:
                  streamIdToInputInfo: Mapping[int, StreamInputInfo], submissionTime: int,
                  processingStartTime: int = UNKNOWN, processingEndTime: int = UNKNOWN,
                  outputOperationInfos: Mapping[int, OutputOperationInfo] | None = None):
-        _set(self, _batch_time=_as_time(batchTime),
-             _stream_id_to_input_info=MappingProxyType(dict(streamIdToInputInfo)),
-             _submission_time=submissionTime, _processing_start_time=processingStartTime,
-             _processing_end_time=processingEndTime,
-             _output_operation_infos=MappingProxyType(dict(outputOperationInfos or {})))
+        self.__dict__.update(
+            _batch_time=_as_time(batchTime),
+            _stream_id_to_input_info=MappingProxyType(dict(streamIdToInputInfo)),
+            _submission_time=submissionTime, _processing_start_time=processingStartTime,
+            _processing_end_time=processingEndTime,
+            _output_operation_infos=MappingProxyType(dict(outputOperationInfos or {})))
 
     def batchTime(self) -> Time:
         """The batch's time.
@@ -512,9 +508,10 @@ class ReceiverInfo:
     def __init__(self, streamId: int, name: str, active: bool, location: str,
                  executorId: str, lastErrorMessage: str = "", lastError: str = "",
                  lastErrorTime: int = UNKNOWN):
-        _set(self, _stream_id=streamId, _name=name, _active=active, _location=location,
-             _executor_id=executorId, _last_error_message=lastErrorMessage,
-             _last_error=lastError, _last_error_time=lastErrorTime)
+        self.__dict__.update(_stream_id=streamId, _name=name, _active=active,
+                             _location=location, _executor_id=executorId,
+                             _last_error_message=lastErrorMessage, _last_error=lastError,
+                             _last_error_time=lastErrorTime)
 
     def streamId(self) -> int:
         """The id of the receiver's input stream.
