@@ -237,6 +237,16 @@ def test_info_objects_and_events_cannot_be_changed() -> None:
         event._payload = None
 
 
+def test_metadata_values_of_other_types_are_kept_as_they_are() -> None:
+    from collections import namedtuple
+
+    Range = namedtuple("Range", "topic partition")
+    info = StreamInputInfo(0, 1, {"offsets": [Range("t", 0)], "ids": {1, 2}, "n": 3})
+    (offset,) = info.metadata()["offsets"]
+    assert type(offset) is Range and offset.topic == "t"
+    assert info.metadata()["ids"] == frozenset({1, 2}) and info.metadata()["n"] == 3
+
+
 def test_info_objects_are_copied_from_what_they_are_given() -> None:
     inputs = {0: StreamInputInfo(0, 2)}
     metadata = {"files": ["a"]}

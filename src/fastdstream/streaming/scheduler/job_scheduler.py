@@ -55,9 +55,25 @@ class Job:
     _info: OutputOperationInfo | None = field(default=None, init=False, repr=False)
 
     def started(self, time_ms: int) -> None:
+        """Record that the job started.
+
+        Parameters
+        ----------
+        time_ms : int
+            Clock time it started.
+        """
         self.start_time, self._info = time_ms, None
 
     def ended(self, time_ms: int, failure_reason: str | None) -> None:
+        """Record that the job ended.
+
+        Parameters
+        ----------
+        time_ms : int
+            Clock time it ended.
+        failure_reason : str or None
+            The error with its traceback text if it failed.
+        """
         self.end_time, self.failure_reason, self._info = time_ms, failure_reason, None
 
     def info(self) -> OutputOperationInfo:
@@ -122,6 +138,13 @@ class JobScheduler:
         self._thread.start()
 
     def submit_job_set(self, job_set: JobSet) -> None:
+        """Queue a batch's jobs for the job thread; listeners get BatchSubmitted.
+
+        Parameters
+        ----------
+        job_set : JobSet
+            The batch; its submission time is set here.
+        """
         job_set.submission_time = self._clock.get_time_ms()
         self._post(StreamingListenerBatchSubmitted, job_set.batch_info)
         self._queue.put(job_set)

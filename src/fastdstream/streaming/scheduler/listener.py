@@ -26,12 +26,14 @@ UNKNOWN = -1
 
 
 def _frozen(value: Any) -> Any:
-    """A read-only copy of metadata: lists become tuples, dicts read-only mappings."""
-    if isinstance(value, Mapping):
+    """A read-only copy of metadata: lists become tuples, dicts read-only mappings, sets
+    frozensets. Other types (an OffsetRange, a named tuple) are kept as they are."""
+    kind = type(value)
+    if kind is dict or kind is MappingProxyType:
         return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         return tuple(_frozen(v) for v in value)
-    if isinstance(value, set):
+    if kind is set:
         return frozenset(value)
     return value
 
@@ -40,7 +42,7 @@ def _plain(value: Any) -> Any:
     """The inverse of :func:`_frozen` for repr and pickling: plain dicts for mappings."""
     if isinstance(value, MappingProxyType):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return tuple(_plain(v) for v in value)
     return value
 
