@@ -75,7 +75,7 @@ class _Processing(StreamingListener):
     def onBatchCompleted(self, batchCompleted):
         info = batchCompleted.batchInfo()
         if info.numRecords():
-            self.busy_ms += info.processingDelay() or 0
+            self.busy_ms += max(info.processingDelay(), 0)  # -1: not known
 
 
 def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,

@@ -79,7 +79,7 @@ def test_batch_interval_stability(benchmark, interval_ms: int) -> None:
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     infos = recorder.completed[:batches]
-    times = [b.batchTime() for b in infos]
+    times = [b.batchTime().milliseconds() for b in infos]
     assert times == list(range(times[0], times[0] + interval_ms * batches, interval_ms))
     total = [b.totalDelay() for b in infos]
     benchmark.extra_info.update(

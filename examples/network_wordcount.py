@@ -19,8 +19,8 @@ import argparse
 import threading
 from operator import add
 
-from fastdstream import Context as SparkContext
-from fastdstream import StreamingContext
+from fastdstream import SparkContext
+from fastdstream.streaming import StreamingContext
 from fastdstream.testing.line_server import LineServer, demo_lines, feed
 
 

@@ -17,7 +17,62 @@ def test_set_get_chain():
     assert conf.get("missing", "d") == "d"
     assert conf.contains("spark.x")
     assert not conf.contains("missing")
-    assert SparkConf is Conf
+
+
+PYSPARK_CONF_METHODS = ["contains", "get", "getAll", "set", "setAll", "setAppName",
+                        "setExecutorEnv", "setIfMissing", "setMaster", "setSparkHome",
+                        "toDebugString"]
+"""PySpark's public SparkConf methods."""
+
+
+@pytest.mark.parametrize("name", PYSPARK_CONF_METHODS)
+def test_spark_conf_has_every_pyspark_method(name):
+    assert callable(getattr(SparkConf(), name))
+
+
+def test_spark_conf_takes_pysparks_constructor():
+    for conf in (SparkConf(), SparkConf(False), SparkConf(loadDefaults=False)):
+        assert isinstance(conf, Conf) and conf.getAll() == []
+    chained = SparkConf().setMaster("local[2]").setAppName("app").set("spark.x", 1)
+    assert isinstance(chained, SparkConf)
+    assert chained.getAll() == [("spark.master", "local[2]"), ("spark.app.name", "app"),
+                                ("spark.x", "1")]
+    assert repr(chained).startswith("SparkConf(")
+
+
+@pytest.mark.parametrize("handle", ["_jvm", "_jconf"])
+def test_spark_conf_refuses_a_jvm_handle(handle):
+    with pytest.raises(NotImplementedError, match="no JVM"):
+        SparkConf(**{handle: object()})
+
+
+def test_spark_home_and_executor_env():
+    conf = SparkConf().setSparkHome("/opt/spark")
+    conf.setExecutorEnv("VAR1", "value1")
+    conf.setExecutorEnv(pairs=[("VAR3", "value3"), ("VAR4", 4)])
+    assert conf.get("spark.home") == "/opt/spark"
+    assert conf.get("spark.executorEnv.VAR1") == "value1"
+    assert conf.get("spark.executorEnv.VAR4") == "4"
+    with pytest.raises(RuntimeError, match="Either pass one key-value pair or a list"):
+        conf.setExecutorEnv()
+    with pytest.raises(RuntimeError, match="Either pass one key-value pair or a list"):
+        conf.setExecutorEnv("A", "1", pairs=[("B", "2")])
+
+
+def test_to_debug_string_is_sorted_and_redacts_secrets():
+    conf = Conf({"spark.b": "2", "spark.a": "1", "kafka.sasl.password": "hunter2",
+                 "spark.ssl.keyStore": "/k", "x.url": "user:Token@h"})
+    assert conf.toDebugString().splitlines() == [
+        "kafka.sasl.password=*********(redacted)",  # the key matches
+        "spark.a=1",
+        "spark.b=2",
+        "spark.ssl.keyStore=/k",
+        "x.url=*********(redacted)",  # the value matches
+    ]
+    conf.set("spark.redaction.regex", "keyStore")
+    assert "spark.ssl.keyStore=*********(redacted)" in conf.toDebugString()
+    assert "kafka.sasl.password=hunter2" in conf.toDebugString()
+    assert Conf().toDebugString() == ""
 
 
 def test_init_from_mapping_and_pairs():

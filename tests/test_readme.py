@@ -45,3 +45,35 @@ def test_the_table_parser_reads_rows() -> None:
     assert ("map", "str.strip", "one string column, no nulls") in rows
     assert ("countByValue", "", "one column of string, binary or integer values") in rows
     assert len(rows) >= 14
+
+
+LISTENER_HEADER = "| object | method | returns |"
+
+
+def readme_listener_table() -> set[tuple[str, str]]:
+    """(class, method) pairs of the README's table of listener objects."""
+    text = README.read_text(encoding="utf-8")
+    assert text.count(LISTENER_HEADER) == 1, "the README has one table of listener objects"
+    pairs = set()
+    for line in text[text.index(LISTENER_HEADER):].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        objects, method, _ = (c.strip() for c in line.strip().strip("|").split("|"))
+        for name in re.findall(r"`(\w+)`", objects):
+            pairs.add((name, method.strip("`").removesuffix("()")))
+    return pairs
+
+
+def test_readme_listener_table_lists_every_public_method() -> None:
+    from fastdstream.streaming.scheduler import listener
+
+    classes = ["BatchInfo", "OutputOperationInfo", "StreamInputInfo", "ReceiverInfo", "Time",
+               *(event.__name__ for event in listener._DISPATCH)]
+    actual = {(name, method) for name in classes
+              for method in dir(getattr(listener, name))
+              if not method.startswith("_") and callable(getattr(getattr(listener, name), method))
+              and method != "METADATA_KEY_DESCRIPTION"}
+    readme = readme_listener_table()
+    assert len(readme) > 30, "the table parser read the rows"
+    assert sorted(readme - actual) == [], "in the README, not in the classes"
+    assert sorted(actual - readme) == [], "in the classes, not in the README"

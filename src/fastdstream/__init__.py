@@ -2,11 +2,13 @@
 
 A PySpark Streaming program ports by changing its imports::
 
-    from fastdstream import Context as SparkContext, StreamingContext
+    from fastdstream import SparkContext              # from pyspark import SparkContext
+    from fastdstream.streaming import StreamingContext  # from pyspark.streaming import ...
 """
 
 from fastdstream.clock import ManualClock, SystemClock
-from fastdstream.conf import Conf
+from fastdstream.conf import Conf, SparkConf
+from fastdstream.context import SparkContext
 from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.engine.columnar.registry import register_kernel
 from fastdstream.engine.context import Context
@@ -23,10 +25,6 @@ from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.receiver.receiver import Receiver
 from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
 from fastdstream.streaming.streaming_context import StreamingContext
-
-# PySpark's names, so `from pyspark import SparkContext, SparkConf` ports by import alone.
-SparkContext = Context
-SparkConf = Conf
 
 __version__ = "0.1.0"
 

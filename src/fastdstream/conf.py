@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+EXECUTOR_ENV_PREFIX = "spark.executorEnv."
+REDACTION_REGEX = "spark.redaction.regex"
+DEFAULT_REDACTION_REGEX = r"(?i)secret|password|token|access[.]?key"
+REDACTED = "*********(redacted)"
+
 
 class Conf:
-    """Key/value configuration, as :class:`pyspark.SparkConf`.
+    """Key/value configuration, as :class:`pyspark.SparkConf`; values are kept as text.
 
     Parameters
     ----------
-    values : mapping, optional
+    values : mapping or iterable of pairs, optional
         Initial settings.
 
     Examples
@@ -29,35 +35,211 @@ class Conf:
                 self.set(key, value)
 
     def set(self, key: str, value: Any) -> Conf:
+        """Set a configuration property.
+
+        Parameters
+        ----------
+        key : str
+        value : object
+            Stored as ``str(value)``, as SparkConf stores it.
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
         self._values[str(key)] = str(value)
         return self
 
     def setIfMissing(self, key: str, value: Any) -> Conf:
+        """Set a configuration property if it is not set yet.
+
+        Parameters
+        ----------
+        key : str
+        value : object
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
         if key not in self._values:
             self.set(key, value)
         return self
 
     def setMaster(self, value: str) -> Conf:
+        """Set the master: ``local``, ``local[N]``, ``local[*]`` or ``local-cluster[N,C,M]``.
+
+        Parameters
+        ----------
+        value : str
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
         return self.set("spark.master", value)
 
     def setAppName(self, value: str) -> Conf:
+        """Set the application name.
+
+        Parameters
+        ----------
+        value : str
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
         return self.set("spark.app.name", value)
 
+    def setSparkHome(self, value: str) -> Conf:
+        """Set ``spark.home``, where Spark is installed on the workers (not used here).
+
+        Parameters
+        ----------
+        value : str
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
+        return self.set("spark.home", value)
+
+    def setExecutorEnv(self, key: str | None = None, value: str | None = None,
+                       pairs: Iterable[tuple[str, Any]] | None = None) -> Conf:
+        """Set environment variables for the executors (``spark.executorEnv.<name>``).
+
+        A :class:`~fastdstream.SparkContext` refuses a conf with these: its executors
+        are threads of the driver or processes started with the driver's environment.
+
+        Parameters
+        ----------
+        key, value : str, optional
+            One variable.
+        pairs : iterable of (str, object), optional
+            Several variables; give either ``key`` or ``pairs``.
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+
+        Raises
+        ------
+        RuntimeError
+            If both or neither of ``key`` and ``pairs`` are given, as SparkConf.
+
+        Examples
+        --------
+        >>> Conf().setExecutorEnv("TZ", "UTC").get("spark.executorEnv.TZ")
+        'UTC'
+        """
+        if (key is None) == (pairs is None):
+            raise RuntimeError("Either pass one key-value pair or a list of pairs")
+        for name, setting in [(key, value)] if key is not None else list(pairs or ()):
+            self.set(EXECUTOR_ENV_PREFIX + name, setting)
+        return self
+
     def setAll(self, pairs: Iterable[tuple[str, Any]]) -> Conf:
+        """Set several configuration properties.
+
+        Parameters
+        ----------
+        pairs : iterable of (str, object)
+
+        Returns
+        -------
+        Conf
+            This conf, for chaining.
+        """
         for key, value in pairs:
             self.set(key, value)
         return self
 
     def get(self, key: str, defaultValue: str | None = None) -> str | None:
+        """The value of a configuration property.
+
+        Parameters
+        ----------
+        key : str
+        defaultValue : str, optional
+            What to return if ``key`` is not set.
+
+        Returns
+        -------
+        str or None
+        """
         return self._values.get(key, defaultValue)
 
     def getAll(self) -> list[tuple[str, str]]:
+        """All configuration properties.
+
+        Returns
+        -------
+        list of (str, str)
+            In the order they were first set.
+        """
         return list(self._values.items())
 
     def contains(self, key: str) -> bool:
+        """Whether a configuration property is set.
+
+        Parameters
+        ----------
+        key : str
+
+        Returns
+        -------
+        bool
+        """
         return key in self._values
 
+    def toDebugString(self) -> str:
+        """The properties as ``key=value`` lines, sorted, secrets redacted (as Spark's).
+
+        A value is redacted when its key or the value matches ``spark.redaction.regex``
+        (Spark's default: ``(?i)secret|password|token|access[.]?key``).
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> print(Conf({"spark.b": 1, "spark.a": 2, "sasl.password": "x"}).toDebugString())
+        sasl.password=*********(redacted)
+        spark.a=2
+        spark.b=1
+        """
+        pattern = re.compile(self._values.get(REDACTION_REGEX, DEFAULT_REDACTION_REGEX))
+        return "\n".join(
+            f"{key}={REDACTED if pattern.search(key) or pattern.search(value) else value}"
+            for key, value in sorted(self._values.items())
+        )
+
     def get_bool(self, key: str, default: bool) -> bool:
+        """Read a boolean (``true``/``false``, ``1``/``0``, ``yes``/``no``).
+
+        Parameters
+        ----------
+        key : str
+        default : bool
+            What to return if ``key`` is not set.
+
+        Returns
+        -------
+        bool
+
+        Raises
+        ------
+        ValueError
+            If the value is not one of those.
+        """
         raw = self._values.get(key)
         if raw is None:
             return default
@@ -69,14 +251,58 @@ class Conf:
         raise ValueError(f"configuration {key}={raw!r} is not a boolean")
 
     def get_duration_ms(self, key: str, default_ms: int) -> int:
-        """Read a duration such as ``200ms``, ``2s`` or a bare number of milliseconds."""
+        """Read a duration such as ``200ms``, ``2s`` or a bare number of milliseconds.
+
+        Parameters
+        ----------
+        key : str
+        default_ms : int
+            What to return if ``key`` is not set.
+
+        Returns
+        -------
+        int
+            Milliseconds.
+        """
         raw = self._values.get(key)
         if raw is None:
             return default_ms
         return parse_duration_ms(raw, key)
 
     def __repr__(self) -> str:
-        return f"Conf({self._values!r})"
+        return f"{type(self).__name__}({self._values!r})"
+
+
+class SparkConf(Conf):
+    """PySpark's ``SparkConf``, constructor included: a :class:`Conf`.
+
+    Parameters
+    ----------
+    loadDefaults : bool, default True
+        PySpark then loads the ``spark.*`` Java system properties (what spark-submit
+        set). There are none here, so it changes nothing; accepted so that PySpark
+        code runs as written.
+    _jvm, _jconf : None
+        PySpark's internal handles on the JVM. There is no JVM here: giving one raises
+        NotImplementedError.
+
+    Examples
+    --------
+    >>> conf = SparkConf(loadDefaults=False).setSparkHome("/path")
+    >>> conf = conf.setExecutorEnv(pairs=[("VAR3", "value3"), ("VAR4", "value4")])
+    >>> print(conf.toDebugString())
+    spark.executorEnv.VAR3=value3
+    spark.executorEnv.VAR4=value4
+    spark.home=/path
+    """
+
+    def __init__(self, loadDefaults: bool = True, _jvm: Any = None, _jconf: Any = None):
+        if _jvm is not None or _jconf is not None:
+            raise NotImplementedError(
+                "SparkConf(_jvm=..., _jconf=...) wraps a JVM SparkConf; fastdstream runs no "
+                "JVM. Create SparkConf() and set its properties instead."
+            )
+        super().__init__()
 
 
 def parse_duration_ms(raw: str, key: str = "duration") -> int:

@@ -84,7 +84,7 @@ def test_each_batch_reports_its_ranges_and_the_checkpoint_keeps_them(
     streaming.run_batches(1)
     infos = [b.streamIdToInputInfo()[stream._id] for b in streaming.recorder.completed]
     assert [i.numRecords() for i in infos] == [5, 1]
-    assert by_partition(infos[0].metadata["offsets"]) == [OffsetRange(topic, 0, 0, 5),
+    assert by_partition(infos[0].metadata()["offsets"]) == [OffsetRange(topic, 0, 0, 5),
                                                           OffsetRange(topic, 1, 0, 0)]
     assert infos[1].metadataDescription() == f"topic: {topic}\tpartition: 1\toffsets: 0 to 1"
     graph = streaming.ssc._graph

@@ -194,7 +194,8 @@ def test_get_or_create():
         fresh.stop()
 
 
-def test_pyspark_alias_and_repr():
-    assert SparkContext is Context
-    with SparkContext("local[1]", "app") as ctx:
+def test_repr():
+    with Context("local[1]", "app") as ctx:
         assert repr(ctx) == "Context(master='local[1]', appName='app')"
+    # SparkContext, PySpark's constructor over Context: tests/test_spark_context.py
+    assert issubclass(SparkContext, Context)

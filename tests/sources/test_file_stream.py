@@ -111,8 +111,8 @@ def test_a_file_newer_than_its_batch_waits_for_the_batch_of_its_time(
     move_in(tmp_path, "three.txt", b"3\n", 2500)
     manual.run_batches(3)
     assert batches == [["1"], ["2"], ["3"]]
-    files = manual.ssc._job_scheduler.input_info_tracker.get_info(2000)[lines._id].metadata
-    assert files["files"] == [str(tmp_path / "two.txt")]
+    files = manual.ssc._job_scheduler.input_info_tracker.get_info(2000)[lines._id].metadata()
+    assert files["files"] == (str(tmp_path / "two.txt"),)
 
 
 def test_a_file_visible_late_is_read_once_by_the_next_batch(

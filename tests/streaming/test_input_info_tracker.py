@@ -6,9 +6,22 @@ import threading
 
 import pytest
 
+from fastdstream.sources.queue_stream import QueueInputDStream
 from fastdstream.streaming.scheduler.input_info_tracker import InputInfoTracker
 from fastdstream.streaming.scheduler.listener import StreamInputInfo
 from fastdstream.testing import ManualStreaming
+
+
+class CountingQueue(QueueInputDStream):
+    """A queue stream that reports each batch's record count, as a source does.
+
+    (Spark's queue stream reports nothing: ``queueStream`` batches show 0 records.)
+    """
+
+    def _compute(self, time_ms: int):
+        rdd = super()._compute(time_ms)
+        self._report_input_info(time_ms, rdd.count())
+        return rdd
 
 
 def test_infos_are_kept_per_batch_and_stream() -> None:
@@ -71,7 +84,7 @@ def test_negative_record_counts_are_refused() -> None:
 def test_a_batch_computed_ahead_keeps_its_own_count(manual: ManualStreaming) -> None:
     # Batch 2 is computed before batch 1 (as a window or slice may): each batch must
     # show what it read, not what the stream read last.
-    stream = manual.ssc.queueStream([[1, 2, 3], [4]])
+    stream = CountingQueue(manual.ssc, [[1, 2, 3], [4]])
     stream.foreachRDD(lambda rdd: rdd.count())
     manual.start()
     first, second = 1000, 2000
@@ -81,13 +94,13 @@ def test_a_batch_computed_ahead_keeps_its_own_count(manual: ManualStreaming) -> 
     assert tracker.get_info(second)[stream._id].numRecords() == 3
     assert tracker.get_info(first)[stream._id].numRecords() == 1
     manual.run_batches(2)
-    assert [(b.batchTime(), b.numRecords()) for b in manual.recorder.completed] == [
-        (first, 1), (second, 3)]
+    assert [(b.batchTime().milliseconds(), b.numRecords())
+            for b in manual.recorder.completed] == [(first, 1), (second, 3)]
 
 
 def test_slice_over_batches_not_yet_run_reports_each_batch(manual: ManualStreaming) -> None:
-    a = manual.ssc.queueStream([[1], [2, 2], [3, 3, 3]])
-    b = manual.ssc.queueStream([["x"] * 4, ["y"] * 5, ["z"] * 6])
+    a = CountingQueue(manual.ssc, [[1], [2, 2], [3, 3, 3]])
+    b = CountingQueue(manual.ssc, [["x"] * 4, ["y"] * 5, ["z"] * 6])
     a.union(b).foreachRDD(lambda rdd: rdd.count())
     manual.start()
     assert [r.count() for r in a.slice(1000, 3000)] == [1, 2, 3]
@@ -98,7 +111,7 @@ def test_slice_over_batches_not_yet_run_reports_each_batch(manual: ManualStreami
 
 
 def test_the_tracker_stays_bounded_over_many_batches(manual: ManualStreaming) -> None:
-    manual.ssc.queueStream([], default=[1, 2]).foreachRDD(lambda rdd: rdd.count())
+    CountingQueue(manual.ssc, [], default=[1, 2]).foreachRDD(lambda rdd: rdd.count())
     manual.start()
     manual.run_batches(40)
     tracker = manual.ssc._job_scheduler.input_info_tracker
@@ -106,6 +119,20 @@ def test_the_tracker_stays_bounded_over_many_batches(manual: ManualStreaming) ->
     assert len(tracker.batch_times()) <= 3
     assert tracker.batch_times()[-1] == 40_000
     assert [b.numRecords() for b in manual.recorder.completed] == [2] * 40
+
+
+def test_a_queue_stream_reports_no_input_info(manual: ManualStreaming) -> None:
+    # As Spark's QueueInputDStream (and Spark's own listener test): nothing reported,
+    # so a queue stream's batches show 0 records whatever they hold.
+    stream = manual.ssc.queueStream([[1, 2, 3], [4]])
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.append(rdd.collect()))
+    manual.start()
+    manual.run_batches(2)
+    assert seen == [[1, 2, 3], [4]]
+    assert manual.ssc._job_scheduler.input_info_tracker.batch_times() == []
+    assert [(dict(b.streamIdToInputInfo()), b.numRecords())
+            for b in manual.recorder.completed] == [({}, 0), ({}, 0)]
 
 
 def test_a_receiver_stream_reports_its_blocks(manual: ManualStreaming) -> None:
@@ -124,5 +151,5 @@ def test_a_receiver_stream_reports_its_blocks(manual: ManualStreaming) -> None:
     manual.cut_blocks(stream._id, 3)
     manual.run_batches(2)
     first, second = (b.streamIdToInputInfo()[stream._id] for b in manual.recorder.completed)
-    assert first.numRecords() == 3 and len(first.metadata["blocks"]) == 1
-    assert second.numRecords() == 0 and second.metadata["blocks"] == []
+    assert first.numRecords() == 3 and len(first.metadata()["blocks"]) == 1
+    assert second.numRecords() == 0 and second.metadata()["blocks"] == ()

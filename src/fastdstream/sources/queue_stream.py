@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastdstream.engine.columnar.partition import num_rows
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 
@@ -17,6 +16,11 @@ if TYPE_CHECKING:
 
 
 class QueueInputDStream(InputDStream):
+    """Each batch takes the next RDD of a queue (all of them with ``oneAtATime=False``).
+
+    Reports no input info to listeners, as Spark's: a batch's ``numRecords()`` is 0.
+    """
+
     def __init__(self, ssc: StreamingContext, rdds: Iterable[Any] | queue.Queue[Any],
                  oneAtATime: bool = True, default: Any = None):
         super().__init__(ssc)
@@ -56,10 +60,6 @@ class QueueInputDStream(InputDStream):
             rdd = self._default
         else:
             rdd = self._sc.emptyRDD()
-        self._report_input_info(time_ms, _source_rows(rdd))
+        # No input info, as Spark's QueueInputDStream: a queued RDD is not input read
+        # for the batch, so its batches show numRecords() 0 (Spark's own test pins it).
         return rdd
-
-
-def _source_rows(rdd: RDD) -> int:
-    slices = getattr(rdd, "_slices", None)
-    return sum(num_rows(s) for s in slices) if slices is not None else 0

@@ -74,9 +74,11 @@ class BatchRecorder(StreamingListener):
             self._cond.notify_all()
 
     def onBatchCompleted(self, batchCompleted: StreamingListenerBatchCompleted) -> None:
+        # One step: a test that waited for the batch also finds its event.
         with self._cond:
             self.completed.append(batchCompleted.batchInfo())
-        self._record("batchCompleted", batchCompleted)
+            self.events.append(("batchCompleted", batchCompleted))
+            self._cond.notify_all()
 
     def onBatchSubmitted(self, batchSubmitted: StreamingListenerBatchSubmitted) -> None:
         self._record("batchSubmitted", batchSubmitted)
@@ -109,6 +111,21 @@ class BatchRecorder(StreamingListener):
     def names(self) -> list[str]:
         with self._cond:
             return [name for name, _ in self.events]
+
+    def events_named(self, name: str) -> list[Any]:
+        """The events recorded so far under ``name`` (e.g. ``"batchSubmitted"``), in order.
+
+        Parameters
+        ----------
+        name : str
+            The callback's name without ``on``, first letter lower case.
+
+        Returns
+        -------
+        list
+        """
+        with self._cond:
+            return [event for n, event in self.events if n == name]
 
     def wait_for_batches(self, n: int, timeout: float = 10.0) -> None:
         with self._cond:

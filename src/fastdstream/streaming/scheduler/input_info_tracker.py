@@ -26,7 +26,7 @@ class InputInfoTracker:
     >>> tracker = InputInfoTracker()
     >>> tracker.report_info(1000, StreamInputInfo(0, 5))
     >>> tracker.get_info(1000)
-    {0: StreamInputInfo(input_stream_id=0, num_records=5, metadata={})}
+    {0: StreamInputInfo(inputStreamId=0, numRecords=5, metadata={})}
     >>> tracker.cleanup(2000)
     >>> tracker.get_info(1000)
     {}
@@ -54,12 +54,12 @@ class InputInfoTracker:
         """
         with self._lock:
             infos = self._batch_time_to_infos.setdefault(batch_time, {})
-            if input_info.input_stream_id in infos:
+            if input_info.inputStreamId() in infos:
                 raise RuntimeError(
-                    f"input stream {input_info.input_stream_id} already reported its input for "
+                    f"input stream {input_info.inputStreamId()} already reported its input for "
                     f"batch {batch_time} ms to the InputInfoTracker; a batch must be read once"
                 )
-            infos[input_info.input_stream_id] = input_info
+            infos[input_info.inputStreamId()] = input_info
 
     def get_info(self, batch_time: int) -> dict[int, StreamInputInfo]:
         """The infos reported for ``batch_time``, by input stream id (empty if none).

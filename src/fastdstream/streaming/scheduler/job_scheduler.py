@@ -15,12 +15,13 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from fastdstream.clock import to_datetime
 from fastdstream.errors import StreamingJobError
 from fastdstream.streaming.scheduler.input_info_tracker import InputInfoTracker
 from fastdstream.streaming.scheduler.listener import (
+    UNKNOWN,
     BatchInfo,
     ListenerBus,
     OutputOperationInfo,
@@ -30,12 +31,16 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerOutputOperationCompleted,
     StreamingListenerOutputOperationStarted,
     StreamInputInfo,
+    Time,
+    _Event,
 )
 
 if TYPE_CHECKING:
     from fastdstream.clock import Clock
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -44,14 +49,66 @@ class Job:
     output_op_id: int
     name: str
     func: Callable[[], None]
+    start_time: int = UNKNOWN
+    end_time: int = UNKNOWN
+    failure_reason: str | None = None
+    _info: OutputOperationInfo | None = field(default=None, init=False, repr=False)
+
+    def started(self, time_ms: int) -> None:
+        """Record that the job started.
+
+        Parameters
+        ----------
+        time_ms : int
+            Clock time it started.
+        """
+        self.start_time, self._info = time_ms, None
+
+    def ended(self, time_ms: int, failure_reason: str | None) -> None:
+        """Record that the job ended.
+
+        Parameters
+        ----------
+        time_ms : int
+            Clock time it ended.
+        failure_reason : str or None
+            The error with its traceback text if it failed.
+        """
+        self.end_time, self.failure_reason, self._info = time_ms, failure_reason, None
+
+    def info(self) -> OutputOperationInfo:
+        """A snapshot of this output operation now, for listener events.
+
+        Immutable, so it is shared until the operation changes: the batch's snapshots
+        and the operation's own events hold the same object.
+        """
+        if self._info is None:
+            self._info = OutputOperationInfo(
+                Time(self.time_ms), self.output_op_id, self.name, self.name,
+                self.start_time, self.end_time, self.failure_reason)
+        return self._info
 
 
 @dataclass
 class JobSet:
+    """A batch's jobs and its progress; the scheduler's own, changed as the batch runs.
+
+    Listeners never see this: every event gets a new immutable snapshot
+    (:meth:`batch_info`), as Spark's ``JobSet.toBatchInfo`` makes one per event.
+    """
+
     time_ms: int
     jobs: list[Job]
     input_infos: dict[int, StreamInputInfo]
-    info: BatchInfo = field(init=False)
+    submission_time: int = UNKNOWN
+    processing_start_time: int = UNKNOWN
+    processing_end_time: int = UNKNOWN
+
+    def batch_info(self) -> BatchInfo:
+        """A snapshot of the batch now, for one listener event."""
+        return BatchInfo(Time(self.time_ms), self.input_infos, self.submission_time,
+                         self.processing_start_time, self.processing_end_time,
+                         {job.output_op_id: job.info() for job in self.jobs})
 
 
 _STOP = object()
@@ -81,18 +138,22 @@ class JobScheduler:
         self._thread.start()
 
     def submit_job_set(self, job_set: JobSet) -> None:
-        job_set.info = BatchInfo(
-            batch_time=job_set.time_ms,
-            stream_id_to_input_info=job_set.input_infos,
-            submission_time=self._clock.get_time_ms(),
-            output_operation_infos={
-                job.output_op_id: OutputOperationInfo(job.time_ms, job.output_op_id, job.name,
-                                                      job.name)
-                for job in job_set.jobs
-            },
-        )
-        self._bus.post(StreamingListenerBatchSubmitted(job_set.info))
+        """Queue a batch's jobs for the job thread; listeners get BatchSubmitted.
+
+        Parameters
+        ----------
+        job_set : JobSet
+            The batch; its submission time is set here.
+        """
+        job_set.submission_time = self._clock.get_time_ms()
+        self._post(StreamingListenerBatchSubmitted, job_set.batch_info)
         self._queue.put(job_set)
+
+    def _post(self, event: type[_Event[_T]], snapshot: Callable[[], _T]) -> None:
+        """Post ``event(snapshot())``, taking the snapshot only if some listener wants it:
+        a snapshot per event costs microseconds a batch pays for nothing otherwise."""
+        if self._bus.has_listeners():
+            self._bus.post(event(snapshot()))
 
     def _loop(self) -> None:
         while True:
@@ -103,18 +164,19 @@ class JobScheduler:
             self._run_job_set(item)
 
     def _run_job_set(self, job_set: JobSet) -> None:
-        info = job_set.info
-        info.processing_start_time = self._clock.get_time_ms()
-        self._bus.post(StreamingListenerBatchStarted(info))
-        for job in job_set.jobs:
-            op = info.output_operation_infos[job.output_op_id]
-            op.start_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerOutputOperationStarted(op))
+        # As Spark: the batch starts when its first job starts and ends when its last
+        # job ends, and each event shows the batch as it is at that moment.
+        for i, job in enumerate(job_set.jobs):
+            job.started(self._clock.get_time_ms())
+            if i == 0:
+                job_set.processing_start_time = job.start_time
+                self._post(StreamingListenerBatchStarted, job_set.batch_info)
+            self._post(StreamingListenerOutputOperationStarted, job.info)
+            failure_reason = None
             try:
                 job.func()
             except Exception as exc:
-                text = "".join(traceback.format_exception(exc))
-                op.failure_reason = text
+                text = failure_reason = "".join(traceback.format_exception(exc))
                 log.error("Error running job %s of batch %s:\n%s", job.name, job.time_ms, text)
                 error = StreamingJobError(
                     f"job of output operation {job.output_op_id} ({job.name}) failed for batch "
@@ -123,10 +185,14 @@ class JobScheduler:
                 )
                 error.__cause__ = exc
                 self._report_error(error)
-            op.end_time = self._clock.get_time_ms()
-            self._bus.post(StreamingListenerOutputOperationCompleted(op))
-        info.processing_end_time = self._clock.get_time_ms()
-        self._bus.post(StreamingListenerBatchCompleted(info))
+            job.ended(self._clock.get_time_ms(), failure_reason)
+            self._post(StreamingListenerOutputOperationCompleted, job.info)
+        if not job_set.jobs:
+            job_set.processing_start_time = self._clock.get_time_ms()
+            self._post(StreamingListenerBatchStarted, job_set.batch_info)
+        job_set.processing_end_time = (job_set.jobs[-1].end_time if job_set.jobs
+                                       else job_set.processing_start_time)
+        self._post(StreamingListenerBatchCompleted, job_set.batch_info)
         try:
             self._on_batch_completed(job_set.time_ms)
         except Exception:

@@ -95,10 +95,10 @@ class RateController(StreamingListener):
         info = batchCompleted.batchInfo()
         stream_info = info.streamIdToInputInfo().get(self.stream_id)
         processing, scheduling = info.processingDelay(), info.schedulingDelay()
-        if stream_info is None or processing is None or scheduling is None:
+        if stream_info is None or processing < 0 or scheduling < 0:
             return
-        rate = self.estimator.compute(info.batchTime(), stream_info.numRecords(), processing,
-                                      scheduling)
+        rate = self.estimator.compute(info.batchTime().milliseconds(), stream_info.numRecords(),
+                                      processing, scheduling)
         if rate is not None:
             with self._lock:
                 self._rate = rate

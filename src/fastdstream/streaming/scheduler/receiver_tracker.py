@@ -14,6 +14,9 @@ from fastdstream.streaming.receiver.sink import ReceiverSink
 from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
 from fastdstream.streaming.receiver.wal import WriteAheadLog
 from fastdstream.streaming.scheduler.listener import (
+    DRIVER_EXECUTOR_ID,
+    DRIVER_HOST,
+    UNKNOWN,
     ListenerBus,
     ReceiverInfo,
     StreamingListenerReceiverError,
@@ -154,21 +157,24 @@ class ReceiverTracker(ReceiverSink):
                                                 wal_path))
 
     def receiver_started(self, stream_id: int, name: str) -> None:
-        info = ReceiverInfo(stream_id, name, active=True)
+        info = ReceiverInfo(stream_id, name, True, DRIVER_HOST, DRIVER_EXECUTOR_ID)
         self._infos[stream_id] = info
         self._bus.post(StreamingListenerReceiverStarted(info))
 
     def receiver_error(self, stream_id: int, name: str, message: str, error: str) -> None:
-        info = ReceiverInfo(stream_id, name, active=True, last_error_message=message,
-                            last_error=error, last_error_time=self._clock.get_time_ms())
+        info = ReceiverInfo(stream_id, name, True, DRIVER_HOST, DRIVER_EXECUTOR_ID,
+                            lastErrorMessage=message, lastError=error,
+                            lastErrorTime=self._clock.get_time_ms())
         self._infos[stream_id] = info
         self._bus.post(StreamingListenerReceiverError(info))
 
     def receiver_stopped(self, stream_id: int, name: str) -> None:
+        # As Spark: a stopped receiver keeps where it ran and the last error it reported.
         previous = self._infos.get(stream_id)
-        info = ReceiverInfo(stream_id, name, active=False,
-                            last_error_message=previous.last_error_message if previous else "",
-                            last_error=previous.last_error if previous else "")
+        info = ReceiverInfo(stream_id, name, False, DRIVER_HOST, DRIVER_EXECUTOR_ID,
+                            lastErrorMessage=previous.lastErrorMessage() if previous else "",
+                            lastError=previous.lastError() if previous else "",
+                            lastErrorTime=previous.lastErrorTime() if previous else UNKNOWN)
         self._infos[stream_id] = info
         self._bus.post(StreamingListenerReceiverStopped(info))
 
