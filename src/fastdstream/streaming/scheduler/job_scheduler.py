@@ -15,6 +15,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
 from fastdstream.clock import to_datetime
@@ -104,9 +105,14 @@ class JobSet:
     processing_start_time: int = UNKNOWN
     processing_end_time: int = UNKNOWN
 
+    def __post_init__(self) -> None:
+        # What no event changes is made once per batch, not once per snapshot.
+        self._time = Time(self.time_ms)
+        self._inputs = MappingProxyType(dict(self.input_infos))
+
     def batch_info(self) -> BatchInfo:
         """A snapshot of the batch now, for one listener event."""
-        return BatchInfo(Time(self.time_ms), self.input_infos, self.submission_time,
+        return BatchInfo(self._time, self._inputs, self.submission_time,
                          self.processing_start_time, self.processing_end_time,
                          {job.output_op_id: job.info() for job in self.jobs})
 

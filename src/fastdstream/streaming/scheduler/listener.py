@@ -85,6 +85,12 @@ def _as_time(value: Time | int) -> Time:
     return value if isinstance(value, Time) else Time(int(value))
 
 
+def _read_only(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    # A read-only view is taken as it is: the scheduler hands every snapshot of a batch
+    # the same view of input infos it never changes, instead of a copy per event.
+    return mapping if isinstance(mapping, MappingProxyType) else MappingProxyType(dict(mapping))
+
+
 @dataclass(frozen=True, init=False)
 class StreamInputInfo:
     """What one input stream read for one batch: its record count and metadata.
@@ -340,7 +346,7 @@ class BatchInfo:
                  outputOperationInfos: Mapping[int, OutputOperationInfo] | None = None):
         self.__dict__.update(
             _batch_time=_as_time(batchTime),
-            _stream_id_to_input_info=MappingProxyType(dict(streamIdToInputInfo)),
+            _stream_id_to_input_info=_read_only(streamIdToInputInfo),
             _submission_time=submissionTime, _processing_start_time=processingStartTime,
             _processing_end_time=processingEndTime,
             _output_operation_infos=MappingProxyType(dict(outputOperationInfos or {})))
