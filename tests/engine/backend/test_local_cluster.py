@@ -117,6 +117,7 @@ def test_a_worker_killed_mid_task_is_replaced_and_its_task_retried(cluster: Cont
     assert dict(result)[0] == 1  # the retry
     after = cluster._backend.worker_pids()
     assert len(after) == 2 and set(after.values()) != set(before.values())
+    assert len(cluster._backend._workers) == 2  # the dead one's record is gone too
     dead = set(before.values()) - set(after.values())
     assert len(dead) == 1 and not _alive(dead.pop())
 

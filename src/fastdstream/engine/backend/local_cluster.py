@@ -200,6 +200,13 @@ class LocalClusterBackend(ExecutorBackend):
         for future in pending:
             if not future.done():
                 future.set_exception(ExecutorLostError(message, worker.executor_id))
+        # Reaped above; the record goes too, so workers that die over a long run do not
+        # pile up (a stopping Context closes its own, in stop()).
+        with self._lock:
+            self._workers.remove(worker)
+        worker.conn.close()
+        if worker.process.stdout is not None:
+            worker.process.stdout.close()
         self._executor_lost(worker.executor_id)
         self._announce_peers()
 
