@@ -242,3 +242,44 @@ def test_union_of_different_slide_durations_is_refused(manual: ManualStreaming) 
             manual.ssc.queueStream([[1]]).union(other.ssc.queueStream([[2]]))
     finally:
         other.stop()
+
+
+# --- DStream.checkpoint ---------------------------------------------------------------
+
+
+def test_checkpoint_interval_must_be_a_multiple_of_the_slide(manual: ManualStreaming) -> None:
+    stream = manual.ssc.queueStream([[1]])
+    with pytest.raises(ValueError, match=r"multiple of its slide duration \(1.0 s\)"):
+        stream.checkpoint(1.5)
+    with pytest.raises(ValueError, match="positive multiple"):
+        stream.checkpoint(0)
+
+
+def test_a_checkpointed_stream_needs_a_checkpoint_directory(manual: ManualStreaming) -> None:
+    stream = manual.ssc.queueStream([[1]]).map(lambda x: x)
+    stream.checkpoint(2)
+    stream.foreachRDD(lambda rdd: None)
+    with pytest.raises(ValueError, match=r"checkpoint directory has not been set.*"
+                                         r"ssc\.checkpoint\(directory\)"):
+        manual.start()
+
+
+def test_a_checkpointed_stream_saves_a_batch_every_interval(manual: ManualStreaming,
+                                                             tmp_path) -> None:
+    manual.ssc.checkpoint(str(tmp_path))
+    doubled = manual.ssc.queueStream([[1, 2], [3], [4], [5], [6]]).map(lambda x: 2 * x)
+    assert doubled.checkpoint(2) is doubled
+    saved: list = []
+    doubled.foreachRDD(lambda t, rdd: saved.append(
+        (t, sorted(rdd.collect()), rdd.isCheckpointed(), rdd.getCheckpointFile())))
+    manual.start()
+    manual.run_batches(5)
+    # Batches at 2 s and 4 s after the zero time are saved; the rest keep their lineage.
+    assert [entry[1] for entry in saved] == [[2, 4], [6], [8], [10], [12]]
+    assert [entry[2] for entry in saved] == [False, True, False, True, False]
+    for _, _, checkpointed, path in saved:
+        assert (path is not None) == checkpointed
+        if path is not None:
+            assert path.startswith(str(tmp_path)) and os.listdir(path)
+    with pytest.raises(RuntimeError, match="before the StreamingContext starts"):
+        doubled.checkpoint(2)

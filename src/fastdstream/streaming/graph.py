@@ -53,9 +53,11 @@ class DStreamGraph:
     def remember(self, duration_ms: int) -> None:
         self.remember_ms = duration_ms
 
-    def validate(self) -> None:
+    def validate(self, checkpoint_dir: str | None = None) -> None:
         if not self.output_streams:
             raise ValueError("No output operations registered, so nothing to execute")
+        for stream in self.streams():
+            stream._validate_at_start(checkpoint_dir)
 
     def start(self, zero_time: int) -> None:
         self.zero_time = zero_time

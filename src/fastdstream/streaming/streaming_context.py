@@ -181,7 +181,7 @@ class StreamingContext:
                     raise RuntimeError(
                         "Only one StreamingContext may be started in this process"
                     )
-                self._graph.validate()
+                self._graph.validate(self._checkpoint_dir)
                 if self._sc.getConf().get_bool(keys.RECEIVER_WAL, False):
                     if self._checkpoint_dir is None:
                         raise ValueError(f"{keys.RECEIVER_WAL} needs a checkpoint directory: "

@@ -66,6 +66,11 @@ class DStream:
     >>> counts.foreachRDD(lambda rdd: out.append(sorted(rdd.collect())))
     """
 
+    # Streams whose batches chain on their own earlier batches (state, incremental
+    # windows) set this: their lineage grows every batch unless RDD checkpoints cut it,
+    # so they are checkpointed even when the program does not ask (Spark's mustCheckpoint).
+    _must_checkpoint = False
+
     def __init__(self, ssc: StreamingContext, dependencies: tuple[DStream, ...] = ()):
         self._ssc = ssc
         self._sc: Context = ssc.sparkContext
@@ -77,6 +82,8 @@ class DStream:
         self._zero_time: int | None = None
         self._remember_ms: int | None = None
         self._persisted = False
+        # Every this many ms of batch time the batch's RDD is checkpointed (None: never).
+        self._checkpoint_interval_ms: int | None = None
         # What this stream saves in a streaming checkpoint; sources with something of
         # their own to save (files, offset ranges) replace it with their own kind.
         self._checkpoint_data = DStreamCheckpointData(self)
@@ -98,7 +105,15 @@ class DStream:
         if self._zero_time is not None:
             return
         self._zero_time = zero_time
+        if self._must_checkpoint and self._checkpoint_interval_ms is None:
+            # Spark's default: the first multiple of the slide of at least 10 s.
+            slide = self.slideDuration
+            self._checkpoint_interval_ms = slide * -(-_DEFAULT_CHECKPOINT_MS // slide)
         floor = max(self.slideDuration, self._graph.remember_ms or 0)
+        if self._checkpoint_interval_ms is not None:
+            # Until the next checkpoint is written, recovery needs the batches since the
+            # last one (Spark remembers twice the checkpoint interval).
+            floor = max(floor, 2 * self._checkpoint_interval_ms)
         self._remember_ms = max(self._remember_ms or 0, floor)
         for dep in self._dependencies:
             dep._remember(self._remember_ms)
@@ -125,11 +140,29 @@ class DStream:
             rdd = self._compute(time_ms)
             if rdd is not None and self._persisted:
                 rdd.persist()
+            if rdd is not None and self._checkpoint_due(time_ms):
+                rdd.checkpoint()
             self._generated[time_ms] = rdd
             return rdd
 
     def _compute(self, time_ms: int) -> RDD | None:
         raise NotImplementedError
+
+    def _checkpoint_due(self, time_ms: int) -> bool:
+        interval = self._checkpoint_interval_ms
+        assert self._zero_time is not None
+        return interval is not None and (time_ms - self._zero_time) % interval == 0
+
+    def _validate_at_start(self, checkpoint_dir: str | None) -> None:
+        """Check, when the context starts, what can only be checked then."""
+        if self._checkpoint_interval_ms is None and not self._must_checkpoint:
+            return
+        if checkpoint_dir is None:
+            raise ValueError(
+                f"{self!r} is checkpointed (a stateful or windowed stream, or "
+                "DStream.checkpoint was called), but the checkpoint directory has not "
+                "been set: call ssc.checkpoint(directory) before start()"
+            )
 
     def _clear_metadata(self, time_ms: int) -> None:
         """Forget RDDs older than the remember duration (their blocks and caches with them)."""
@@ -399,6 +432,37 @@ class DStream:
         self._persisted = True
         return self
 
+    def checkpoint(self, interval: float) -> DStream:
+        """Enable periodic checkpointing of the RDDs of this DStream.
+
+        Every ``interval`` seconds of batch time the batch's RDD is saved under the
+        StreamingContext's checkpoint directory and its lineage cut. The stream is
+        also persisted, so the saved partitions are not computed twice.
+
+        Parameters
+        ----------
+        interval : float
+            Seconds between checkpoints; a multiple of the stream's slide duration.
+
+        Returns
+        -------
+        DStream
+            This DStream.
+        """
+        interval_ms = round(float(interval) * 1000)
+        slide = self.slideDuration
+        if interval_ms <= 0 or interval_ms % slide:
+            raise ValueError(
+                f"checkpoint interval {interval} s of {self!r} must be a positive multiple "
+                f"of its slide duration ({slide / 1000} s)"
+            )
+        if self._zero_time is not None:
+            raise RuntimeError("DStream.checkpoint must be called before the "
+                               "StreamingContext starts")
+        self._checkpoint_interval_ms = interval_ms
+        self.persist()
+        return self
+
     # --- output operations --------------------------------------------------------------
 
     def foreachRDD(self, func: Callable[..., None]) -> None:
@@ -451,6 +515,9 @@ class DStream:
             if rdd is not None:
                 rdds.append(rdd)
         return rdds
+
+
+_DEFAULT_CHECKPOINT_MS = 10_000
 
 
 def _partition_count(_: int, data: PartitionData) -> list[tuple[None, int]]:
