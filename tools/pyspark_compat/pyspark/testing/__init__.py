@@ -1,0 +1,1 @@
+"""``pyspark.testing``: the package Spark's test base (``streamingutils.py``) lives in."""
