@@ -71,6 +71,21 @@ def test_master_from_the_environment_then_local_star(monkeypatch: pytest.MonkeyP
         assert sc.master == "local[1]"
 
 
+def test_no_master_and_an_int_default_parallelism_as_pysparks_test_base_has_it(
+        tmp_path: Path) -> None:
+    # PySpark's own streaming tests build their context this way: no master anywhere
+    # (local[*]), SparkConf.set with an int, then setCheckpointDir.
+    conf = SparkConf().set("spark.default.parallelism", 1)
+    with SparkContext(appName="BasicOperationTests", conf=conf) as sc:
+        assert (sc.master, sc.appName) == ("local[*]", "BasicOperationTests")
+        assert sc.getConf().get("spark.default.parallelism") == "1"
+        assert sc.defaultParallelism == 1
+        assert sc.parallelize(range(10)).getNumPartitions() == 1
+        assert sc.parallelize(range(5), 5).glom().collect() == [[0], [1], [2], [3], [4]]
+        sc.setCheckpointDir(str(tmp_path))
+        assert (sc.getCheckpointDir() or "").startswith(str(tmp_path))
+
+
 @pytest.mark.parametrize("kwargs", [{"gateway": object()}, {"jsc": object()}])
 def test_a_jvm_handle_is_refused(kwargs) -> None:
     with pytest.raises(NotImplementedError, match="no JVM"):

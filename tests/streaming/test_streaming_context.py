@@ -64,6 +64,24 @@ def test_get_active_or_create_calls_setup() -> None:
     ssc.stop()
 
 
+def test_the_spark_contexts_checkpoint_directory_is_enough_for_checkpointed_streams(
+        manual: ManualStreaming, tmp_path) -> None:
+    # PySpark: sc.setCheckpointDir(dir) is where RDDs are checkpointed, and that is what a
+    # checkpointed stream (updateStateByKey, a window with an inverse function,
+    # DStream.checkpoint) needs; ssc.checkpoint(dir) sets it too, and adds the driver's
+    # checkpoints for getOrCreate. So a program that only calls sc.setCheckpointDir starts.
+    manual.sc.setCheckpointDir(str(tmp_path))
+    doubled = manual.ssc.queueStream([[1], [2]]).map(lambda x: 2 * x)
+    doubled.checkpoint(1)
+    saved: list = []
+    doubled.foreachRDD(lambda rdd: saved.append((rdd.collect(), rdd.getCheckpointFile())))
+    manual.start()
+    manual.run_batches(2)
+    assert [values for values, _ in saved] == [[2], [4]]
+    for _, path in saved:
+        assert path is not None and path.startswith(str(tmp_path))
+
+
 def test_failing_batch_surfaces_with_traceback_and_later_batches_run(
     manual: ManualStreaming,
 ) -> None:

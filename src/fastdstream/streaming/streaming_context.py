@@ -181,7 +181,10 @@ class StreamingContext:
                     raise RuntimeError(
                         "Only one StreamingContext may be started in this process"
                     )
-                self._graph.validate(self._checkpoint_dir)
+                # As Spark's DStream.validateAtStart: checkpointed streams need the
+                # SparkContext's checkpoint directory (sc.setCheckpointDir is enough; RDDs
+                # go there); ssc.checkpoint sets it and adds the driver's own checkpoints.
+                self._graph.validate(self._sc.getCheckpointDir())
                 if self._sc.getConf().get_bool(keys.RECEIVER_WAL, False):
                     if self._checkpoint_dir is None:
                         raise ValueError(f"{keys.RECEIVER_WAL} needs a checkpoint directory: "
