@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,7 +62,16 @@ import json
 import os
 
 
+def pytest_collectreport(report):
+    if report.failed:  # a file that does not import: its tests never ran
+        _record(report, "collect")
+
+
 def pytest_runtest_logreport(report):
+    _record(report, report.when)
+
+
+def _record(report, when):
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         message = crash.message
@@ -71,11 +81,11 @@ def pytest_runtest_logreport(report):
         message = ""
     record = {
         "nodeid": report.nodeid,
-        "when": report.when,
+        "when": when,
         "outcome": report.outcome,
         "message": message,
         "location": f"{os.path.basename(crash.path)}:{crash.lineno}" if crash else "",
-        "duration": report.duration,
+        "duration": getattr(report, "duration", 0.0),
     }
     with open(os.environ["FASTDSTREAM_SPARK_TESTS_RESULTS"], "a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\\n")
@@ -112,8 +122,9 @@ def venv_python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def run(python: str, tree: Path, timeout: float, pytest_args: list[str],
-        results: Path) -> int:
+def run(python: str, tree: Path, timeout: float, total_timeout: float,
+        pytest_args: list[str], results: Path) -> int | None:
+    """Run pytest on the tree; None if it had to be killed after ``total_timeout``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep)
@@ -123,7 +134,21 @@ def run(python: str, tree: Path, timeout: float, pytest_args: list[str],
         f"--timeout={timeout}", "-p", "no:cacheprovider", "-rN", "-v", *pytest_args,
     ]
     print("+", " ".join(command), f"(in {tree})", flush=True)
-    return subprocess.call(command, cwd=tree, env=env)
+    # Its own process group, so that a run that hangs (a thread a test left running
+    # keeps the interpreter alive) is killed with whatever it started, and nothing else.
+    process = subprocess.Popen(command, cwd=tree, env=env, start_new_session=True)
+    try:
+        return process.wait(timeout=total_timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        print(f"pytest killed after {total_timeout:.0f} s; the summary has the tests that "
+              "reported", flush=True)
+        return None
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
 
 
 def one_line(message: str, width: int = 200) -> str:
@@ -151,7 +176,11 @@ def summarise(results: Path) -> dict[str, Any]:
             if record["outcome"] == "skipped":
                 test.update(outcome="skipped", reason=one_line(record["message"]))
             elif record["outcome"] == "failed" and test["outcome"] == "passed":
-                test.update(outcome="failed", reason=one_line(record["message"]),
+                message = record["message"]
+                if record["when"] == "collect":  # pytest's text; the error is its last E line
+                    errors = [line[1:] for line in message.splitlines() if line.startswith("E ")]
+                    message = errors[-1] if errors else message
+                test.update(outcome="failed", reason=one_line(message),
                             location=record["location"],
                             phase=record["when"],
                             jvm=bool(JVM_PATTERN.search(record["message"])))
@@ -198,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory with Spark's streamingutils.py and test files")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds per test before pytest-timeout fails it (default 120)")
+    parser.add_argument("--total-timeout", type=float, default=3600.0,
+                        help="seconds before the whole pytest run is killed (default 3600)")
     parser.add_argument("--json", type=Path, dest="json_out",
                         help="also write the per-test results to this JSON file")
     parser.add_argument("--python", default=venv_python(),
@@ -211,12 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         assemble(args.spark_files_dir.resolve(), tree)
         results = tree / "results.jsonl"
-        run(args.python, tree, args.timeout, pytest_args, results)
+        status = run(args.python, tree, args.timeout, args.total_timeout, pytest_args,
+                     results)
         summary = summarise(results)
+        summary["killed"] = status is None
         ok = report(summary)
         if args.json_out:
             args.json_out.write_text(json.dumps(summary, indent=2) + "\n")
-        return 0 if ok else 1
+        return 0 if ok and status == 0 else 1
     finally:
         if args.keep:
             print(f"kept {tree}")
