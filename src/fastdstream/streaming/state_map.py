@@ -108,7 +108,7 @@ class StateMap:
         for layer in reversed(self._layers):
             entry = layer.entries.get(key, None)
             if entry is not None:
-                return None if entry is REMOVED else entry  # type: ignore[no-any-return]
+                return None if entry is REMOVED else entry
         return None
 
     def items(self) -> Iterator[tuple[Any, Any, int]]:
@@ -207,7 +207,7 @@ def _merge(older: _Layer, newer: _Layer, bottom: bool, horizon: int | None) -> _
         for key, entry in newer.entries.items():
             if entry is REMOVED:
                 del entries[key]
-    times = None
+    times: dict[int, list[Any]] | None = None
     if older.times is not None and newer.times is not None:
         # Keys written again later stay listed under their old time; timing_out skips
         # them (their entry's time differs). Times already looked at are dropped.

@@ -507,9 +507,9 @@ class DStream:
         """
         if initialRDD is not None and not isinstance(initialRDD, RDD):
             initialRDD = self._sc.parallelize(initialRDD)
-        return state_dstream.StateDStream(self, updateFunc, numPartitions, initialRDD)
+        return StateDStream(self, updateFunc, numPartitions, initialRDD)
 
-    def mapWithState(self, spec: StateSpec) -> map_with_state_dstream.MapWithStateDStream:
+    def mapWithState(self, spec: StateSpec) -> MapWithStateDStream:
         """Return a stream of what ``spec``'s mapping function returns for each record,
         keeping a state per key (Spark's ``mapWithState``; PySpark has none).
 
@@ -546,8 +546,7 @@ class DStream:
         if not isinstance(spec, StateSpec):
             raise TypeError(f"mapWithState takes a StateSpec (StateSpec.function(f)...), got "
                             f"{type(spec).__name__}")
-        internal = map_with_state_dstream.InternalMapWithStateDStream(self, spec)
-        return map_with_state_dstream.MapWithStateDStream(internal)
+        return MapWithStateDStream(InternalMapWithStateDStream(self, spec))
 
     # --- output operations --------------------------------------------------------------
 
@@ -627,4 +626,8 @@ def _opaque(name: str, func: Callable[..., Any]) -> OpNote:
 
 # The kinds of DStream subclass DStream, so they load once it exists (either order works).
 from fastdstream.streaming.dstream import foreach_dstream, transformed_dstream  # noqa: E402
-from fastdstream.streaming.dstream import map_with_state_dstream, state_dstream  # noqa: E402
+from fastdstream.streaming.dstream.map_with_state_dstream import (  # noqa: E402
+    InternalMapWithStateDStream,
+    MapWithStateDStream,
+)
+from fastdstream.streaming.dstream.state_dstream import StateDStream  # noqa: E402

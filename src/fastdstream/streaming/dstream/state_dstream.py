@@ -155,7 +155,7 @@ def _columnar_update(plan: registry.Plan, from_initial: bool, prev: PartitionDat
     if _is_empty(data):
         # op(s) of no new values is s: the state as it is (an empty list: no state yet).
         return _as_state(prev) if prev is not None else None
-    if not (is_columnar(data) and plan.accepts(data)):
+    if data is None or not (is_columnar(data) and plan.accepts(data)):
         return None
     try:
         partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
