@@ -34,7 +34,6 @@ import pyarrow as pa
 import pytest
 
 from fastdstream import StateSpec, register_kernel
-from fastdstream.engine.columnar import registry
 from fastdstream.testing import ManualStreaming
 
 UPDATES = 10_000

@@ -352,3 +352,26 @@ def test_a_small_batch_does_not_copy_a_big_state() -> None:
     # The bottom layer is the very dict of the start: 49 small batches copied none of it.
     assert after._layers[0].entries is base._layers[0].entries
     assert after.num_layers <= 8 and after.get(7) == (-1, 7) and after.get(99_999) == (99_999, 0)
+
+
+def test_each_record_is_mapped_once(ckpt: ManualStreaming, tmp_path) -> None:
+    # The previous state is read from its cached partitions, not recomputed from the
+    # lineage: the function runs once per record, on either back end.
+    calls = str(tmp_path / "calls")
+
+    def mapping(key, value, state):
+        with open(calls, "a", encoding="utf-8") as log:
+            log.write(f"{key}\n")
+        state.update((state.getOption() or 0) + value)
+        return state.get()
+
+    pairs = ckpt.ssc.queueStream([[("a", 1), ("b", 1)], [("a", 1)], [("c", 1)], [("a", 1)]])
+    mapped = pairs.mapWithState(StateSpec.function(mapping).numPartitions(2))
+    outputs = collect_sets(mapped)
+    snapshots = collect_sets(mapped.stateSnapshots())
+    ckpt.start()
+    ckpt.run_batches(4)
+    assert outputs == [[1, 1], [2], [1], [3]]
+    assert snapshots[-1] == [("a", 3), ("b", 1), ("c", 1)]
+    with open(calls, encoding="utf-8") as log:
+        assert sorted(log.read().split()) == ["a", "a", "a", "b", "c"]

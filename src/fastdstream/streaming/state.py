@@ -325,5 +325,6 @@ class StateSpec:
 
 
 def timeout_ms(spec: StateSpec) -> int | None:
+    """The spec's timeout in milliseconds, as the engine reads it."""
     return spec._timeout_ms
 

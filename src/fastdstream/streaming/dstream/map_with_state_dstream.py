@@ -33,7 +33,7 @@ from fastdstream.engine.explain import EITHER, Form, OpNote, rows_from
 from fastdstream.engine.partitioner import HashPartitioner, portable_hash
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.dstream import DStream, _arity
-from fastdstream.streaming.state import NO_STATE, State, StateSpec, private_copy
+from fastdstream.streaming.state import NO_STATE, State, StateSpec, private_copy, timeout_ms
 from fastdstream.streaming.state_map import REMOVED, StateMap
 from fastdstream.streaming.state_rdd import StateRDD
 
@@ -77,7 +77,7 @@ class InternalMapWithStateDStream(DStream):
                 f"takes {arity} positional arguments; it must take (key, value, state) or "
                 "(time, key, value, state)")
         self._with_time = arity == 4
-        self._timeout_ms = spec._timeout_ms
+        self._timeout_ms = timeout_ms(spec)
         initial = spec.getInitialStateRDD()
         self._initial = (initial.partitionBy(n, self._partitioner.partition_func)
                          if initial is not None else None)
