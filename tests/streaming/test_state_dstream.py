@@ -38,6 +38,18 @@ def running_sum(new_values, last_sum):
     return sum(new_values) + (last_sum or 0)
 
 
+def lineage_size(rdd) -> int:
+    """RDDs in the whole lineage, the state carried from earlier batches included."""
+    seen: set[int] = set()
+    stack = [rdd]
+    while stack:
+        node = stack.pop()
+        if node.id not in seen:
+            seen.add(node.id)
+            stack.extend(node._parents)
+    return len(seen)
+
+
 def test_update_state_by_key(ckpt: ManualStreaming) -> None:
     # PySpark's test_update_state_by_key.
     stream = ckpt.ssc.queueStream([[("k", i)] for i in range(5)])
@@ -212,7 +224,7 @@ def test_lineage_and_blocks_stay_bounded_over_1000_batches(tmp_path) -> None:
 
         def record(rdd) -> None:
             last[:] = rdd.collect()
-            depths.append(sum(1 for _ in rdd._lineage()))
+            depths.append(lineage_size(rdd))
             checkpointed.append(rdd.isCheckpointed())
 
         state.foreachRDD(record)
@@ -232,3 +244,19 @@ def test_lineage_and_blocks_stay_bounded_over_1000_batches(tmp_path) -> None:
         print("lineage depths", max(depths), "blocks", blocks, "files", len(saved))
     finally:
         manual.stop()
+
+
+def test_a_state_batch_s_lineage_is_what_it_read(ckpt: ManualStreaming) -> None:
+    # A batch's lineage (what Kafka's offsetRanges() walks) holds its own input only, not
+    # the earlier batches the carried state came from: a state pipeline commits what
+    # each batch consumed, once.
+    stream = ckpt.ssc.queueStream([[("a", 1)], [("b", 1)], [("a", 1)]])
+    state = stream.updateStateByKey(running_sum, numPartitions=2)
+    inputs: list = []
+    stream.foreachRDD(lambda rdd: inputs.append(rdd.id))
+    read: list = []
+    state.foreachRDD(lambda rdd: read.append(
+        [n.id for n in rdd._lineage() if type(n).__name__ == "ParallelCollectionRDD"]))
+    ckpt.start()
+    ckpt.run_batches(3)
+    assert read == [[i] for i in inputs]

@@ -57,6 +57,11 @@ class StateRDD(RDD):
         data_fn = self._data._partition_fn() if self._data is not None else None
         return partial(_state_partition, prev_fn, data_fn, self._update)
 
+    def _input_parents(self) -> tuple[RDD, ...]:
+        # What this batch read is its new data; the previous state was read by the
+        # batches before (so offsetRanges() names only this batch's Kafka ranges).
+        return (self._data,) if self._data is not None and self._parents else ()
+
     def _clear_dependencies(self) -> None:
         # Checkpointed: the earlier states and batches can go (this is what bounds the
         # lineage and the blocks of a long-running state).
