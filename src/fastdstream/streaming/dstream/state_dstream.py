@@ -152,11 +152,10 @@ def _columnar_update(plan: registry.Plan, from_initial: bool, prev: PartitionDat
         return None
     if prev is not None and not (plan.accepts(prev) and (not from_initial or _unique(prev))):
         return None
-    if _is_empty(data):
-        # op(s) of no new values is s: the state as it is (an empty list: no state yet).
-        return _as_state(prev) if prev is not None else None
+    if prev is not None and _is_empty(data):
+        return _as_state(prev)  # op(s) of no new values is s: the state as it is
     if data is None or not (is_columnar(data) and plan.accepts(data)):
-        return None
+        return None  # (no state and nothing new: an empty list, as on rows)
     try:
         partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
         if prev is None:
