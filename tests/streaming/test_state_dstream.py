@@ -182,6 +182,9 @@ def test_a_registered_sum_keeps_the_state_columnar(ckpt: ManualStreaming,
     assert "columnar when two columns" in columnar.explain()
     assert "merged by the compiled core" in columnar.explain()
     assert "rows: not a registered function" in rows.explain()
+    after_lambda = ssc.queueStream([]).map(lambda kv: kv).updateStateByKey(sum_update)
+    assert ("updateStateByKey(sum_update) rows: its input is Python rows (from map(<lambda>)) "
+            "(state held as Python objects)") in after_lambda.explain()
     ckpt.start()
     ckpt.run_batches(4)
     assert got == want == [[("a", 4), ("b", 2)], [("a", 5), ("b", 2), ("c", 5)],

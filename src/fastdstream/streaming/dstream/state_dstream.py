@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from fastdstream.engine.columnar import functions as engine_functions
 from fastdstream.engine.columnar import kernels, registry
 from fastdstream.engine.columnar.partition import PartitionData, is_columnar, iter_rows
-from fastdstream.engine.explain import EITHER, Form, rows_from
+from fastdstream.engine.explain import Form, describe_plan
 from fastdstream.engine.partitioner import HashPartitioner
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.dstream import DStream
@@ -89,11 +89,12 @@ class StateDStream(DStream):
         n = self._partitioner.num_partitions
         layout = (f"; state in {n} partitions by key hash, each batch shuffled into them "
                   "(no shuffle of the state)")
-        plan = self._plan
-        if plan.columnar:
-            return (f"{plan.explain()} (state held as Arrow tables, merged by the compiled "
-                    f"core){layout}", EITHER)
-        return f"{plan.explain()} (state held as Python objects){layout}", rows_from(plan.step)
+        from fastdstream.streaming.dstream.explain import form_of  # it imports this module
+
+        text, form = describe_plan(self._plan, form_of(self._dependencies[0]))
+        how = ("state held as Arrow tables, merged by the compiled core" if form.table
+               else "state held as Python objects")
+        return f"{text} ({how}){layout}", form
 
 
 def _plan(update_func: Callable[..., Any]) -> registry.Plan:
