@@ -291,3 +291,13 @@ def test_a_state_restored_without_its_partitioner_is_partitioned_again(
                        [("a", 2), ("b", 1), ("c", 1)]]
     finally:
         registry.unregister("updateStateByKey", sum_update)
+
+
+def test_the_context_s_checkpoint_directory_is_enough(manual: ManualStreaming, tmp_path) -> None:
+    # As PySpark's own test base does: sc.setCheckpointDir, no ssc.checkpoint.
+    manual.sc.setCheckpointDir(str(tmp_path))
+    out = collect_batches(manual.ssc.queueStream([[("k", 1)], [("k", 2)]])
+                          .updateStateByKey(running_sum))
+    manual.start()
+    manual.run_batches(2)
+    assert out == [[("k", 1)], [("k", 3)]]
