@@ -319,16 +319,13 @@ def test_what_the_core_would_get_wrong_runs_on_rows(half: ManualStreaming) -> No
     b_out = run_all_of(half, b_stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5))
     half.start()
     half.run_batches(7)
-    window: list = []
+    # Python's order: the first window summed, then each one from the one before.
+    xs = [t["v"][0].as_py() for t in floats]
     expected = []
-    value = None
-    for i, x in enumerate(t["v"][0].as_py() for t in floats):
-        window.append(x)
-        if i < 5:
-            value = x if value is None else value + x
-        else:
-            value = (value - window[i - 5]) + x
-        expected.append([("a", value)])
+    value = 0.0
+    for i, x in enumerate(xs):
+        value = value + x if i < 5 else (value - xs[i - 5]) + x
+        expected.append([("a", x if i == 0 else value)])
     assert f_out == expected
     assert b_out == [[("a", 2**62 * min(i, 5))] for i in range(1, 8)]
 

@@ -598,14 +598,15 @@ class DStream:
 
         Examples
         --------
-        >>> import operator, tempfile
+        >>> import operator
         >>> from fastdstream import Context, StreamingContext
         >>> ssc = StreamingContext(Context("local[2]"), 1)
         >>> pairs = ssc.queueStream([[("a", 1)], [("a", 2)]])
-        >>> counts = pairs.reduceByKeyAndWindow(operator.add, operator.sub, 30, 10)
-        >>> print(counts.explain().splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-        ReducedWindowedDStream[2] reduceByKeyAndWindow(operator.add, operator.sub,
-            window 30 s, slide 10 s) rows: its input is Python rows (from parallelize)
+        >>> counts = pairs.reduceByKeyAndWindow(operator.add, operator.sub, 60, 10)
+        >>> counts.windowDuration, counts.slideDuration
+        (60000, 10000)
+        >>> "incremental" in counts.explain()
+        True
         >>> ssc.sparkContext.stop()
         """
         window_ms, slide_ms = windowed_dstream.validate_window(self, windowDuration,

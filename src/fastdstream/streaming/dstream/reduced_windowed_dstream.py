@@ -33,7 +33,13 @@ import pyarrow.compute as pc
 
 from fastdstream.engine import rdds, tasks
 from fastdstream.engine.columnar import functions, kernels, registry
-from fastdstream.engine.columnar.partition import PartitionData, is_columnar, iter_rows, to_list
+from fastdstream.engine.columnar.partition import (
+    PartitionData,
+    is_columnar,
+    iter_rows,
+    num_rows,
+    to_list,
+)
 from fastdstream.engine.columnar.registry import Plan
 from fastdstream.engine.explain import OpNote
 from fastdstream.engine.rdd import RDD
@@ -152,7 +158,7 @@ def _non_empty(parts: list[PartitionData]) -> list[PartitionData]:
     # An empty batch reduces to an empty list of rows: it adds nothing, and must not
     # turn a window of tables into rows.
     kept = [p if is_columnar(p) else to_list(p) for p in parts]
-    return [p for p in kept if (p.num_rows if is_columnar(p) else len(p))]
+    return [p for p in kept if num_rows(p)]
 
 
 def _reduce_rows(func: Callable[[Any, Any], Any], parts: list[PartitionData]
