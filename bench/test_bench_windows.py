@@ -11,7 +11,8 @@ The same batches (Arrow (key, value) tables, int64 values) run through
 Per-batch times are wall times (ms): for the streams, from the manual clock's tick to the
 batch's completion (job generation, the stages, the listener), for the peer one window.
 ``extra_info`` holds the medians while the window fills (batches 1-60) and once full
-(61-90), the ratio to the peer's, and every batch's time. The run checks the last window against the peer's.
+(61-90), the ratio to the peer's, and every batch's time. The run checks the last
+window against the peer's.
 
 Run: ``pytest bench/test_bench_windows.py --benchmark-only``. ``FASTDSTREAM_BENCH_WINDOW_ROWS``
 (default 50000) sets the rows per batch, ``FASTDSTREAM_BENCH_WINDOW_KEYS`` (default 20000)
