@@ -206,6 +206,28 @@ def test_incremental_work_follows_the_slide_not_the_window(tmp_path) -> None:
     assert max(c["func"] for c in per_batch) <= 8  # never the window's 40 x 4
 
 
+def test_incremental_windows_are_checkpointed_so_their_lineage_stays_short(
+        half: ManualStreaming) -> None:
+    # Each window is built on the one before; the checkpoint every 10 s (20 batches of
+    # 0.5 s, Spark's default for a stateful stream) cuts that chain.
+    data = [[("a", 1), ("b", i)] for i in range(50)]
+    stream = queue(half, data)
+    windowed = stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5)
+    seen: list = []
+    windowed.foreachRDD(lambda rdd: seen.append(
+        (sorted(rdd.collect()), rdd.isCheckpointed(), len(list(rdd._lineage())))))
+    half.start()
+    half.run_batches(50)
+    assert [s[0] for s in seen] == [
+        [("a", min(t, 5)), ("b", sum(range(max(0, t - 5), t)))] for t in range(1, 51)]
+    assert [i for i, s in enumerate(seen) if s[1]] == [19, 39]
+    lineage = [s[2] for s in seen]
+    # A checkpointed window has no parents left; the chain after it grows again the same
+    # way each time: bounded, not one step longer per batch forever.
+    assert lineage[19] == lineage[39] == 1
+    assert lineage[20:30] == lineage[40:50] and lineage[18] > lineage[20]
+
+
 def test_an_inverse_needs_a_checkpoint_directory(master: str) -> None:
     streaming = ManualStreaming(batch_seconds=1, master=master)
     try:

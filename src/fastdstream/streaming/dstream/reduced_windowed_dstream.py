@@ -92,6 +92,19 @@ class ReducedWindowedDStream(WindowedDStream):
             self.persist()
         self.note = OpNote(self._plan_for_explain().step, plan=self._plan_for_explain())
 
+    def persist(self, storageLevel: object = None) -> DStream:
+        """Persist this stream's windows and the parent's reduced batches (Spark's
+        ReducedWindowedDStream keeps both: each is read by the windows that follow).
+
+        Returns
+        -------
+        DStream
+            This DStream.
+        """
+        DStream.persist(self, storageLevel)
+        self._dependencies[0].persist(storageLevel)
+        return self
+
     def _plan_for_explain(self) -> Plan:
         labels = [registry.function_label(self._func), registry.function_label(self._inv_func)]
         if self._filter_func is not None:

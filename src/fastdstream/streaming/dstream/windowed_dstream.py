@@ -77,6 +77,21 @@ class WindowedDStream(DStream):
         """Milliseconds between this stream's RDDs: the window's slide."""
         return self._slide_ms
 
+    def persist(self, storageLevel: object = None) -> DStream:
+        """Persist the parent's RDDs, not this stream's.
+
+        A window's RDD is a union of the parent's batches, which every window that
+        covers them shares: persisting the unions would keep each batch once per window
+        (Spark's WindowedDStream persists its parent instead, for the same reason).
+
+        Returns
+        -------
+        DStream
+            This DStream.
+        """
+        self._dependencies[0].persist(storageLevel)
+        return self
+
     @property
     def windowDuration(self) -> int:
         """Milliseconds of the parent's batches each RDD covers."""
