@@ -228,6 +228,23 @@ def test_incremental_windows_are_checkpointed_so_their_lineage_stays_short(
     assert lineage[20:30] == lineage[40:50] and lineage[18] > lineage[20]
 
 
+def test_a_missing_previous_window_is_reduced_whole_not_recomputed_back_to_zero(
+        half: ManualStreaming) -> None:
+    # As after a recovery whose checkpoint held no window: the stream must not walk
+    # back window by window to the zero time, but reduce the window from its batches.
+    # 50 batches: past what the input stream remembers (20 s = 40 batches).
+    stream = queue(half, [[("a", 1), ("b", i)] for i in range(54)])
+    windowed = stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5)
+    out = run_all_of(half, windowed)
+    half.start()
+    half.run_batches(50)
+    with windowed._generated_lock:
+        windowed._generated.clear()
+    half.run_batches(4)
+    assert out == [[("a", min(t, 5)), ("b", sum(range(max(0, t - 5), t)))]
+                   for t in range(1, 55)]
+
+
 def test_an_inverse_needs_a_checkpoint_directory(master: str) -> None:
     streaming = ManualStreaming(batch_seconds=1, master=master)
     try:

@@ -135,7 +135,11 @@ class ReducedWindowedDStream(WindowedDStream):
         step = parent.slideDuration
         previous = None
         if self._incremental:
-            previous = self._get_or_compute(time_ms - self._slide_ms)
+            # The window before, as generated (or restored from a checkpoint). One that
+            # is not there is not computed from the one before it, and so on back to the
+            # zero time: the whole window is reduced instead, from the batches.
+            with self._generated_lock:
+                previous = self._generated.get(time_ms - self._slide_ms)
         if previous is None:
             # No previous window (the first one) or no inverse: reduce the whole window.
             batch_rdds = self._window_rdds(time_ms)
