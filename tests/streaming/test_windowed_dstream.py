@@ -121,24 +121,28 @@ def test_reduce_by_key_and_window_with_none_inv_func(half: ManualStreaming) -> N
 # --- semantics beyond PySpark's tests ---------------------------------------------------------
 
 
-def test_window_and_reduce_with_and_without_inverse_agree(half: ManualStreaming) -> None:
-    # 2.5 s = 5 slides: the inverse stream is incremental; keys that fall to 0 leave by
+@pytest.mark.parametrize(("window", "slide"), [(2.5, 0.5), (5, 1)], ids=["slide1", "slide2"])
+def test_window_and_reduce_with_and_without_inverse_agree(half: ManualStreaming, window: float,
+                                                          slide: float) -> None:
+    # 5 slides: the inverse stream is incremental; keys that fall to 0 leave by
     # filterFunc, so all three give the same windows.
-    data = [[(k, i * 10 + j + 1) for j, k in enumerate("abcab"[: i % 5 + 1])] for i in range(14)]
+    data = [[(k, i * 10 + j + 1) for j, k in enumerate("abcab"[: i % 5 + 1])]
+            for i in range(24)]
     stream = queue(half, data)
-    whole = stream.window(2.5, 0.5).reduceByKey(operator.add)
-    plain = stream.reduceByKeyAndWindow(operator.add, None, 2.5, 0.5)
-    inverse = stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5,
+    whole = stream.window(window, slide).reduceByKey(operator.add)
+    plain = stream.reduceByKeyAndWindow(operator.add, None, window, slide)
+    inverse = stream.reduceByKeyAndWindow(operator.add, operator.sub, window, slide,
                                           filterFunc=lambda kv: kv[1] != 0)
     outs: list[list] = [[], [], []]
     for windowed, out in zip((whole, plain, inverse), outs, strict=True):
         windowed.foreachRDD(lambda rdd, out=out: out.append(sorted(rdd.collect())))
     half.start()
-    half.run_batches(20)
+    half.run_batches(30)
+    size, step = round(window * 2), round(slide * 2)  # in batches
     expected = []
-    for t in range(1, 21):  # the window of 5 batches ending at batch t
+    for t in range(step, 31, step):  # the window of `size` batches ending at batch t
         totals: dict = {}
-        for batch in data[max(0, t - 5):t]:
+        for batch in data[max(0, t - size):t]:
             for k, v in batch:
                 totals[k] = totals.get(k, 0) + v
         expected.append(sorted(totals.items()))
