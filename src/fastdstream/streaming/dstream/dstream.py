@@ -471,7 +471,7 @@ class DStream:
         -------
         DStream
         """
-        keyed = self.map(_keyed_by_one)
+        keyed = self.map(reduced_windowed_dstream.keyed_by_one)
         reduced = keyed.reduceByKeyAndWindow(reduceFunc, invReduceFunc, windowDuration,
                                              slideDuration, 1)
         return reduced.map(operator.itemgetter(1))
@@ -491,7 +491,7 @@ class DStream:
         """
         counts = self._derive(
             OpNote("count", how="a count per partition, tables counted without rows"),
-            lambda rdd: rdd._map_raw(_partition_count_if_any))
+            lambda rdd: rdd._map_raw(reduced_windowed_dstream.count_if_any))
         return counts.reduceByKeyAndWindow(operator.add, operator.sub, windowDuration,
                                            slideDuration, 1).map(operator.itemgetter(1))
 
@@ -542,8 +542,9 @@ class DStream:
         DStream
             ``(key, values)`` pairs; ``values`` a list, oldest batch first.
         """
-        lists = self.mapValues(_singleton)
-        return lists.reduceByKeyAndWindow(operator.add, _drop_first, windowDuration,
+        lists = self.mapValues(reduced_windowed_dstream.singleton)
+        return lists.reduceByKeyAndWindow(operator.add, reduced_windowed_dstream.drop_first,
+                                          windowDuration,
                                           slideDuration, numPartitions)
 
     def reduceByKeyAndWindow(self, func: Callable[[Any, Any], Any],
@@ -731,26 +732,6 @@ _DEFAULT_CHECKPOINT_MS = 10_000
 
 def _partition_count(_: int, data: PartitionData) -> list[tuple[None, int]]:
     return [(None, num_rows(data))]
-
-
-def _partition_count_if_any(_: int, data: PartitionData) -> list[tuple[None, int]]:
-    # An empty batch adds no key, as PySpark's map(lambda x: 1) over it would not.
-    n = num_rows(data)
-    return [(None, n)] if n else []
-
-
-def _keyed_by_one(x: Any) -> tuple[int, Any]:
-    return (1, x)
-
-
-def _singleton(x: Any) -> list[Any]:
-    return [x]
-
-
-def _drop_first(values: list[Any], left: list[Any]) -> list[Any]:
-    # The batches that left the window are the oldest: their values come first. A new
-    # list, never the cached one changed (PySpark's lists are copies; ours may not be).
-    return values[len(left):]
 
 
 def _describe(func: Callable[..., Any]) -> str:

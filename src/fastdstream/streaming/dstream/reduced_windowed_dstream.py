@@ -46,7 +46,8 @@ from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.dstream.windowed_dstream import WindowedDStream, seconds
 
-__all__ = ["ReducedWindowedDStream", "count_is_positive", "integer_pairs"]
+__all__ = ["ReducedWindowedDStream", "count_if_any", "count_is_positive", "drop_first",
+           "integer_pairs", "keyed_by_one", "singleton"]
 
 # A window no longer than this many slides is reduced whole, even with an inverse
 # function: PySpark's "for small window, reduce once will be better than twice".
@@ -285,6 +286,33 @@ def _sum_incremental(previous: list[pa.Table], old: list[pa.Table], new: list[pa
     kept = pa.chunked_array([c for t in (*prev_t, *new_t) for c in t.column(0).chunks],
                             keys.type)
     return merged.filter(pc.is_in(merged.column(0), value_set=kept.combine_chunks()))
+
+
+# --- the functions PySpark's window operations are built of --------------------------------
+
+
+def count_if_any(_: int, data: PartitionData) -> list[tuple[None, int]]:
+    """A partition's count as a pair, for ``countByWindow``; an empty partition adds no
+    pair, as PySpark's ``map(lambda x: 1)`` over it would not."""
+    n = num_rows(data)
+    return [(None, n)] if n else []
+
+
+def keyed_by_one(x: Any) -> tuple[int, Any]:
+    """``reduceByWindow`` reduces by key: all elements under one key."""
+    return (1, x)
+
+
+def singleton(x: Any) -> list[Any]:
+    """``groupByKeyAndWindow`` reduces lists of values."""
+    return [x]
+
+
+def drop_first(values: list[Any], left: list[Any]) -> list[Any]:
+    """``groupByKeyAndWindow``'s inverse: the batches that left the window are the
+    oldest, so their values come first. A new list, never the cached one changed
+    (PySpark's lists are copies made for each task; ours may be a cached block)."""
+    return values[len(left):]
 
 
 # --- the registry's entries for windows ---------------------------------------------------
