@@ -351,26 +351,47 @@ def test_count_by_value_and_window_of_a_string_column_stays_columnar(
         assert out[t - 1] == sorted(counts.items())
 
 
-def test_what_the_core_would_get_wrong_runs_on_rows(half: ManualStreaming) -> None:
-    # Floats with an inverse (the order of + and - matters), and an int64 sum that
-    # overflows: the row path gives Python's results.
+def test_incremental_float_sums_keep_pythons_order_and_stay_tables(
+        half: ManualStreaming) -> None:
+    # (previous - left) + entered, per key, as the rows would: rounding shows the order.
     floats = [pa.table({"k": ["a"], "v": [x]}) for x in (0.1, 0.2, 0.3, 1e16, 1.0, 0.7, 0.1)]
-    big = [pa.table({"k": ["a"], "v": [2**62]}) for _ in range(7)]
-    f_stream = half.ssc.queueStream([half.sc.parallelize(t, 1) for t in floats])
-    b_stream = half.ssc.queueStream([half.sc.parallelize(t, 1) for t in big])
-    f_out = run_all_of(half, f_stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5))
-    b_out = run_all_of(half, b_stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5))
+    stream = half.ssc.queueStream([half.sc.parallelize(t, 1) for t in floats])
+    out, kinds = record_kinds(stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5))
     half.start()
     half.run_batches(7)
-    # Python's order: the first window summed, then each one from the one before.
     xs = [t["v"][0].as_py() for t in floats]
     expected = []
     value = 0.0
-    for i, x in enumerate(xs):
+    for i, x in enumerate(xs):  # the first window summed, then each from the one before
         value = value + x if i < 5 else (value - xs[i - 5]) + x
         expected.append([("a", x if i == 0 else value)])
-    assert f_out == expected
-    assert b_out == [[("a", 2**62 * min(i, 5))] for i in range(1, 8)]
+    assert out == expected
+    assert kinds == [{"Table"}] * 7
+
+
+def test_an_int64_overflow_runs_on_rows_and_tables_come_back(half: ManualStreaming) -> None:
+    values = [2**62, 2**62] + [1] * 8
+    big = [pa.table({"k": ["a"], "v": [v]}) for v in values]
+    stream = half.ssc.queueStream([half.sc.parallelize(t, 1) for t in big])
+    out, kinds = record_kinds(stream.reduceByKeyAndWindow(operator.add, operator.sub, 2.5, 0.5))
+    half.start()
+    half.run_batches(10)
+    assert out == [[("a", sum(values[max(0, t - 5):t]))] for t in range(1, 11)]
+    # Python's ints past int64 (batches 2-5, and 6 whose previous window was one), then
+    # the window fits int64 again and is a table.
+    assert kinds == [{"Table"}] + [{"list"}] * 5 + [{"Table"}] * 4
+
+
+def record_kinds(stream) -> tuple[list, list]:
+    out: list = []
+    kinds: list = []
+
+    def record(rdd):
+        kinds.append({type(p).__name__ for p in partitions(rdd) if isinstance(p, pa.Table) or p})
+        out.append(sorted(rdd.collect()))
+
+    stream.foreachRDD(record)
+    return out, kinds
 
 
 def run_all_of(manual: ManualStreaming, stream) -> list:
@@ -391,7 +412,8 @@ def test_registry_entries_for_windows_are_pythons(sc) -> None:
         [("k", pa.string()), ("v", pa.int64())])))
     inverse = registry.plan("reduceByKeyAndWindow", operator.sub)
     assert inverse.kernel == "sum" and inverse.accepts(pairs)
-    assert not inverse.accepts(pa.table({"k": ["a"], "v": [1.5]}))
+    assert inverse.accepts(pa.table({"k": ["a"], "v": [1.5]}))
+    assert not inverse.accepts(pa.table({"k": ["a"], "v": [-0.0]}))
 
 
 # --- explain ----------------------------------------------------------------------------------
@@ -405,8 +427,8 @@ def test_explain_shows_each_window_step(half: ManualStreaming) -> None:
         "ReducedWindowedDStream[3] reduceByKeyAndWindow(operator.add, operator.sub, "
         "filterFunc=count_is_positive, window 30 s, slide 0.5 s) columnar when "
         "invFunc after operator.add: two columns: string, binary or integer keys; integer "
-        "values, no nulls (incremental: the previous window, minus the batches that left, "
-        "plus those that entered); else rows",
+        "or float values, no nulls, no -0.0 (incremental: the previous window, minus the "
+        "batches that left, plus those that entered); else rows",
         " |  TransformedDStream[2] countByValue() columnar when one column of string, binary "
         "or integer values; else rows",
         " |  TransformedDStream[1] flatMap(str.split) columnar when one string column, "

@@ -16,9 +16,9 @@ partition, without a shuffle:
 
 Over Arrow partitions, a reduction the registry knows (``operator.add``, ``min``,
 ``max``) merges the window's batches with the compiled core; incrementally, the
-inverse the registry knows for it (``operator.sub`` after ``operator.add``, integer
-values) does too. Anything else, or a partition the guard refuses, merges Python rows
-with the user's functions, giving what Python gives.
+inverse the registry knows for it (``operator.sub`` after ``operator.add``) does too.
+Anything else, or a partition the guard refuses, merges Python rows with the user's
+functions, giving what Python gives.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.dstream.windowed_dstream import WindowedDStream, seconds
 
 __all__ = ["ReducedWindowedDStream", "count_if_any", "count_is_positive", "drop_first",
-           "integer_pairs", "keyed_by_one", "singleton"]
+           "keyed_by_one", "singleton", "subtractable_pairs"]
 
 # A window no longer than this many slides is reduced whole, even with an inverse
 # function: PySpark's "for small window, reduce once will be better than twice".
@@ -240,6 +240,12 @@ def merge_incremental(func: Callable[[Any, Any], Any], inv_func: Callable[[Any, 
     new = _non_empty(parts[1 + num_old:])
     if not old and not new:
         return previous[0] if previous else []
+    if previous and not is_columnar(previous[0]):
+        # A window that once fell back to rows (a batch the guard refused) would stay
+        # rows for as long as its keys last: back to a table where the batches are.
+        like = next((p for p in (*old, *new) if is_columnar(p)), None)
+        if like is not None:
+            previous = [_rows_as_table(previous[0], like)]
     if (plan.columnar and inv_plan.columnar and inv_plan.kernel == plan.kernel == "sum"
             and all(is_columnar(p) and inv_plan.accepts(p) for p in (*previous, *old, *new))):
         merged = _sum_incremental(previous, old, new)
@@ -261,15 +267,25 @@ def merge_incremental(func: Callable[[Any, Any], Any], inv_func: Callable[[Any, 
 
 def _sum_incremental(previous: list[pa.Table], old: list[pa.Table], new: list[pa.Table]
                      ) -> pa.Table | None:
-    """previous - sum(old) + sum(new) per key, by the core; integers only, so the
-    order of the additions cannot change the result (an overflow falls back to rows)."""
-    tables = [*previous, *old, *new]
-    unified = tasks._unify(tables)
+    """previous - sum(old) + sum(new) per key, columnar; None where rows must do it."""
+    unified = tasks._unify([*previous, *old, *new])
     if unified is None:
         return None
     prev_t = unified[:len(previous)]
     old_t = unified[len(previous):len(previous) + len(old)]
     new_t = unified[len(previous) + len(old):]
+    value_type = unified[0].schema.types[1]
+    if pa.types.is_integer(value_type):
+        return _integer_sum_incremental(prev_t, old_t, new_t)
+    if pa.types.is_floating(value_type):
+        return _float_sum_incremental(prev_t, old_t, new_t)
+    return None
+
+
+def _integer_sum_incremental(prev_t: list[pa.Table], old_t: list[pa.Table],
+                             new_t: list[pa.Table]) -> pa.Table | None:
+    # Integers: one sum of previous, -old and new by the core gives Python's exact
+    # result whatever the order (an int64 overflow falls back to rows).
     try:
         negated = [t.set_column(1, t.schema.names[1], pc.negate_checked(t.column(1)))
                    for t in old_t]
@@ -286,6 +302,61 @@ def _sum_incremental(previous: list[pa.Table], old: list[pa.Table], new: list[pa
     kept = pa.chunked_array([c for t in (*prev_t, *new_t) for c in t.column(0).chunks],
                             keys.type)
     return merged.filter(pc.is_in(merged.column(0), value_set=kept.combine_chunks()))
+
+
+def _float_sum_incremental(prev_t: list[pa.Table], old_t: list[pa.Table],
+                           new_t: list[pa.Table]) -> pa.Table | None:
+    # Floats: the row path's operations in its order, per key -- (previous - sum(old))
+    # + sum(new) -- so rounding is the same. Joins do not match null keys: rows do those.
+    if any(t.column(0).null_count for t in (*prev_t, *old_t, *new_t)):
+        return None
+    window = _pairs_table(prev_t, (*old_t, *new_t)[0])
+    left = _reduce_tables(old_t, "sum") if old_t else None
+    if left is not None:
+        joined = window.join(left.rename_columns(["key", "left"]), "key",
+                             join_type="left outer")
+        value, gone = joined.column("value"), joined.column("left")
+        window = pa.table({"key": joined.column("key"), "value": pc.if_else(
+            pc.is_null(gone), value, pc.subtract(value, gone))})
+    elif old_t:
+        return None
+    entered = _reduce_tables(new_t, "sum") if new_t else None
+    if entered is not None:
+        joined = window.join(entered.rename_columns(["key", "entered"]), "key",
+                             join_type="full outer")
+        value, came = joined.column("value"), joined.column("entered")
+        window = pa.table({"key": joined.column("key"), "value": pc.if_else(
+            pc.is_null(came), value,
+            pc.if_else(pc.is_null(value), came, pc.add(value, came)))})
+    elif new_t:
+        return None
+    return window
+
+
+def _pairs_table(tables: list[pa.Table], like: pa.Table) -> pa.Table:
+    """The previous window's partition as one (key, value) table; empty if it had none."""
+    if not tables:
+        return like.schema.empty_table().rename_columns(["key", "value"])
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return table.rename_columns(["key", "value"])
+
+
+def _rows_as_table(rows: list[Any], like: pa.Table) -> pa.Table | list[Any]:
+    """(key, value) rows as a table of ``like``'s types, or the rows where they do not
+    fit exactly (an int beyond int64, a key of another type)."""
+    key_type, value_type = like.schema.types[:2]
+    try:
+        keys = pa.array([k for k, _ in rows], key_type)
+        values = pa.array([v for _, v in rows], value_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return rows
+    # A conversion that changed a value or its type (True -> 1, 1.0 -> 1) would not give
+    # what the rows give.
+    back = zip(keys.to_pylist(), values.to_pylist(), strict=True)
+    for (k, v), (k2, v2) in zip(rows, back, strict=True):
+        if type(k) is not type(k2) or type(v) is not type(v2) or k != k2 or v != v2:
+            return rows
+    return pa.table({"key": keys, "value": values})
 
 
 # --- the functions PySpark's window operations are built of --------------------------------
@@ -318,10 +389,11 @@ def drop_first(values: list[Any], left: list[Any]) -> list[Any]:
 # --- the registry's entries for windows ---------------------------------------------------
 
 
-def integer_pairs(table: pa.Table) -> bool:
-    """(key, value) as for sums (string, binary or integer keys, no null values) with
-    integer values: an integer sum minus an integer sum is exact in any order."""
-    return functions.summable_pairs(table) and pa.types.is_integer(table.schema.types[1])
+def subtractable_pairs(table: pa.Table) -> bool:
+    """(key, value) as for sums: string, binary or integer keys; integer or float values
+    without nulls or -0.0 (integers are exact in any order; floats are computed in the
+    row path's order)."""
+    return functions.summable_pairs(table)
 
 
 def count_is_positive(kv: tuple[Any, int]) -> bool:
@@ -343,9 +415,9 @@ def positive_values(table: pa.Table) -> pa.Table:
 _OWNER = __name__
 registry.declare_operation("reduceByKeyAndWindow", "reduce")
 registry.register(
-    "reduceByKeyAndWindow", operator.sub, "sum", guard=integer_pairs, owner=_OWNER,
+    "reduceByKeyAndWindow", operator.sub, "sum", guard=subtractable_pairs, owner=_OWNER,
     description="invFunc after operator.add: two columns: string, binary or integer keys; "
-                "integer values, no nulls")
+                "integer or float values, no nulls, no -0.0")
 registry.register(
     "filter", count_is_positive, positive_values, guard=integer_value_pairs, owner=_OWNER,
     label="count_is_positive",
