@@ -82,6 +82,19 @@ def test_the_spark_contexts_checkpoint_directory_is_enough_for_checkpointed_stre
         assert path is not None and path.startswith(str(tmp_path))
 
 
+def test_a_window_with_an_inverse_function_starts_with_the_spark_contexts_directory(
+        manual: ManualStreaming, tmp_path) -> None:
+    # countByWindow reduces with an inverse function, so its stream is checkpointed
+    # (Spark's ReducedWindowedDStream must checkpoint); sc.setCheckpointDir is enough.
+    manual.sc.setCheckpointDir(str(tmp_path))
+    counts: list = []
+    manual.ssc.queueStream([[1], [2, 3]]).countByWindow(2, 1).foreachRDD(
+        lambda rdd: counts.append(rdd.collect()))
+    manual.start()
+    manual.run_batches(3)
+    assert counts == [[1], [3], [2]]
+
+
 def test_failing_batch_surfaces_with_traceback_and_later_batches_run(
     manual: ManualStreaming,
 ) -> None:
