@@ -113,9 +113,9 @@ def _shuffle_dependencies(rdd: RDD) -> list[ShuffledRDD]:
     stack = [rdd]
     while stack:
         node = stack.pop()
-        if node.id in seen:
+        if node._id in seen:
             continue
-        seen.add(node.id)
+        seen.add(node._id)
         if isinstance(node, ShuffledRDD) and node._checkpoint is None:
             found.append(node)
         else:

@@ -171,12 +171,12 @@ class _Explainer:
         self._lines: dict[int, list[str]] = {}
 
     def describe(self, rdd: RDD) -> tuple[list[str], Form]:
-        if rdd.id not in self._forms:
+        if rdd._id not in self._forms:
             lines, form = self._describe(rdd)
             if rdd.is_cached:
                 lines[0] += " [cached]"
-            self._lines[rdd.id], self._forms[rdd.id] = lines, form
-        return self._lines[rdd.id], self._forms[rdd.id]
+            self._lines[rdd._id], self._forms[rdd._id] = lines, form
+        return self._lines[rdd._id], self._forms[rdd._id]
 
     def _source(self, rdd: RDD) -> Form:
         return union_of(self.describe(p)[1] for p in rdd._parents)
@@ -209,6 +209,11 @@ class _Explainer:
         if isinstance(rdd, rdds.CartesianRDD):
             self._source(rdd)
             return [f"{name} rows: pairs of Python rows"], rows_from("cartesian")
+        if isinstance(rdd, rdds.ZippedRDD):
+            form = self._source(rdd)
+            if form.rows:
+                return [f"{name} zip: pairs of Python rows where a side is rows"], EITHER
+            return [f"{name} zip columnar: one-column tables side by side"], form
         if isinstance(rdd, rdds.UnionRDD):
             form = self._source(rdd)
             return [f"{name} union: {form.describe()}"], form
