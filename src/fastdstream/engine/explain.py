@@ -211,9 +211,10 @@ class _Explainer:
             return [f"{name} rows: pairs of Python rows"], rows_from("cartesian")
         if isinstance(rdd, rdds.ZippedRDD):
             form = self._source(rdd)
-            if form.rows:
-                return [f"{name} zip: pairs of Python rows where a side is rows"], EITHER
-            return [f"{name} zip columnar: one-column tables side by side"], form
+            if not form.table:
+                return [f"{name} zip rows: pairs of Python rows"], rows_from("zip")
+            return [f"{name} zip columnar where both sides are one-column tables; else "
+                    "pairs of Python rows"], Form(True, True, "zip")
         if isinstance(rdd, rdds.UnionRDD):
             form = self._source(rdd)
             return [f"{name} union: {form.describe()}"], form

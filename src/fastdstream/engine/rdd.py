@@ -1856,7 +1856,7 @@ class RDD:
         return self.stats().sampleStdev()
 
     def histogram(self, buckets: int | list[Any] | tuple[Any, ...]
-                  ) -> tuple[list[Any], list[int]]:
+                  ) -> tuple[list[Any] | tuple[Any, ...], list[int]]:
         """Count the elements in buckets: PySpark's ``histogram``.
 
         ``buckets`` is a number of evenly spaced buckets between the smallest and the
@@ -1877,6 +1877,7 @@ class RDD:
         """
         even = False
         inc: Any = None
+        returned: Any = None  # bounds given are returned as given (a tuple stays one)
         if isinstance(buckets, int):
             if buckets < 1:
                 raise ValueError("number of buckets must be >= 1")
@@ -1911,6 +1912,7 @@ class RDD:
             if len(set(buckets)) != len(buckets):
                 raise ValueError("buckets should not contain duplicated values")
             bounds = list(buckets)
+            returned = buckets
             try:
                 steps = [bounds[i + 1] - bounds[i] for i in range(len(bounds) - 1)]
             except TypeError:
@@ -1924,7 +1926,7 @@ class RDD:
         parts = self._run(partial(tasks.histogram_partition, bounds, even, inc))
         counts = [builtins.sum(c) for c in zip(*parts, strict=True)] if parts \
             else [0] * (len(bounds) - 1)
-        return bounds, counts
+        return (bounds if returned is None else returned), counts
 
     def lookup(self, key: Any) -> list[Any]:
         """The values of ``key`` in this RDD of (key, value) pairs.

@@ -104,20 +104,21 @@ def min_max(column: pa.ChunkedArray) -> tuple[Any, Any]:
 def range_split(sorted_table: pa.Table, bounds: Sequence[Any], ascending: bool) -> list[pa.Table]:
     """Cut a table sorted ascending by column 0 into ``len(bounds) + 1`` ranges.
 
-    Row ``r`` goes to range ``bisect_left(bounds, key)``, as PySpark's range
-    partitioner puts a key; descending, the ranges come in reverse order.
+    A key goes to range ``bisect_left(bounds, key)``, as PySpark's range partitioner
+    puts it (range ``i`` holds the keys above ``bounds[i - 1]`` up to ``bounds[i]``);
+    descending, the ranges come in reverse order.
     """
     keys = sorted_table.column(0)
     cuts = [0]
     for bound in bounds:
-        cuts.append(_bisect_left(keys, bound, cuts[-1]))
+        cuts.append(_first_above(keys, bound, cuts[-1]))
     cuts.append(sorted_table.num_rows)
     parts = [sorted_table.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
     return parts if ascending else parts[::-1]
 
 
-def _bisect_left(keys: pa.ChunkedArray, value: Any, lo: int) -> int:
-    """The first row at or after ``lo`` whose key is not below ``value`` (keys sorted)."""
+def _first_above(keys: pa.ChunkedArray, value: Any, lo: int) -> int:
+    """The first row at or after ``lo`` whose key is above ``value`` (keys sorted)."""
 
     class _View(Sequence[Any]):
         def __len__(self) -> int:
@@ -126,4 +127,4 @@ def _bisect_left(keys: pa.ChunkedArray, value: Any, lo: int) -> int:
         def __getitem__(self, i: Any) -> Any:
             return keys[i].as_py()
 
-    return bisect.bisect_left(_View(), value, lo)
+    return bisect.bisect_right(_View(), value, lo)
