@@ -108,7 +108,7 @@ class Broadcast(Generic[T]):
                     cached = serde.decode_partition(blocks.get_encoded(block_id))
                 else:
                     cached = blocks.get(block_id, self._location)
-            except KeyError as exc:
+            except (KeyError, ConnectionError) as exc:
                 raise FastDStreamError(
                     f"broadcast variable {self._id} is gone from executor {self._location} "
                     f"(destroyed, or its executor was lost during this stage): {exc}"
