@@ -41,6 +41,7 @@ def unsupported(owner: str, name: str, why: str) -> Callable[..., NoReturn]:
         raise NotImplementedError(message)
 
     method.__name__ = method.__qualname__ = name
+    method.__unsupported__ = message  # type: ignore[attr-defined]  # for the names test
     method.__doc__ = (f"Not supported: {why}.\n\nRaises\n------\nNotImplementedError\n"
                       "    Always, saying why.\n")
     return method
@@ -52,6 +53,7 @@ class unsupported_attribute:  # noqa: N801 - used like a decorator-made attribut
 
     def __init__(self, owner: str, name: str, why: str):
         self._message = _message(owner, name, why)
+        self.__unsupported__ = self._message
 
     def __get__(self, instance: object, owner: type | None = None) -> NoReturn:
         raise NotImplementedError(self._message)
