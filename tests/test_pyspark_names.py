@@ -19,7 +19,12 @@ import pytest
 import fastdstream
 from fastdstream.streaming.scheduler import listener
 
-SPARK_CONTEXT = """
+
+def _names(text: str) -> list[str]:
+    return text.split()
+
+
+SPARK_CONTEXT = _names("""
     PACKAGE_EXTENSIONS master appName sparkHome environment pythonExec pythonVer serializer
     profiler_collector _jvm _jsc _gateway __enter__ __exit__ getOrCreate setLogLevel
     setSystemProperty version applicationId uiWebUrl startTime defaultParallelism
@@ -30,9 +35,9 @@ SPARK_CONTEXT = """
     addJobTag removeJobTag getJobTags clearJobTags cancelJobsWithTag setLocalProperty
     getLocalProperty setJobDescription sparkUser cancelJobGroup cancelAllJobs statusTracker
     runJob show_profiles dump_profiles getConf resources
-""".split()
+""")
 
-RDD = """
+RDD = _names("""
     id context ctx partitioner is_cached is_checkpointed has_resource_profile cache persist
     unpersist checkpoint isCheckpointed localCheckpoint isLocallyCheckpointed
     getCheckpointFile cleanShuffleDependencies map flatMap mapPartitions
@@ -49,37 +54,37 @@ RDD = """
     keyBy repartition coalesce zip zipWithIndex zipWithUniqueId name setName toDebugString
     getStorageLevel lookup countApprox sumApprox meanApprox countApproxDistinct
     toLocalIterator barrier withResources getResourceProfile toDF
-""".split()
+""")
 
-STREAMING_CONTEXT = """
+STREAMING_CONTEXT = _names("""
     getOrCreate getActive getActiveOrCreate sparkContext start awaitTermination
     awaitTerminationOrTimeout stop remember checkpoint socketTextStream textFileStream
     binaryRecordsStream queueStream transform union addStreamingListener _jssc _jvm
-""".split()
+""")
 
-DSTREAM = """
+DSTREAM = _names("""
     context count filter flatMap map mapPartitions mapPartitionsWithIndex reduce reduceByKey
     combineByKey partitionBy foreachRDD pprint mapValues flatMapValues glom cache persist
     checkpoint groupByKey countByValue saveAsTextFiles transform transformWith repartition
     union cogroup join leftOuterJoin rightOuterJoin fullOuterJoin slice window
     reduceByWindow countByWindow reduceByKeyAndWindow countByValueAndWindow
     groupByKeyAndWindow updateStateByKey is_cached is_checkpointed
-""".split()
+""")
 
 # PySpark's StreamingListener (its inner ``Java`` class is Py4J plumbing, not API), and
 # the Scala methods of what its callbacks receive.
 LISTENER_CLASSES: dict[str, list[str]] = {
-    "StreamingListener": """onStreamingStarted onReceiverStarted onReceiverError
+    "StreamingListener": _names("""onStreamingStarted onReceiverStarted onReceiverError
         onReceiverStopped onBatchSubmitted onBatchStarted onBatchCompleted
-        onOutputOperationStarted onOutputOperationCompleted""".split(),
-    "BatchInfo": """batchTime streamIdToInputInfo submissionTime processingStartTime
+        onOutputOperationStarted onOutputOperationCompleted"""),
+    "BatchInfo": _names("""batchTime streamIdToInputInfo submissionTime processingStartTime
         processingEndTime numRecords schedulingDelay processingDelay totalDelay
-        outputOperationInfos""".split(),
-    "OutputOperationInfo": """batchTime id name description startTime endTime failureReason
-        duration""".split(),
-    "StreamInputInfo": "inputStreamId numRecords metadata metadataDescription".split(),
-    "ReceiverInfo": """streamId name active location executorId lastErrorMessage lastError
-        lastErrorTime""".split(),
+        outputOperationInfos"""),
+    "OutputOperationInfo": _names("""batchTime id name description startTime endTime failureReason
+        duration"""),
+    "StreamInputInfo": _names("inputStreamId numRecords metadata metadataDescription"),
+    "ReceiverInfo": _names("""streamId name active location executorId lastErrorMessage lastError
+        lastErrorTime"""),
     "StreamingListenerStreamingStarted": ["time"],
     "StreamingListenerReceiverStarted": ["receiverInfo"],
     "StreamingListenerReceiverError": ["receiverInfo"],

@@ -74,11 +74,13 @@ def test_destroy_makes_later_use_an_error(sc) -> None:
 
 
 def test_garbage_collected_broadcasts_leave_the_executors(sc) -> None:
-    b = sc.broadcast("payload")
-    bid = b.id
-    sc.parallelize([0, 0], 2).map(lambda _: b.value).collect()
-    assert _broadcast_blocks(sc, bid)
-    del b
+    def use_one() -> int:
+        b = sc.broadcast("payload")
+        sc.parallelize([0, 0], 2).map(lambda _: b.value).collect()
+        assert _broadcast_blocks(sc, b.id)
+        return b.id
+
+    bid = use_one()  # the broadcast, its RDD and closure are unreachable now
     gc.collect()
     sc._cleaner.wait_until_idle()
     assert _broadcast_blocks(sc, bid) == set()

@@ -67,7 +67,7 @@ def test_text_file_paths_directories_globs(sc, tmp_path) -> None:
 
 def test_text_file_names_the_file_of_bad_utf8(sc, tmp_path) -> None:
     path = _write(tmp_path / "bad.txt", b"ok\n\xff\n")
-    with pytest.raises(DecodeError, match="bad.txt"):
+    with pytest.raises(DecodeError, match=r"bad\.txt"):
         sc.textFile(path).collect()
 
 

@@ -6,6 +6,7 @@ runs them, as the explain says)."""
 from __future__ import annotations
 
 import heapq
+import itertools
 
 import pyarrow as pa
 import pytest
@@ -36,7 +37,7 @@ def test_sort_by_key_is_a_stable_sort(sc, keys, slices, n, ascending, columnar) 
     assert rdd.collect() == expected
     # Range partitioned: every key of a partition comes before those of the next.
     parts = [[k for k, _ in p] for p in rdd.glom().collect() if p]
-    for a, b in zip(parts, parts[1:], strict=False):
+    for a, b in itertools.pairwise(parts):
         assert (max(a) <= min(b)) if ascending else (min(a) >= max(b))
 
 
@@ -83,7 +84,8 @@ def test_columnar_sort_falls_back_to_rows_where_arrow_would_differ(sc) -> None:
     table = pa.table({"k": [1.0, float("nan"), -1.0], "v": [1, 2, 3]})
     got = sc.parallelize(table, 1).sortByKey(numPartitions=1).collect()
     # Python's sort, whatever it makes of NaN (Arrow would put it last).
-    assert repr(got) == repr(sorted(zip(*table.to_pydict().values()), key=lambda kv: kv[0]))
+    rows = list(zip(*table.to_pydict().values(), strict=True))
+    assert repr(got) == repr(sorted(rows, key=lambda kv: kv[0]))
 
 
 def test_repartition_and_sort_within_partitions(sc) -> None:

@@ -96,7 +96,7 @@ def test_aggregate_and_fold_give_each_partition_its_own_zero(sc) -> None:
         return a + b
 
     assert sorted(sc.parallelize(range(6), 3).aggregate([], seq, comb)) == list(range(6))
-    assert sorted(sc.parallelize(range(6), 3).fold([], lambda a, b: a + [b]
+    assert sorted(sc.parallelize(range(6), 3).fold([], lambda a, b: [*a, b]
                                                   if not isinstance(b, list) else a + b)) \
         == list(range(6))
     assert sc.parallelize([1, 2, 3, 4]).aggregate(

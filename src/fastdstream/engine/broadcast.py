@@ -114,7 +114,7 @@ class Broadcast(Generic[T]):
                     f"(destroyed, or its executor was lost during this stage): {exc}"
                 ) from exc
             blocks.put(("broadcast", self._id, "value"), cached)
-        return cached[0]  # type: ignore[no-any-return]
+        return cached[0]
 
     def unpersist(self, blocking: bool = False) -> None:
         """Delete the executors' copies; a later task that uses the broadcast has it sent

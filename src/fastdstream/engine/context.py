@@ -566,7 +566,7 @@ class Context:
         """The user running this application (``SPARK_USER``, else the login name)."""
         return os.environ.get("SPARK_USER") or getpass.getuser()
 
-    setSystemProperty = classmethod(unsupported(  # type: ignore[assignment]
+    setSystemProperty = classmethod(unsupported(
         "Context", "setSystemProperty", NO_JVM + "; put settings in the Conf instead"))
     addFile = unsupported("Context", "addFile", _SHARED_FILES)
     addArchive = unsupported("Context", "addArchive", _SHARED_FILES)

@@ -1187,7 +1187,7 @@ class RDD:
 
     def _sort_plan(self, keyfunc: Callable[[Any], Any], ascending: bool,
                    operation: str) -> registry.Plan:
-        order = "ascending" if ascending else "descending"
+        order: sort.Order = "ascending" if ascending else "descending"
         label = f"ascending={ascending}"
         if keyfunc is not tasks.identity:
             return registry.Plan(operation, label, reason="a keyfunc: Python sorts its keys")

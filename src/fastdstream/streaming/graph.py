@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from functools import partial
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

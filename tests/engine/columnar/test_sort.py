@@ -18,7 +18,8 @@ PROPERTY = settings(max_examples=150, deadline=None)
 _ints = st.integers(-(2**63), 2**63 - 1)
 _texts = st.text(max_size=6)
 _floats = st.floats(allow_nan=False, allow_infinity=True).filter(lambda x: x != 0)
-_values = st.one_of(st.lists(_ints, min_size=1, max_size=30), st.lists(_texts, min_size=1, max_size=30),
+_values = st.one_of(st.lists(_ints, min_size=1, max_size=30),
+                    st.lists(_texts, min_size=1, max_size=30),
                     st.lists(_floats, min_size=1, max_size=30),
                     st.lists(st.binary(max_size=4), min_size=1, max_size=30))
 
