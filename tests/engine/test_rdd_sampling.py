@@ -74,3 +74,11 @@ def test_sample_by_key(sc) -> None:
     assert sample == pairs.sampleByKey(False, {"a": 0.1, "b": 0.6}, 5).collect()
     with pytest.raises(ValueError, match="Negative"):
         pairs.sampleByKey(False, {"a": -1.0})
+
+
+def test_explain_says_how_sampling_runs(sc) -> None:
+    rdd = sc.parallelize(pa.table({"v": [1, 2, 3]}), 2).sample(False, 0.5, 1)
+    assert "sample columnar on tables: a NumPy draw per row, kept by an Arrow filter" in \
+        rdd.explain()
+    assert "sample rows: its input is Python rows" in sc.parallelize([1]).sample(
+        False, 0.5).explain()
