@@ -570,8 +570,17 @@ class Context:
         "Context", "setSystemProperty", NO_JVM + "; put settings in the Conf instead"))
     addFile = unsupported("Context", "addFile", _SHARED_FILES)
     addArchive = unsupported("Context", "addArchive", _SHARED_FILES)
-    listFiles = unsupported_attribute("Context", "listFiles", _SHARED_FILES)
-    listArchives = unsupported_attribute("Context", "listArchives", _SHARED_FILES)
+
+    @property
+    def listFiles(self) -> list[str]:
+        """The files added by :meth:`addFile`: none, as files are not shipped here."""
+        return []
+
+    @property
+    def listArchives(self) -> list[str]:
+        """The archives added by :meth:`addArchive`: none, as archives are not shipped here."""
+        return []
+
     addPyFile = unsupported(
         "Context", "addPyFile", "worker processes import from the sys.path they started "
         "with; give pyFiles= to the SparkContext constructor (before they start)")
