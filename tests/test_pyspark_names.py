@@ -97,7 +97,7 @@ LISTENER_CLASSES: dict[str, list[str]] = {
 }
 
 # Implemented by other parts of the same issue, merged separately: skipped here until
-# they land. The integrator deletes this set once they have.
+# they land (windows, getOrCreate). The integrator deletes this set once they have.
 PENDING_ELSEWHERE = {
     ("DStream", "window"),
     ("DStream", "reduceByWindow"),
@@ -105,10 +105,7 @@ PENDING_ELSEWHERE = {
     ("DStream", "reduceByKeyAndWindow"),
     ("DStream", "countByValueAndWindow"),
     ("DStream", "groupByKeyAndWindow"),
-    ("DStream", "updateStateByKey"),
-    ("DStream", "checkpoint"),
     ("StreamingContext", "getOrCreate"),
-    ("StreamingContext", "getActiveOrCreate"),
 }
 
 _MISSING = object()
@@ -151,7 +148,7 @@ def _rejection(found: Any) -> str | None:
 @pytest.mark.parametrize(("owner", "name"), _cases(), ids=lambda v: str(v))
 def test_pyspark_name_is_implemented_or_rejected_saying_why(objects, owner, name) -> None:
     if (owner, name) in PENDING_ELSEWHERE:
-        pytest.skip("implemented by another part of issue 7 (windows, state, getOrCreate)")
+        pytest.skip("implemented by another part of issue 7 (windows, getOrCreate)")
     obj = objects[owner]
     found = inspect.getattr_static(obj, name, _MISSING)
     assert found is not _MISSING, (
