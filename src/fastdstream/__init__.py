@@ -9,11 +9,14 @@ A PySpark Streaming program ports by changing its imports::
 from fastdstream.clock import ManualClock, SystemClock
 from fastdstream.conf import Conf, SparkConf
 from fastdstream.context import SparkContext
+from fastdstream.engine.accumulator import Accumulator, AccumulatorParam
 from fastdstream.engine.backend.task_context import TaskContext
+from fastdstream.engine.broadcast import Broadcast
 from fastdstream.engine.columnar.registry import register_kernel
 from fastdstream.engine.context import Context
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
+from fastdstream.engine.stat_counter import StatCounter
 from fastdstream.errors import (
     DecodeError,
     FastDStreamError,
@@ -31,7 +34,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RDD",
+    "Accumulator",
+    "AccumulatorParam",
     "BatchInfo",
+    "Broadcast",
     "Conf",
     "Context",
     "DStream",
@@ -41,6 +47,7 @@ __all__ = [
     "Receiver",
     "SparkConf",
     "SparkContext",
+    "StatCounter",
     "State",
     "StateSpec",
     "StorageLevel",

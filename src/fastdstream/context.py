@@ -84,6 +84,8 @@ class SparkContext(Context):
     >>> sc.stop()
     """
 
+    PACKAGE_EXTENSIONS = PACKAGE_EXTENSIONS
+
     def __init__(
         self,
         master: str | None = None,

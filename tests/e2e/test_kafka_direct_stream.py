@@ -377,8 +377,12 @@ def test_deleted_records_honour_auto_offset_reset(master, kafka_broker) -> None:
         stream.foreachRDD(lambda rdd: rdd.count())
         strict.start()
         strict.clock.advance(strict.batch_ms)
-        with pytest.raises(KafkaError, match=rf"offset 2 of {topic}-0 is out of range \[6, 10\]"):
+        # Planning the batch fails its output's job: reported with the batch time.
+        with pytest.raises(StreamingJobError,
+                           match=rf"offset 2 of {topic}-0 is out of range \[6, 10\]") as info:
             strict.ssc.awaitTerminationOrTimeout(10)
+        assert isinstance(info.value.__cause__, KafkaError)
+        assert info.value.batch_time_ms == strict.batch_ms
     finally:
         strict.stop()
 
@@ -393,8 +397,10 @@ def test_topic_deleted_while_running_is_a_clear_error(kafka_broker, streaming) -
     streaming.run_batches(1)
     kafka_broker.delete_topic(topic)
     streaming.clock.advance(streaming.batch_ms)
-    with pytest.raises(KafkaError, match=rf"topic {topic} partition 0 no longer exists"):
+    with pytest.raises(StreamingJobError,
+                       match=rf"topic {topic} partition 0 no longer exists") as info:
         streaming.ssc.awaitTerminationOrTimeout(30)
+    assert isinstance(info.value.__cause__, KafkaError)
 
 
 def test_unreachable_bootstrap_servers_fail_at_start(streaming) -> None:

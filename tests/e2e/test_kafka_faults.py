@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from fastdstream import StreamingJobError
 from fastdstream.kafka import KafkaError, KafkaUtils
 from fastdstream.testing import ManualStreaming, wait_until
 from fastdstream.testing.kafka_broker import KafkaBroker
@@ -46,7 +47,9 @@ def test_broker_down_and_back_mid_stream(master, own_broker: KafkaBroker, how: s
         # a batch while the broker is away fails loudly, and plans nothing
         streaming.clock.advance(streaming.batch_ms)
         error = streaming.take_error(timeout=60)
-        assert isinstance(error, KafkaError) and own_broker.bootstrap_servers in str(error)
+        # Planning the batch failed its output's job, reported with the batch time.
+        assert isinstance(error, StreamingJobError) and isinstance(error.__cause__, KafkaError)
+        assert own_broker.bootstrap_servers in str(error)
         own_broker.start()
         own_broker.produce(topic, [f"c{i}" for i in range(10)], partition=1)
         done = len(streaming.recorder.completed)

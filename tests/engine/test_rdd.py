@@ -526,11 +526,11 @@ def test_cache_computes_partitions_once(sc, tmp_path):
     assert rdd.collect() == list(range(9))
     assert rdd.map(lambda x: x * 2).sum() == 72  # a child reads the cached blocks
     assert sorted(_calls(log)) == [0, 1, 2]
-    assert ("rdd", rdd.id, 0) in block_ids(sc)
+    assert ("rdd", rdd.id(), 0) in block_ids(sc)
 
     rdd.unpersist()
     assert not rdd.is_cached
-    assert ("rdd", rdd.id, 0) not in block_ids(sc)
+    assert ("rdd", rdd.id(), 0) not in block_ids(sc)
     assert rdd.collect() == list(range(9))
     assert sorted(_calls(log)) == [0, 0, 1, 1, 2, 2]
 
@@ -549,7 +549,7 @@ def test_persist_returns_self_and_accepts_storage_level(sc, tmp_path):
 def test_cached_columnar_partitions_stay_tables(sc):
     rdd = sc.parallelize(pa.table({"value": ["a b", "c"]}), 2).flatMap(str.split).cache()
     assert rdd.collect() == ["a", "b", "c"]
-    assert ("rdd", rdd.id, 0) in block_ids(sc)
+    assert ("rdd", rdd.id(), 0) in block_ids(sc)
     assert all(isinstance(p, pa.Table) for p in partitions(rdd))
     rdd.unpersist()
 

@@ -88,7 +88,7 @@ def test_local_checkpoint_keeps_blocks_and_cuts_the_lineage(sc, tmp_path) -> Non
     assert rdd.sum() == 30
     assert rdd.isCheckpointed() and rdd.isLocallyCheckpointed()
     assert rdd.getCheckpointFile() is None and rdd._parents == ()
-    assert {("rdd", rdd.id, s) for s in range(3)} <= block_ids(sc)
+    assert {("rdd", rdd.id(), s) for s in range(3)} <= block_ids(sc)
     assert rdd.collect() == [0, 2, 4, 6, 8, 10]
     assert sorted(_calls(log)) == [0, 1, 2]  # computed once, read from blocks after
 

@@ -47,8 +47,8 @@ def lineage_size(rdd) -> int:
     stack = [rdd]
     while stack:
         node = stack.pop()
-        if node.id not in seen:
-            seen.add(node.id)
+        if node.id() not in seen:
+            seen.add(node.id())
             stack.extend(node._parents)
     return len(seen)
 

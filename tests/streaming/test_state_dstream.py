@@ -44,8 +44,8 @@ def lineage_size(rdd) -> int:
     stack = [rdd]
     while stack:
         node = stack.pop()
-        if node.id not in seen:
-            seen.add(node.id)
+        if node.id() not in seen:
+            seen.add(node.id())
             stack.extend(node._parents)
     return len(seen)
 
@@ -255,10 +255,10 @@ def test_a_state_batch_s_lineage_is_what_it_read(ckpt: ManualStreaming) -> None:
     stream = ckpt.ssc.queueStream([[("a", 1)], [("b", 1)], [("a", 1)]])
     state = stream.updateStateByKey(running_sum, numPartitions=2)
     inputs: list = []
-    stream.foreachRDD(lambda rdd: inputs.append(rdd.id))
+    stream.foreachRDD(lambda rdd: inputs.append(rdd.id()))
     read: list = []
     state.foreachRDD(lambda rdd: read.append(
-        [n.id for n in rdd._lineage() if type(n).__name__ == "ParallelCollectionRDD"]))
+        [n.id() for n in rdd._lineage() if type(n).__name__ == "ParallelCollectionRDD"]))
     ckpt.start()
     ckpt.run_batches(3)
     assert read == [[i] for i in inputs]

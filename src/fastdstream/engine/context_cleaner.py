@@ -45,6 +45,10 @@ class ContextCleaner:
     def register_shuffle(self, rdd: object, shuffle_id: int) -> None:
         weakref.finalize(rdd, self._enqueue, ("shuffle", shuffle_id))
 
+    def register_broadcast(self, broadcast: object, broadcast_id: int) -> None:
+        """Remove a broadcast's blocks from the executors when it is garbage-collected."""
+        weakref.finalize(broadcast, self._enqueue, ("broadcast", broadcast_id))
+
     def register_checkpoint(self, rdd: object, directory: str) -> None:
         """Remove a reliably checkpointed RDD's files with it, when
         ``spark.cleaner.referenceTracking.cleanCheckpoints`` is on (off by default, as in

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from fastdstream.engine import rdds, tasks
+from fastdstream.engine import rdd_sampler, rdds, tasks
 from fastdstream.engine.columnar.registry import Plan, function_label
 
 if TYPE_CHECKING:
@@ -128,6 +128,18 @@ def _step(step: Any, source: Form) -> tuple[str, Form]:
     if func is tasks.map_in_arrow:
         return describe_op(OpNote(f"mapInArrow({function_label(args[0])})", output="table",
                                   how="a function of Arrow record batches"), source)
+    if func in (rdd_sampler.bernoulli, rdd_sampler.poisson, rdd_sampler.range_sample):
+        name = "randomSplit" if func is rdd_sampler.range_sample else "sample"
+        return describe_op(OpNote(name, output="same",
+                                  how="a NumPy draw per row, kept by an Arrow filter"), source)
+    if func in (tasks.index_step, tasks.unique_id_step):
+        name = "zipWithIndex" if func is tasks.index_step else "zipWithUniqueId"
+        return describe_op(OpNote(name, output="either",
+                                  how="an index column added to a one-column table; "
+                                      "pairs of Python rows otherwise"), source)
+    if func is tasks.pipe_partition:
+        return describe_op(OpNote(f"pipe({args[0]!r})", how="each element, as a line, "
+                                  "through an external process"), source)
     if func is tasks.tag_values:
         return describe_op(OpNote("cogroup", how="tags values by side"), source)
     return describe_op(OpNote(function_label(func), output="either",
@@ -171,12 +183,12 @@ class _Explainer:
         self._lines: dict[int, list[str]] = {}
 
     def describe(self, rdd: RDD) -> tuple[list[str], Form]:
-        if rdd.id not in self._forms:
+        if rdd._id not in self._forms:
             lines, form = self._describe(rdd)
             if rdd.is_cached:
                 lines[0] += " [cached]"
-            self._lines[rdd.id], self._forms[rdd.id] = lines, form
-        return self._lines[rdd.id], self._forms[rdd.id]
+            self._lines[rdd._id], self._forms[rdd._id] = lines, form
+        return self._lines[rdd._id], self._forms[rdd._id]
 
     def _source(self, rdd: RDD) -> Form:
         return union_of(self.describe(p)[1] for p in rdd._parents)
@@ -209,6 +221,12 @@ class _Explainer:
         if isinstance(rdd, rdds.CartesianRDD):
             self._source(rdd)
             return [f"{name} rows: pairs of Python rows"], rows_from("cartesian")
+        if isinstance(rdd, rdds.ZippedRDD):
+            form = self._source(rdd)
+            if not form.table:
+                return [f"{name} zip rows: pairs of Python rows"], rows_from("zip")
+            return [f"{name} zip columnar where both sides are one-column tables; else "
+                    "pairs of Python rows"], Form(True, True, "zip")
         if isinstance(rdd, rdds.UnionRDD):
             form = self._source(rdd)
             return [f"{name} union: {form.describe()}"], form

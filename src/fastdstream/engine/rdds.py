@@ -163,6 +163,21 @@ class CartesianRDD(RDD):
         )
 
 
+class ZippedRDD(RDD):
+    """Partition ``i`` pairs the elements of partition ``i`` of both parents, in order."""
+
+    def __init__(self, left: RDD, right: RDD):
+        if left.getNumPartitions() != right.getNumPartitions():
+            raise ValueError(
+                "Can only zip with RDD which has the same number of partitions: "
+                f"{left.getNumPartitions()} and {right.getNumPartitions()}")
+        super().__init__(left.ctx, left.getNumPartitions(), (left, right))
+
+    def _build_partition_fn(self) -> PartitionFn:
+        left, right = self._parents
+        return partial(tasks.zip_partition, left._partition_fn(), right._partition_fn())
+
+
 class ShuffledRDD(RDD):
     """The reduce side of a shuffle; its map side runs as a stage of its own first."""
 

@@ -6,14 +6,23 @@ never over an RDD or the Context.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import copy
+import heapq
 import itertools
 import logging
+import math
 import os
+import shlex
+import subprocess
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial, reduce
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,7 +35,7 @@ from fastdstream.engine.backend.block_manager import (
 )
 from fastdstream.engine.backend.shuffle import MapStatus
 from fastdstream.engine.backend.task_context import TaskContext
-from fastdstream.engine.columnar import kernels
+from fastdstream.engine.columnar import kernels, sort
 from fastdstream.engine.columnar.partition import (
     PartitionData,
     is_columnar,
@@ -37,6 +46,7 @@ from fastdstream.engine.columnar.partition import (
 )
 from fastdstream.engine.columnar.registry import Plan
 from fastdstream.engine.partitioner import HashPartitioner
+from fastdstream.engine.stat_counter import StatCounter
 
 log = logging.getLogger(__name__)
 
@@ -419,3 +429,193 @@ def save_partition(directory: str, split: int, data: PartitionData) -> None:
             out.write(f"{x}\n")
         out.flush()
         os.fsync(out.fileno())
+
+
+# --- ordering: sortByKey, top, takeOrdered, min, max ------------------------------------
+
+
+def key_orderable(table: pa.Table) -> bool:
+    """Guard of the columnar sort by key: pairs (or wider rows) whose key column orders
+    in Arrow as in Python."""
+    return table.num_columns >= 2 and sort.orderable(table, 1)
+
+
+def sort_rows(ascending: bool, keyfunc: Callable[[Any], Any], _: int,
+              rows: Iterable[Any]) -> list[Any]:
+    return sorted(rows, key=lambda kv: keyfunc(kv[0]), reverse=not ascending)
+
+
+def range_partition(bounds: list[Any], ascending: bool, keyfunc: Callable[[Any], Any],
+                    key: Any) -> int:
+    """PySpark's range partitioner of ``sortByKey``: the range a key falls in."""
+    p = bisect.bisect_left(bounds, keyfunc(key))
+    return p if ascending else len(bounds) - p
+
+
+def range_map_side(bounds: list[Any], ascending: bool, keyfunc: Callable[[Any], Any],
+                   plan: Plan, split: int, data: PartitionData) -> list[Any]:
+    if plan.accepts(data):
+        return sort.range_split(sort.sort_table(data, "ascending"), bounds, ascending)
+    buckets: list[list[Any]] = [[] for _ in range(len(bounds) + 1)]
+    for row in iter_rows(data):
+        buckets[range_partition(bounds, ascending, keyfunc, row[0])].append(row)
+    return buckets
+
+
+def sort_reduce_side(ascending: bool, keyfunc: Callable[[Any], Any], plan: Plan, split: int,
+                     buckets: list[Any]) -> PartitionData:
+    if buckets and all(is_columnar(b) for b in buckets):
+        tables = _unify(buckets)
+        if tables is not None:
+            table = pa.concat_tables(tables)
+            if plan.accepts(table):
+                return plan.run(table)
+    return sort_rows(ascending, keyfunc, split, (x for b in buckets for x in iter_rows(b)))
+
+
+def select_partition(num: int, key: Callable[[Any], Any] | None, largest: bool, _: int,
+                     data: PartitionData) -> list[Any]:
+    """The ``num`` largest (or smallest) elements of a partition, sorted, as heapq gives
+    them; a table ordered in Arrow as in Python is selected by Arrow."""
+    if key is None and is_columnar(data) and sort.orderable(data):
+        return to_list(sort.select_k(data, num, "descending" if largest else "ascending"))
+    pick = heapq.nlargest if largest else heapq.nsmallest
+    return pick(num, iter_rows(data), key=key)
+
+
+def extreme_partition(largest: bool, key: Callable[[Any], Any] | None, _: int,
+                      data: PartitionData) -> list[Any]:
+    """[max] or [min] of a partition ([] if empty); one orderable column by Arrow."""
+    if (key is None and is_columnar(data) and data.num_columns == 1
+            and sort.orderable(data)):
+        low, high = sort.min_max(data.column(0))
+        return [] if data.num_rows == 0 else [high if largest else low]
+    rows = iter_rows(data)
+    pick = max if largest else min
+    try:
+        return [pick(rows, key=key)] if key is not None else [pick(rows)]
+    except ValueError:  # an empty partition
+        return []
+
+
+def stats_partition(_: int, data: PartitionData) -> StatCounter:
+    if is_columnar(data) and data.num_columns == 1:
+        column = data.column(0)
+        kind = column.type
+        if (pa.types.is_integer(kind) or pa.types.is_floating(kind)) and not column.null_count:
+            return StatCounter.of_column(column)
+    return StatCounter(iter_rows(data))
+
+
+# --- zip, indices ------------------------------------------------------------------------
+
+
+def zip_partition(left: PartitionFn, right: PartitionFn, tc: TaskContext,
+                  split: int) -> PartitionData:
+    a, b = left(tc, split), right(tc, split)
+    if (is_columnar(a) and is_columnar(b) and a.num_columns == 1 and b.num_columns == 1
+            and a.num_rows == b.num_rows):
+        return pa.table([a.column(0), b.column(0)], names=["_1", "_2"])
+    xs, ys = to_list(a), to_list(b)
+    if len(xs) != len(ys):
+        raise ValueError(
+            f"Can only zip RDDs with same number of elements in each partition: partition "
+            f"{split} has {len(xs)} and {len(ys)}")
+    return list(zip(xs, ys, strict=True))
+
+
+def _with_numbers(data: PartitionData, numbers: Callable[[int], Any]) -> PartitionData:
+    if is_columnar(data) and data.num_columns == 1:
+        return pa.table([data.column(0), pa.array(numbers(data.num_rows), pa.int64())],
+                        names=[data.column_names[0], "index"])
+    rows = to_list(data)
+    return list(zip(rows, numbers(len(rows)).tolist(), strict=True))
+
+
+def index_step(starts: tuple[int, ...], split: int, data: PartitionData) -> PartitionData:
+    """:meth:`RDD.zipWithIndex`: (element, its index in the RDD)."""
+    return _with_numbers(data, lambda n: np.arange(starts[split], starts[split] + n))
+
+
+def unique_id_step(num_partitions: int, split: int, data: PartitionData) -> PartitionData:
+    """:meth:`RDD.zipWithUniqueId`: element ``i`` of partition ``k`` gets ``i * n + k``."""
+    return _with_numbers(data, lambda n: np.arange(n, dtype=np.int64) * num_partitions + split)
+
+
+# --- pipe, pickle files --------------------------------------------------------------------
+
+
+def pipe_partition(command: str, env: dict[str, str], check_code: bool, _: int,
+                   data: PartitionData) -> list[str]:
+    """:meth:`RDD.pipe`: each element as a line to ``command``'s stdin; its stdout lines."""
+    process = subprocess.Popen(shlex.split(command), env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+
+    def feed(out: Any) -> None:
+        try:
+            for x in iter_rows(data):
+                out.write((str(x).rstrip("\n") + "\n").encode("utf-8"))
+        except BrokenPipeError:
+            pass  # the command stopped reading; its exit code says whether that is an error
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                out.close()
+
+    writer = threading.Thread(target=feed, args=(process.stdin,), daemon=True)
+    writer.start()
+    lines = [line.rstrip(b"\n").decode("utf-8") for line in process.stdout]
+    process.stdout.close()
+    code = process.wait()
+    writer.join()
+    if check_code and code:
+        raise RuntimeError(f"Pipe function `{command}' exited with error code {code}")
+    return lines
+
+
+def save_pickled_partition(directory: str, split: int, data: PartitionData) -> None:
+    path = os.path.join(directory, f"part-{split:05d}")
+    with open(path, "wb") as out:
+        out.write(serde.encode_partition(data if is_columnar(data) else to_list(data)))
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def histogram_partition(buckets: list[Any], even: bool, inc: Any, _: int,
+                        data: PartitionData) -> list[int]:
+    """PySpark's histogram of one partition: counts per bucket, the last one closed."""
+    minv, maxv = buckets[0], buckets[-1]
+    counters = [0] * len(buckets)
+    for i in iter_rows(data):
+        if i is None or (isinstance(i, float) and math.isnan(i)) or i > maxv or i < minv:
+            continue
+        t = int((i - minv) / inc) if even else bisect.bisect_right(buckets, i) - 1
+        counters[t] += 1
+    last = counters.pop()
+    counters[-1] += last
+    return counters
+
+
+# --- aggregation helpers -------------------------------------------------------------------
+
+
+def fold_partition(zero: Any, op: Callable[[Any, Any], Any], _: int, data: PartitionData) -> Any:
+    """Fold a partition from its own copy of ``zero`` (tasks of a stage may share one)."""
+    return reduce(op, iter_rows(data), copy.deepcopy(zero))
+
+
+def fold_step(zero: Any, op: Callable[[Any, Any], Any], split: int,
+              data: PartitionData) -> list[Any]:
+    return [fold_partition(zero, op, split, data)]
+
+
+def key_by_split(n: int, split: int, data: PartitionData) -> Iterator[tuple[int, Any]]:
+    return ((split % n, x) for x in iter_rows(data))
+
+
+def reduce_by_key_locally(func: Callable[[Any, Any], Any], _: int,
+                          data: PartitionData) -> dict[Any, Any]:
+    merged: dict[Any, Any] = {}
+    for k, v in iter_rows(data):
+        merged[k] = func(merged[k], v) if k in merged else v
+    return merged

@@ -6,6 +6,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
     from fastdstream.streaming.dstream.input_dstream import InputDStream
 
 log = logging.getLogger(__name__)
+
+
+def _reraise(exc: Exception) -> None:
+    """The job of an output whose generation failed: it fails with that error."""
+    raise exc
 
 
 class DStreamGraph:
@@ -72,9 +78,17 @@ class DStreamGraph:
             stream.stop()
 
     def generate_jobs(self, time_ms: int) -> list[tuple[int, str, Callable[[], None]]]:
-        jobs = []
+        jobs: list[tuple[int, str, Callable[[], None]]] = []
         for index, out in enumerate(self.output_streams):
-            job = out.generate_job(time_ms)
+            try:
+                job = out.generate_job(time_ms)
+            except Exception as exc:
+                # As Spark: a stream that fails to compute this batch (a function given to
+                # transform, say) fails its output's job, which reports it with the batch
+                # time; the batch's other outputs still run.
+                log.warning("output operation %d (%s) failed to generate its job for "
+                            "batch %d ms: %r", index, out.name, time_ms, exc)
+                job = partial(_reraise, exc)
             if job is not None:
                 jobs.append((index, out.name, job))
         return jobs

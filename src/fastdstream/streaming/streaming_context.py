@@ -35,6 +35,7 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerStreamingStarted,
 )
 from fastdstream.streaming.scheduler.receiver_tracker import ReceiverTracker
+from fastdstream.unsupported import NO_JVM, unsupported_attribute
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class StreamingContext:
 
     _activeContext: StreamingContext | None = None
     _active_lock = threading.Lock()
+    _jssc = unsupported_attribute("StreamingContext", "_jssc", NO_JVM)
+    _jvm = unsupported_attribute("StreamingContext", "_jvm", NO_JVM)
 
     def __init__(self, sparkContext: Context | str, batchDuration: float | None = None):
         if isinstance(sparkContext, str):

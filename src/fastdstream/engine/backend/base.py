@@ -20,6 +20,7 @@ from fastdstream.errors import FastDStreamError
 
 StageFn = Callable[[TaskContext, int], Any]
 Preference = Callable[[int], "str | None"]
+TaskCallback = Callable[[int, Any], None]
 
 
 class ExecutorLostError(FastDStreamError):
@@ -48,11 +49,14 @@ class ExecutorBackend(ABC):
         stage_id: int = 0,
         description: str = "",
         preferred: Preference | None = None,
+        on_success: TaskCallback | None = None,
     ) -> list[Any]:
         """Run ``stage_fn(context, split)`` for every split; results in split order.
 
         ``preferred(split)`` names the executor a task should run on (where its
-        input blocks are), or None. The first task error is raised once every task
+        input blocks are), or None. ``on_success(split, result)`` runs on the calling
+        thread for each task that succeeds, as its result arrives, also when another
+        task of the stage fails. The first task error is raised once every task
         of the stage has ended, so no task outlives its stage.
         """
 

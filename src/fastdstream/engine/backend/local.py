@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from fastdstream.engine.backend import serde
-from fastdstream.engine.backend.base import ExecutorBackend, Preference, StageFn
+from fastdstream.engine.backend.base import ExecutorBackend, Preference, StageFn, TaskCallback
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.executor import Executor
 
@@ -61,6 +61,7 @@ class LocalBackend(ExecutorBackend):
         stage_id: int = 0,
         description: str = "",
         preferred: Preference | None = None,
+        on_success: TaskCallback | None = None,
     ) -> list[Any]:
         if self._stopped:
             raise RuntimeError("cannot run tasks: the Context has been stopped")
@@ -68,15 +69,20 @@ class LocalBackend(ExecutorBackend):
         run = self.executor.run_task
         if len(splits) == 1:
             # One task: skip the pool hand-off, which costs more than a tiny task.
-            return [run(fn, stage_id, splits[0])]
+            result = run(fn, stage_id, splits[0])
+            if on_success is not None:
+                on_success(splits[0], result)
+            return [result]
         futures: list[Future[Any]] = [
             self._pool.submit(run, fn, stage_id, split) for split in splits
         ]
         results: list[Any] = []
         first_error: BaseException | None = None
-        for future in futures:
+        for split, future in zip(splits, futures, strict=True):
             try:
                 results.append(future.result())
+                if on_success is not None:
+                    on_success(split, results[-1])
             except BaseException as exc:  # keep waiting so no task outlives its stage
                 if first_error is None:
                     first_error = exc

@@ -37,7 +37,13 @@ from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from fastdstream.engine.backend import serde
-from fastdstream.engine.backend.base import ExecutorBackend, ExecutorLostError, Preference, StageFn
+from fastdstream.engine.backend.base import (
+    ExecutorBackend,
+    ExecutorLostError,
+    Preference,
+    StageFn,
+    TaskCallback,
+)
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
 from fastdstream.errors import FastDStreamError
@@ -231,6 +237,7 @@ class LocalClusterBackend(ExecutorBackend):
         stage_id: int = 0,
         description: str = "",
         preferred: Preference | None = None,
+        on_success: TaskCallback | None = None,
     ) -> list[Any]:
         frame = serde.dumps_function(stage_fn, description)
         stage_key = next(self._stage_keys)
@@ -249,6 +256,8 @@ class LocalClusterBackend(ExecutorBackend):
                 for split in pending:
                     try:
                         results[split] = futures[split].result()
+                        if on_success is not None:
+                            on_success(split, results[split])
                     except ExecutorLostError as exc:
                         attempts[split] += 1
                         if attempts[split] >= self._max_failures or self._stopped:

@@ -34,7 +34,7 @@ class TaskContext:
     >>> sc.stop()
     """
 
-    __slots__ = ("_attempt", "_partition", "_stage", "executor")
+    __slots__ = ("_accumulator_updates", "_attempt", "_partition", "_stage", "executor")
 
     def __init__(self, executor: Executor, stage_id: int, partition_id: int,
                  attempt_number: int = 0):
@@ -42,6 +42,9 @@ class TaskContext:
         self._stage = stage_id
         self._partition = partition_id
         self._attempt = attempt_number
+        # What the task added to accumulators, by accumulator id: returned with its
+        # result and merged on the driver if the task succeeds.
+        self._accumulator_updates: dict[int, Any] = {}
 
     @classmethod
     def get(cls) -> TaskContext | None:

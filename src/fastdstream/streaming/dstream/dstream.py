@@ -643,6 +643,17 @@ class DStream:
         self._persisted = True
         return self
 
+    @property
+    def is_cached(self) -> bool:
+        """Whether each batch's RDD is persisted (:meth:`cache`, :meth:`persist`)."""
+        return self._persisted
+
+    @property
+    def is_checkpointed(self) -> bool:
+        """Whether this stream's RDDs are checkpointed periodically (:meth:`checkpoint`,
+        or a stateful stream's own)."""
+        return self._checkpoint_interval_ms is not None or self._must_checkpoint
+
     def checkpoint(self, interval: float) -> DStream:
         """Enable periodic checkpointing of the RDDs of this DStream.
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastdstream.clock import Clock, RecurringTimer
+from fastdstream.errors import StreamingJobError
 from fastdstream.streaming.scheduler.job_scheduler import Job, JobScheduler, JobSet
 
 if TYPE_CHECKING:
@@ -55,7 +56,12 @@ class JobGenerator:
             outputs = self._graph.generate_jobs(time_ms)
         except Exception as exc:
             log.exception("Error generating jobs for time %d ms", time_ms)
-            self._report_error(exc)
+            # What fails outside the outputs' own generation (block allocation) fails the
+            # batch: reported as a job failure is, with the batch time.
+            error = StreamingJobError(f"generating the jobs of batch {time_ms} ms failed: "
+                                      f"{exc!r}", time_ms)
+            error.__cause__ = exc
+            self._report_error(error)
             self.last_generated_time = time_ms
             return
         # Read by batch time: the streams reported when they computed this batch, which
