@@ -6,8 +6,9 @@ before it is handed to the engine and before the receiver acknowledges its
 source (the Kafka receiver commits offsets only then). One file per block,
 under ``<checkpoint>/receivedData/<stream id>/``, written atomically (temp file,
 fsync, rename, fsync of the directory) and verified by CRC-32 on read. A block's
-file is deleted once the batch that processed it is done; the files still there
-at start-up are the blocks to replay.
+file is deleted once the batch that processed it is forgotten; the files still
+there at start-up are the blocks to replay -- except those a batch restored from a
+streaming checkpoint reads (they would be processed twice).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class LoggedBlock:
 
 def stream_dir(checkpoint_dir: str, stream_id: int) -> str:
     return os.path.join(checkpoint_dir, "receivedData", str(stream_id))
+
+
+def wal_path(checkpoint_dir: str, stream_id: int, block_id: tuple[Any, ...]) -> str:
+    """The file that holds ``block_id`` of stream ``stream_id`` once it is logged."""
+    return os.path.join(stream_dir(checkpoint_dir, stream_id), _file_name(block_id))
 
 
 def _file_name(block_id: tuple[Any, ...]) -> str:

@@ -1,0 +1,213 @@
+"""Driver recovery: getOrCreate rebuilds the job and goes on from its checkpoint.
+
+A "crash" is a copy of the checkpoint directory taken while a batch is pending (its
+job blocked): what a killed driver leaves on disk. The first context is then stopped
+(one StreamingContext may be active per process) and a fresh one recovers from the
+copy with the manual clock moved on, so down-time batches are due too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from fastdstream import StreamingContext
+from fastdstream.engine.rdd import RDD
+from fastdstream.engine.rdds import ReliableCheckpointRDD
+from fastdstream.streaming.checkpoint import checkpoint_path, read_checkpoint
+from fastdstream.streaming.dstream.dstream import DStream
+from fastdstream.testing import ManualStreaming, wait_until
+
+
+class Accumulated(DStream):
+    """Every batch so far, a stream that chains on its own previous batch (as a state
+    does): recovered exactly only if its checkpointed RDD is read back."""
+
+    _must_checkpoint = True
+
+    def __init__(self, parent: DStream):
+        super().__init__(parent._ssc, (parent,))
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        new = self._dependencies[0]._get_or_compute(time_ms)
+        new = new if new is not None else self._sc.emptyRDD()
+        assert self._zero_time is not None
+        previous_time = time_ms - self.slideDuration
+        if previous_time <= self._zero_time:
+            return new
+        previous = self._get_or_compute(previous_time)
+        return new if previous is None else previous.union(new)
+
+
+def move_in(directory: Path, name: str, mtime_ms: int) -> str:
+    path = directory / name
+    path.write_text(f"{name}\n")
+    os.utime(path, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
+    return str(path)
+
+
+class FileJob:
+    """The job the setup function builds: a file stream, and every line so far."""
+
+    def __init__(self, data_dir: Path, block_at: int | None = None):
+        self.data_dir = data_dir
+        self.block_at = block_at
+        self.release = threading.Event()
+        self.reached = threading.Event()
+        self.lines: dict[int, list[str]] = {}
+        self.totals: dict[int, list[str]] = {}
+        self.streaming: ManualStreaming | None = None
+
+    def setup(self) -> StreamingContext:
+        self.streaming = ManualStreaming(conf={
+            "spark.streaming.fileStream.minRememberDuration": "3s"})
+        ssc = self.streaming.ssc
+        lines = ssc.textFileStream(str(self.data_dir))
+        total = Accumulated(lines).checkpoint(2)
+
+        def record_lines(time, rdd: RDD) -> None:
+            t = round(time.timestamp() * 1000)
+            if t == self.block_at:
+                self.reached.set()
+                self.release.wait(30)
+                return  # the "crashed" run never finishes this batch
+            self.lines[t] = sorted(rdd.collect())
+
+        lines.foreachRDD(record_lines)
+        total.foreachRDD(lambda time, rdd: self.totals.__setitem__(
+            round(time.timestamp() * 1000), sorted(rdd.collect())))
+        self.stream_ids = (lines._id, total._id)
+        return ssc
+
+
+def crash_copy(checkpoint_dir: Path, time_ms: int, to: Path) -> None:
+    """Copy the checkpoint directory once the checkpoint of ``time_ms`` is on disk."""
+    wait_until(lambda: os.path.exists(checkpoint_path(str(checkpoint_dir), time_ms)),
+               what=f"the checkpoint of {time_ms} ms")
+    shutil.copytree(checkpoint_dir, to)
+
+
+def test_get_or_create_runs_pending_and_down_time_batches_once(tmp_path: Path) -> None:
+    data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
+    data.mkdir()
+    first = FileJob(data, block_at=4000)
+    ssc = StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None and ssc is first.streaming.ssc
+    streaming = first.streaming
+    try:
+        streaming.start()
+        for i in range(1, 4):
+            move_in(data, f"f{i}", i * 1000 - 500)
+            streaming.run_batches(1)
+        move_in(data, "f4", 3500)
+        streaming.clock.advance(1000)  # batch 4 s: generated, its job blocks
+        assert first.reached.wait(10)
+        crash_copy(checkpoint, 4000, crashed)
+    finally:
+        first.release.set()
+        streaming.stop()
+    assert first.totals[3000] == ["f1", "f2", "f3"]
+    saved = read_checkpoint(str(crashed))
+    assert saved is not None and saved.pending_times == (4000,)
+
+    # While the job was down, two more files came.
+    move_in(data, "f5", 4500)
+    move_in(data, "f6", 5500)
+    second = FileJob(data)
+
+    def setup() -> StreamingContext:
+        ssc = second.setup()
+        assert second.streaming is not None
+        second.streaming.clock.set_time(6000)  # the clock went on while the job was down
+        return ssc
+
+    ssc = StreamingContext.getOrCreate(str(crashed), setup)
+    assert second.streaming is not None
+    streaming = second.streaming
+    try:
+        lines_id, total_id = second.stream_ids
+        generated = ssc._graph.streams()[total_id]._generated
+        # The accumulated stream's batch of 2 s comes back from its RDD checkpoint.
+        assert isinstance(generated[2000], ReliableCheckpointRDD)
+        streaming.start()
+        # Pending 4 s (the checkpoint's own time), and 5 s, 6 s that passed while down.
+        streaming.recorder.wait_for_batches(3)
+        assert second.lines == {4000: ["f4"], 5000: ["f5"], 6000: ["f6"]}
+        assert second.totals[6000] == ["f1", "f2", "f3", "f4", "f5", "f6"]
+        move_in(data, "f7", 6500)
+        streaming.run_batches(1)
+        assert second.lines[7000] == ["f7"]
+        assert second.totals[7000] == [f"f{i}" for i in range(1, 8)]
+    finally:
+        streaming.stop()
+
+
+def test_a_changed_graph_is_a_clear_error_naming_the_stream(tmp_path: Path) -> None:
+    data, checkpoint = tmp_path / "data", tmp_path / "cp"
+    data.mkdir()
+    job = FileJob(data)
+    StreamingContext.getOrCreate(str(checkpoint), job.setup)
+    assert job.streaming is not None
+    try:
+        job.streaming.start()
+        move_in(data, "f1", 500)
+        job.streaming.run_batches(2)
+        wait_until(lambda: os.path.exists(checkpoint_path(str(checkpoint), 2000)),
+                   what="the checkpoint of 2 s")
+    finally:
+        job.streaming.stop()
+
+    def reordered() -> StreamingContext:
+        # The queue stream now comes first: the file stream's id is taken by it.
+        streaming = ManualStreaming()
+        streaming.ssc.queueStream([], default=["q"]).pprint()
+        streaming.ssc.textFileStream(str(data)).pprint()
+        return streaming.ssc
+
+    with pytest.raises(ValueError, match=r"stream 0, a FileInputDStream when the checkpoint "
+                                         r"was taken, but stream 0 is now a QueueInputDStream"):
+        StreamingContext.getOrCreate(str(checkpoint), reordered)
+    assert StreamingContext.getActive() is None
+
+    def other_batch() -> StreamingContext:
+        streaming = ManualStreaming(batch_seconds=2)
+        streaming.ssc.textFileStream(str(data)).pprint()
+        return streaming.ssc
+
+    with pytest.raises(ValueError, match="batch duration of 1000 ms, but the setup function "
+                                         "now builds one of 2000 ms"):
+        StreamingContext.getOrCreate(str(checkpoint), other_batch)
+
+
+def test_get_or_create_without_a_checkpoint_calls_setup_and_sets_the_directory(
+        tmp_path: Path) -> None:
+    job = FileJob(tmp_path)
+    ssc = StreamingContext.getOrCreate(str(tmp_path / "new"), job.setup)
+    try:
+        assert ssc._checkpoint_dir == str(tmp_path / "new")
+        assert ssc._initial_checkpoint is None
+    finally:
+        ssc.stop()
+
+
+def test_get_active_or_create_returns_the_active_context(tmp_path: Path) -> None:
+    job = FileJob(tmp_path)
+    ssc = StreamingContext.getActiveOrCreate(str(tmp_path / "cp"), job.setup)
+    try:
+        ssc.start()
+        calls = []
+        again = StreamingContext.getActiveOrCreate(str(tmp_path / "cp"),
+                                                   lambda: calls.append(1))  # type: ignore
+        assert again is ssc and calls == []
+    finally:
+        ssc.stop()
+    fresh = FileJob(tmp_path)
+    other = StreamingContext.getActiveOrCreate(None, fresh.setup)
+    try:
+        assert other is not ssc and other._initial_checkpoint is None
+    finally:
+        other.stop()
