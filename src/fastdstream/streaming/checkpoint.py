@@ -208,8 +208,9 @@ def read_checkpoint(directory: str) -> Checkpoint | None:
                 raw = f.read()
             checkpoint = Checkpoint.deserialize(raw, path)
         except (OSError, CheckpointError) as exc:
-            log.warning("skipping checkpoint file %s: %s", path, exc)
-            problems.append(str(exc))
+            problem = str(exc) if isinstance(exc, CheckpointError) else f"{path}: {exc}"
+            log.warning("skipping a checkpoint: %s", problem)
+            problems.append(problem)
             continue
         if problems:
             log.warning("recovering from the older checkpoint %s: the %d newer one(s) could "
