@@ -20,6 +20,7 @@ from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import ReliableCheckpointRDD
 from fastdstream.streaming.checkpoint import checkpoint_path, read_checkpoint
 from fastdstream.streaming.dstream.dstream import DStream
+from fastdstream.streaming.receiver.receiver import Receiver
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -211,3 +212,90 @@ def test_get_active_or_create_returns_the_active_context(tmp_path: Path) -> None
         assert other is not ssc and other._initial_checkpoint is None
     finally:
         other.stop()
+
+
+class ListReceiver(Receiver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+
+    def onStart(self) -> None:
+        self.started.set()
+
+    def onStop(self) -> None:
+        pass
+
+
+class ReceiverJob:
+    """A receiver stream with the write-ahead log; records each batch by time."""
+
+    def __init__(self, block_at: int | None = None, clock_at: int | None = None):
+        self.block_at, self.clock_at = block_at, clock_at
+        self.release, self.reached = threading.Event(), threading.Event()
+        self.batches: dict[int, list[str]] = {}
+        self.receiver = ListReceiver()
+        self.streaming: ManualStreaming | None = None
+
+    def setup(self) -> StreamingContext:
+        self.streaming = ManualStreaming(conf={
+            "spark.streaming.receiver.writeAheadLog.enable": "true"})
+        if self.clock_at is not None:
+            self.streaming.clock.set_time(self.clock_at)
+        self.stream = self.streaming.ssc.receiverStream(self.receiver)
+
+        def record(time, rdd: RDD) -> None:
+            t = round(time.timestamp() * 1000)
+            if t == self.block_at:
+                self.reached.set()
+                self.release.wait(30)
+                return
+            self.batches[t] = sorted(rdd.collect())
+
+        self.stream.foreachRDD(record)
+        return self.streaming.ssc
+
+
+def test_receiver_batches_pending_at_the_checkpoint_read_their_logged_blocks_once(
+        tmp_path: Path) -> None:
+    checkpoint, crashed = tmp_path / "cp", tmp_path / "crashed"
+    first = ReceiverJob(block_at=2000)
+    StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None
+    streaming = first.streaming
+    try:
+        streaming.start()
+        assert first.receiver.started.wait(10)
+        first.receiver.store(["a", "b"])
+        streaming.cut_blocks(first.stream._id, 2)
+        streaming.run_batches(1)
+        first.receiver.store(["c", "d"])
+        streaming.cut_blocks(first.stream._id, 2)
+        streaming.clock.advance(1000)  # batch 2 s takes c, d; its job blocks
+        assert first.reached.wait(10)
+        first.receiver.store(["e"])  # logged, in no batch yet
+        streaming.cut_blocks(first.stream._id, 1)
+        crash_copy(checkpoint, 2000, crashed)
+        crash_time = streaming.clock.get_time_ms()
+    finally:
+        first.release.set()
+        streaming.stop()
+    assert first.batches == {1000: ["a", "b"]}
+
+    second = ReceiverJob(clock_at=crash_time)
+    StreamingContext.getOrCreate(str(crashed), second.setup)
+    assert second.streaming is not None
+    streaming = second.streaming
+    try:
+        streaming.start()
+        streaming.recorder.wait_for_batches(1)  # the pending batch of 2 s
+        assert second.batches == {2000: ["c", "d"]}
+        streaming.run_batches(1)
+        # The block no batch had is replayed; those of restored batches are not.
+        assert second.batches == {2000: ["c", "d"], 3000: ["e"]}
+        streaming.run_batches(2)
+        assert second.batches[4000] == second.batches[5000] == []
+        wal_dir = crashed / "receivedData" / str(second.stream._id)
+        wait_until(lambda: os.listdir(wal_dir) == [], 
+                   what="the logs of the processed blocks removed")
+    finally:
+        streaming.stop()

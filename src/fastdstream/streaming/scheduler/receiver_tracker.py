@@ -147,6 +147,9 @@ class ReceiverTracker(ReceiverSink):
     def forget_blocks(self, stream_id: int, blocks: list[tuple[BlockId, str]]) -> None:
         """A batch is done with these blocks: drop them from their executors and the log."""
         wal = self._wals.get(stream_id)
+        if wal is None and self.wal_dir is not None:
+            # A batch restored from a checkpoint can be done before the receivers start.
+            wal = self._wals[stream_id] = WriteAheadLog(self.wal_dir, stream_id)
         for block_id, location in blocks:
             self._context._remove_block(block_id, location)
             if wal is not None:
