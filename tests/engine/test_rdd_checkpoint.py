@@ -185,5 +185,5 @@ def test_checkpoint_file_reads_a_checkpointed_rdd_back_verified(sc, tmp_path) ->
     os.remove(Path(directory) / "part-00001")
     with pytest.raises(CheckpointCorruptError, match=r"partition file\(s\) \[1\] missing"):
         sc._checkpointFile(directory)
-    with pytest.raises(CheckpointCorruptError, match="nowhere.*is missing"):
+    with pytest.raises(CheckpointCorruptError, match=r"nowhere.*is missing"):
         sc._checkpointFile(str(tmp_path / "nowhere"))

@@ -130,7 +130,7 @@ def test_get_or_create_runs_pending_and_down_time_batches_once(tmp_path: Path) -
     assert second.streaming is not None
     streaming = second.streaming
     try:
-        lines_id, total_id = second.stream_ids
+        _, total_id = second.stream_ids
         generated = ssc._graph.streams()[total_id]._generated
         # The accumulated stream's batch of 2 s comes back from its RDD checkpoint.
         assert isinstance(generated[2000], ReliableCheckpointRDD)
@@ -295,7 +295,7 @@ def test_receiver_batches_pending_at_the_checkpoint_read_their_logged_blocks_onc
         streaming.run_batches(2)
         assert second.batches[4000] == second.batches[5000] == []
         wal_dir = crashed / "receivedData" / str(second.stream._id)
-        wait_until(lambda: os.listdir(wal_dir) == [], 
+        wait_until(lambda: os.listdir(wal_dir) == [],
                    what="the logs of the processed blocks removed")
     finally:
         streaming.stop()

@@ -22,6 +22,7 @@ is an error naming the directory, never a silent fresh start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -292,10 +293,8 @@ class CheckpointWriter:
         self.last_written_time = time_ms
         log.debug("wrote the checkpoint of %d ms (%d bytes) to %s", time_ms, len(raw), path)
         for _, old in checkpoint_files(self.directory)[self.keep:]:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(old)
-            except FileNotFoundError:
-                pass
         return path
 
     def flush(self) -> None:

@@ -347,7 +347,8 @@ class StreamingContext:
         return self._waiter.wait(timeout)
 
     def remember(self, duration: float) -> None:
-        """Set each DStream in this context to remember RDDs it generated in the last given duration.
+        """Set each DStream in this context to remember RDDs it generated in the last given
+        duration.
 
         DStreams remember RDDs only for a limited duration of time and release them
         for garbage collection. This method allows the developer to specify how long

@@ -4,7 +4,8 @@ Spark's class of that name. Every DStream has one (``DStream._checkpoint_data``)
 a stream with something of its own to save overrides it: the file stream saves
 each batch's files, the direct Kafka stream each batch's offset ranges. The
 DStreamGraph calls :meth:`~DStreamCheckpointData.update` (and
-:meth:`~DStreamCheckpointData.update_files`) when a checkpoint of a batch time is taken, :meth:`~DStreamCheckpointData.cleanup` once it is written,
+:meth:`~DStreamCheckpointData.update_files`) when a checkpoint of a batch time is
+taken, :meth:`~DStreamCheckpointData.cleanup` once it is written,
 and :meth:`~DStreamCheckpointData.restore` when a job is rebuilt from one. A
 checkpoint holds no code: the data is plain values (lists, tuples, strings,
 numbers) by batch time, and the checkpoint keys it by the stream's deterministic

@@ -13,10 +13,10 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING
 
+from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import BlockRDD
 from fastdstream.engine.tasks import BlockFallback
-from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.receiver.wal import read_block, read_block_data, wal_path
