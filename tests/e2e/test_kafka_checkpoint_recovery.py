@@ -4,6 +4,7 @@ from offsets kept by the output), and in the end every record was counted once."
 
 from __future__ import annotations
 
+import itertools
 import random
 import sqlite3
 import subprocess
@@ -44,7 +45,8 @@ def test_a_killed_job_goes_on_from_its_checkpoint(master, kafka_broker, tmp_path
     def run(*extra: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, str(JOB), "--bootstrap", kafka_broker.bootstrap_servers,
-             "--topic", topic, "--checkpoint", str(checkpoint), "--db", str(db), "--master", master, *extra],
+             "--topic", topic, "--checkpoint", str(checkpoint), "--db", str(db),
+             "--master", master, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     feed = Feed(lambda chunk: produce_lines(kafka_broker, topic, 2, chunk, rng, produced),
@@ -73,5 +75,5 @@ def test_a_killed_job_goes_on_from_its_checkpoint(master, kafka_broker, tmp_path
     for partition in (0, 1):
         mine = [(s, u) for p, s, u in ranges if p == partition]
         assert mine[0][0] == 0 and mine[-1][1] == 20 * 40, mine
-        assert all(a[1] == b[0] for a, b in zip(mine, mine[1:], strict=False)), mine
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(mine)), mine
     assert counts == dict(produced)
