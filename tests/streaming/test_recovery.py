@@ -54,8 +54,9 @@ def move_in(directory: Path, name: str, mtime_ms: int) -> str:
 class FileJob:
     """The job the setup function builds: a file stream, and every line so far."""
 
-    def __init__(self, data_dir: Path, block_at: int | None = None):
+    def __init__(self, data_dir: Path, block_at: int | None = None, master: str = "local[2]"):
         self.data_dir = data_dir
+        self.master = master
         self.block_at = block_at
         self.release = threading.Event()
         self.reached = threading.Event()
@@ -64,7 +65,7 @@ class FileJob:
         self.streaming: ManualStreaming | None = None
 
     def setup(self) -> StreamingContext:
-        self.streaming = ManualStreaming(conf={
+        self.streaming = ManualStreaming(master=self.master, conf={
             "spark.streaming.fileStream.minRememberDuration": "3s"})
         ssc = self.streaming.ssc
         lines = ssc.textFileStream(str(self.data_dir))
@@ -92,10 +93,11 @@ def crash_copy(checkpoint_dir: Path, time_ms: int, to: Path) -> None:
     shutil.copytree(checkpoint_dir, to)
 
 
-def test_get_or_create_runs_pending_and_down_time_batches_once(tmp_path: Path) -> None:
+def test_get_or_create_runs_pending_and_down_time_batches_once(master: str, tmp_path: Path
+                                                              ) -> None:
     data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
     data.mkdir()
-    first = FileJob(data, block_at=4000)
+    first = FileJob(data, block_at=4000, master=master)
     ssc = StreamingContext.getOrCreate(str(checkpoint), first.setup)
     assert first.streaming is not None and ssc is first.streaming.ssc
     streaming = first.streaming
@@ -118,7 +120,7 @@ def test_get_or_create_runs_pending_and_down_time_batches_once(tmp_path: Path) -
     # While the job was down, two more files came.
     move_in(data, "f5", 4500)
     move_in(data, "f6", 5500)
-    second = FileJob(data)
+    second = FileJob(data, master=master)
 
     def setup() -> StreamingContext:
         ssc = second.setup()
