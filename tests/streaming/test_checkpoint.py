@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from fastdstream.streaming.checkpoint import (
     checkpoint_path,
     read_checkpoint,
 )
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -52,7 +54,8 @@ def test_a_checkpoint_round_trips_through_its_file(writer, tmp_path: Path) -> No
 
 
 def test_a_checkpoint_never_holds_code(writer, tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="not plain data"):
+    with pytest.raises(CheckpointError, match=r"stream 3 \(a DirectKafkaInputDStream\) saved "
+                                              "something that is not plain data"):
         writer.write(a_checkpoint(1000, data=lambda: None))
     with pytest.raises(CheckpointError, match="not plain data"):
         writer.write_now(a_checkpoint(1000, data=object()))
@@ -148,3 +151,47 @@ def test_old_checkpoints_are_cleaned_up_keeping_the_last_few(writer, tmp_path: P
     writer.flush()
     assert done == list(range(1000, 8000, 1000))
     assert [t for t, _ in checkpoint_files(str(tmp_path))] == [7000, 6000, 5000]
+
+
+def test_checkpoints_are_written_on_the_writer_thread_in_order(writer, tmp_path: Path) -> None:
+    seen: list[tuple[str, bool]] = []
+    for t in (1000, 2000):
+        writer.write(a_checkpoint(t), lambda t=t: seen.append(
+            (threading.current_thread().name,
+             os.path.exists(checkpoint_path(str(tmp_path), t)))))
+    writer.flush()
+    assert seen == [("checkpoint-writer", True)] * 2
+
+
+class ObjectSaving(DStreamCheckpointData):
+    def update(self, time_ms: int) -> None:
+        self.data = {time_ms: object()}
+
+
+def test_a_stream_saving_something_not_plain_fails_its_batch_clearly(tmp_path: Path) -> None:
+    streaming = ManualStreaming()
+    try:
+        stream = streaming.ssc.queueStream([], default=[1])
+        stream._checkpoint_data = ObjectSaving(stream)
+        stream.pprint()
+        streaming.ssc.checkpoint(str(tmp_path))
+        streaming.start()
+        streaming.clock.advance(1000)
+        error = streaming.take_error()
+        assert isinstance(error, CheckpointError)
+        assert ("checkpoint of 1000 ms: stream 0 (a QueueInputDStream) saved something that "
+                "is not plain data") in str(error)
+    finally:
+        streaming.stop()
+    assert checkpoint_files(str(tmp_path)) == []
+
+
+def test_remember_needs_a_positive_duration() -> None:
+    streaming = ManualStreaming()
+    try:
+        with pytest.raises(ValueError, match="remember duration must be positive, got 0 s"):
+            streaming.ssc.remember(0)
+        streaming.ssc.remember(30)
+        assert streaming.ssc._graph.remember_ms == 30_000
+    finally:
+        streaming.stop()

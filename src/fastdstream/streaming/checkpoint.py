@@ -135,8 +135,16 @@ class Checkpoint:
         try:
             body = json.dumps(self.to_json(), allow_nan=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as exc:
+            culprit = "a stream"
+            for sid, stream in sorted(self.streams.items()):
+                try:
+                    json.dumps([list(stream.data.items()), list(stream.rdd_files.items())],
+                               allow_nan=False)
+                except (TypeError, ValueError):
+                    culprit = f"stream {sid} (a {stream.kind})"
+                    break
             raise CheckpointError(
-                f"checkpoint of {self.checkpoint_time} ms: a stream saved something that is "
+                f"checkpoint of {self.checkpoint_time} ms: {culprit} saved something that is "
                 f"not plain data ({exc}); checkpoints hold lists, strings and numbers only"
             ) from exc
         return MAGIC + _HEADER.pack(FORMAT_VERSION, zlib.crc32(body), len(body)) + body

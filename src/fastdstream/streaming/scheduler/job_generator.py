@@ -126,17 +126,15 @@ class JobGenerator:
             return
         with self._checkpoint_lock:
             self._graph.update_checkpoint_data(time_ms)
+            # Spark clears the streams' checkpoint data once that write is done, and only
+            # for a completed batch: what a pending batch needs must stay in its checkpoint.
+            on_written = ((lambda: self._graph.clear_checkpoint_data(time_ms)) if clear_later
+                          else None)
             try:
-                checkpoint = take(time_ms, sorted(self._pending))
+                writer.write(take(time_ms, sorted(self._pending)), on_written)
             except Exception as exc:
                 log.exception("could not take the checkpoint of %d ms", time_ms)
                 self._report_error(exc)
-                return
-        # Spark clears the streams' checkpoint data once that write is done, and only
-        # for a completed batch: what a pending batch needs must stay in its checkpoint.
-        on_written = ((lambda: self._graph.clear_checkpoint_data(time_ms)) if clear_later
-                      else None)
-        writer.write(checkpoint, on_written)
 
     def stop(self, graceful: bool, timeout_s: float) -> None:
         if graceful:
