@@ -176,6 +176,13 @@ def test_a_changed_graph_is_a_clear_error_naming_the_stream(tmp_path: Path) -> N
         StreamingContext.getOrCreate(str(checkpoint), reordered)
     assert StreamingContext.getActive() is None
 
+    def emptied() -> StreamingContext:
+        return ManualStreaming().ssc
+
+    with pytest.raises(ValueError, match=r"checkpoint has data for stream\(s\) \[0, 1\], which "
+                                         "this graph does not have"):
+        StreamingContext.getOrCreate(str(checkpoint), emptied)
+
     def other_batch() -> StreamingContext:
         streaming = ManualStreaming(batch_seconds=2)
         streaming.ssc.textFileStream(str(data)).pprint()
@@ -299,5 +306,42 @@ def test_receiver_batches_pending_at_the_checkpoint_read_their_logged_blocks_onc
         wal_dir = crashed / "receivedData" / str(second.stream._id)
         wait_until(lambda: os.listdir(wal_dir) == [],
                    what="the logs of the processed blocks removed")
+    finally:
+        streaming.stop()
+
+
+def test_a_clock_behind_the_checkpoint_still_runs_the_pending_batch_and_goes_on_after_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
+    data.mkdir()
+    first = FileJob(data, block_at=2000)
+    StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None
+    try:
+        first.streaming.start()
+        move_in(data, "f1", 500)
+        first.streaming.run_batches(1)
+        move_in(data, "f2", 1500)
+        first.streaming.clock.advance(1000)
+        assert first.reached.wait(10)
+        crash_copy(checkpoint, 2000, crashed)
+    finally:
+        first.release.set()
+        first.streaming.stop()
+
+    second = FileJob(data)  # its manual clock reads 0
+    StreamingContext.getOrCreate(str(crashed), second.setup)
+    assert second.streaming is not None
+    streaming = second.streaming
+    try:
+        streaming.start()
+        streaming.recorder.wait_for_batches(1)
+        assert second.lines == {2000: ["f2"]}
+        assert "the clock (0 ms) is behind the checkpoint of 2000 ms" in caplog.text
+        streaming.clock.set_time(2000)
+        move_in(data, "f3", 2500)
+        streaming.run_batches(1)
+        assert second.lines == {2000: ["f2"], 3000: ["f3"]}
+        assert second.totals[3000] == ["f1", "f2", "f3"]
     finally:
         streaming.stop()

@@ -71,7 +71,14 @@ class JobGenerator:
         self._writer, self._take_checkpoint = writer, take_checkpoint
         period = self._graph.batch_duration_ms
         zero_time = checkpoint.zero_time
-        restart_time = ((self._clock.get_time_ms() - zero_time) // period + 1) * period + zero_time
+        now = self._clock.get_time_ms()
+        restart_time = ((now - zero_time) // period + 1) * period + zero_time
+        if restart_time <= checkpoint.checkpoint_time:
+            # A clock behind the checkpoint (another machine's, a manual one): batch times
+            # already run must not come round again, so the timer goes on after it.
+            log.warning("the clock (%d ms) is behind the checkpoint of %d ms: going on from "
+                        "the batch after it", now, checkpoint.checkpoint_time)
+            restart_time = checkpoint.checkpoint_time + period
         self._graph.start(zero_time)
         # As Spark: the down times start at the checkpoint's own time (a batch that
         # completed then runs again from what was saved; a state is not updated twice,
