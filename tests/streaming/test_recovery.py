@@ -117,9 +117,11 @@ def test_get_or_create_runs_pending_and_down_time_batches_once(master: str, tmp_
     saved = read_checkpoint(str(crashed))
     assert saved is not None and saved.pending_times == (4000,)
 
-    # While the job was down, two more files came.
+    # While the job was down, two more files came -- and one dated back into batch 4 s,
+    # which a new listing would give it: the restored batch reads its saved list only.
     move_in(data, "f5", 4500)
     move_in(data, "f6", 5500)
+    move_in(data, "late", 3700)
     second = FileJob(data, master=master)
 
     def setup() -> StreamingContext:
@@ -139,12 +141,12 @@ def test_get_or_create_runs_pending_and_down_time_batches_once(master: str, tmp_
         streaming.start()
         # Pending 4 s (the checkpoint's own time), and 5 s, 6 s that passed while down.
         streaming.recorder.wait_for_batches(3)
-        assert second.lines == {4000: ["f4"], 5000: ["f5"], 6000: ["f6"]}
-        assert second.totals[6000] == ["f1", "f2", "f3", "f4", "f5", "f6"]
+        assert second.lines == {4000: ["f4"], 5000: ["f5", "late"], 6000: ["f6"]}
+        assert second.totals[6000] == ["f1", "f2", "f3", "f4", "f5", "f6", "late"]
         move_in(data, "f7", 6500)
         streaming.run_batches(1)
         assert second.lines[7000] == ["f7"]
-        assert second.totals[7000] == [f"f{i}" for i in range(1, 8)]
+        assert second.totals[7000] == [*(f"f{i}" for i in range(1, 8)), "late"]
     finally:
         streaming.stop()
 
