@@ -163,6 +163,8 @@ def test_context_keeps_its_own_signature() -> None:
 
 def test_pyspark_streaming_names_are_exported() -> None:
     from fastdstream.streaming import DStream, StreamingContext, StreamingListener
-    assert fastdstream.streaming.__all__ == ["DStream", "StreamingContext", "StreamingListener"]
+    # PySpark's three, and mapWithState's State and StateSpec (Spark's Scala API).
+    assert fastdstream.streaming.__all__ == ["DStream", "State", "StateSpec",
+                                             "StreamingContext", "StreamingListener"]
     assert (DStream, StreamingContext, StreamingListener) == (
         fastdstream.DStream, fastdstream.StreamingContext, fastdstream.StreamingListener)

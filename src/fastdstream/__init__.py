@@ -24,6 +24,7 @@ from fastdstream.storage_level import StorageLevel
 from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.receiver.receiver import Receiver
 from fastdstream.streaming.scheduler.listener import BatchInfo, StreamingListener
+from fastdstream.streaming.state import State, StateSpec
 from fastdstream.streaming.streaming_context import StreamingContext
 
 __version__ = "0.1.0"
@@ -40,6 +41,8 @@ __all__ = [
     "Receiver",
     "SparkConf",
     "SparkContext",
+    "State",
+    "StateSpec",
     "StorageLevel",
     "StreamingContext",
     "StreamingJobError",

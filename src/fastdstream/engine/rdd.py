@@ -310,7 +310,10 @@ class RDD:
 
     def _lineage(self) -> Iterator[RDD]:
         """This RDD and its ancestors, each once, depth-first in parent order (what a
-        source's lineage-wide query, such as Kafka's ``offsetRanges``, walks)."""
+        source's lineage-wide query, such as Kafka's ``offsetRanges``, walks).
+
+        Only what this batch read: a state carried over from earlier batches is not
+        walked into (see :meth:`_input_parents`)."""
         seen: set[int] = set()
         stack: list[RDD] = [self]
         while stack:
@@ -319,7 +322,12 @@ class RDD:
                 continue
             seen.add(node.id)
             yield node
-            stack.extend(reversed(node._parents))
+            stack.extend(reversed(node._input_parents()))
+
+    def _input_parents(self) -> tuple[RDD, ...]:
+        """The parents this RDD's own input comes from: all of them, except in an RDD
+        that carries a state from an earlier batch (whose offsets were consumed then)."""
+        return self._parents
 
     # --- narrow transformations ---------------------------------------------------------
 

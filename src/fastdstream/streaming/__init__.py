@@ -6,6 +6,7 @@ StreamingContext`` ports by changing the package name.
 
 from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.scheduler.listener import StreamingListener
+from fastdstream.streaming.state import State, StateSpec
 from fastdstream.streaming.streaming_context import StreamingContext
 
-__all__ = ["DStream", "StreamingContext", "StreamingListener"]
+__all__ = ["DStream", "State", "StateSpec", "StreamingContext", "StreamingListener"]

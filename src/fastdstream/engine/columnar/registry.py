@@ -329,7 +329,10 @@ def register_kernel(
     operation : {"map", "flatMap", "filter", "reduceByKey"} or a source's operation
         The method that takes ``func``. Sources add theirs: the Kafka source accepts
         ``"decoder"`` (a ``keyDecoder``/``valueDecoder``; its kernel maps a one-column
-        binary table) once ``fastdstream.kafka`` is imported.
+        binary table) once ``fastdstream.kafka`` is imported; ``"updateStateByKey"``
+        takes an update function with ``"sum"``, ``"min"`` or ``"max"``, promising it
+        returns ``sum(newValues) + (lastState or 0)`` (or the min/max of the new values
+        and the state), and keeps the state columnar.
     func : callable
         Your function, matched by identity: pass the same object to ``map``.
     kernel : callable or str

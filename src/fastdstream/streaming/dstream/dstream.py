@@ -26,6 +26,7 @@ from fastdstream.engine.explain import OpNote
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
+from fastdstream.streaming.state import StateSpec
 
 if TYPE_CHECKING:
     from fastdstream.engine.context import Context
@@ -463,6 +464,90 @@ class DStream:
         self.persist()
         return self
 
+    # --- state --------------------------------------------------------------------------
+
+    def updateStateByKey(self, updateFunc: Callable[[list[Any], Any], Any],
+                         numPartitions: int | None = None, initialRDD: Any = None) -> DStream:
+        """Return a new "state" DStream where the state for each key is updated by applying
+        the given function on the previous state of the key and the new values of the key.
+
+        ``updateFunc(newValues, lastState)`` is called every batch for every key that has
+        a state or new values (``newValues`` is ``[]`` for a key without new values,
+        ``lastState`` None for a key without state); if it returns None, the key's state
+        is removed. Needs a checkpoint directory (``ssc.checkpoint``): the state's
+        lineage is cut by checkpoints every ``checkpoint`` interval (10 s by default).
+
+        The state is hash-partitioned by key into ``numPartitions`` partitions; each
+        batch shuffles only its new values into them. A function registered with
+        ``register_kernel("updateStateByKey", updateFunc, "sum")`` (it must return
+        ``sum(newValues) + (lastState or 0)``; ``"min"``/``"max"`` likewise) keeps the
+        state as Arrow tables merged by the compiled core; :meth:`explain` says which.
+
+        Parameters
+        ----------
+        updateFunc : callable
+            State update function. If this function returns None, then corresponding
+            state key-value pair will be eliminated.
+        numPartitions : int, optional
+            Partitions of the state; default ``defaultParallelism``.
+        initialRDD : RDD or iterable of (key, state), optional
+            The state before the first batch.
+
+        Returns
+        -------
+        DStream
+
+        Examples
+        --------
+        >>> from fastdstream import Context, StreamingContext
+        >>> ssc = StreamingContext(Context("local[2]"), 1)
+        >>> counts = ssc.queueStream([[("a", 1)]]).updateStateByKey(
+        ...     lambda vs, s: sum(vs) + (s or 0))
+        >>> ssc.sparkContext.stop()
+        """
+        if initialRDD is not None and not isinstance(initialRDD, RDD):
+            initialRDD = self._sc.parallelize(initialRDD)
+        return StateDStream(self, updateFunc, numPartitions, initialRDD)
+
+    def mapWithState(self, spec: StateSpec) -> MapWithStateDStream:
+        """Return a stream of what ``spec``'s mapping function returns for each record,
+        keeping a state per key (Spark's ``mapWithState``; PySpark has none).
+
+        The function is ``f(key, value, state)`` -- every return value is emitted -- or
+        ``f(time, key, value, state)`` with the batch time, whose None return emits
+        nothing (Spark's ``Option``). ``state`` is a :class:`~fastdstream.State`. Only
+        the keys of the batch's records, and those timing out, are touched per batch:
+        the cost of a batch follows the batch, not the size of the state. The state
+        lives in Python objects, hash-partitioned by key; it needs a checkpoint directory
+        and is checkpointed every ten batches unless :meth:`checkpoint` says otherwise.
+        ``.stateSnapshots()`` on the result gives every ``(key, state)`` per batch.
+
+        Parameters
+        ----------
+        spec : StateSpec
+            ``StateSpec.function(f)``, with ``initialState``, ``numPartitions``,
+            ``partitioner`` and ``timeout`` as wanted.
+
+        Returns
+        -------
+        MapWithStateDStream
+
+        Examples
+        --------
+        >>> from fastdstream import Context, StateSpec, StreamingContext
+        >>> ssc = StreamingContext(Context("local[2]"), 1)
+        >>> def count(key, value, state):
+        ...     state.update((state.getOption() or 0) + value)
+        ...     return key, state.get()
+        >>> counted = ssc.queueStream([[("a", 1)]]).mapWithState(StateSpec.function(count))
+        >>> snapshots = counted.stateSnapshots()
+        >>> ssc.sparkContext.stop()
+        """
+        if not isinstance(spec, StateSpec):
+            raise TypeError(f"mapWithState takes a StateSpec (StateSpec.function(f)...), got "
+                            f"{type(spec).__name__}")
+        return MapWithStateDStream(InternalMapWithStateDStream(self, spec))
+
     # --- output operations --------------------------------------------------------------
 
     def foreachRDD(self, func: Callable[..., None]) -> None:
@@ -541,3 +626,8 @@ def _opaque(name: str, func: Callable[..., Any]) -> OpNote:
 
 # The kinds of DStream subclass DStream, so they load once it exists (either order works).
 from fastdstream.streaming.dstream import foreach_dstream, transformed_dstream  # noqa: E402
+from fastdstream.streaming.dstream.map_with_state_dstream import (  # noqa: E402
+    InternalMapWithStateDStream,
+    MapWithStateDStream,
+)
+from fastdstream.streaming.dstream.state_dstream import StateDStream  # noqa: E402
