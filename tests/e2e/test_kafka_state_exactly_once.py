@@ -18,14 +18,7 @@ from pathlib import Path
 import pytest
 from test_kafka_exactly_once import KILLS, Feed, kill_mid_stream, produce_lines
 
-from fastdstream.streaming.dstream.dstream import DStream
-
-pytestmark = [
-    pytest.mark.e2e,
-    # updateStateByKey comes from its own branch (h7b-state); until both are merged.
-    pytest.mark.skipif(not hasattr(DStream, "updateStateByKey"),
-                       reason="updateStateByKey is not merged yet"),
-]
+pytestmark = pytest.mark.e2e
 
 JOB = Path(__file__).with_name("kafka_state_job.py")
 

@@ -347,3 +347,74 @@ def test_a_clock_behind_the_checkpoint_still_runs_the_pending_batch_and_goes_on_
         assert second.totals[3000] == ["f1", "f2", "f3"]
     finally:
         streaming.stop()
+
+
+def add_counts(new: list[int], total: int | None) -> int:
+    return sum(new) + (total or 0)
+
+
+class StateJob:
+    """File stream -> words -> updateStateByKey, recording the state of each batch."""
+
+    def __init__(self, data_dir: Path, master: str, block_at: int | None = None,
+                 clock_at: int = 0):
+        self.data_dir, self.master = data_dir, master
+        self.block_at, self.clock_at = block_at, clock_at
+        self.release, self.reached = threading.Event(), threading.Event()
+        self.states: dict[int, dict[str, int]] = {}
+        self.streaming: ManualStreaming | None = None
+
+    def setup(self) -> StreamingContext:
+        self.streaming = ManualStreaming(master=self.master, conf={
+            "spark.streaming.fileStream.minRememberDuration": "3s"})
+        self.streaming.clock.set_time(self.clock_at)
+        words = self.streaming.ssc.textFileStream(str(self.data_dir)).flatMap(str.split)
+        state = words.map(lambda w: (w, 1)).updateStateByKey(add_counts).checkpoint(2)
+
+        def record(time, rdd: RDD) -> None:
+            t = round(time.timestamp() * 1000)
+            if t == self.block_at:
+                self.reached.set()
+                self.release.wait(30)
+                return
+            self.states[t] = dict(rdd.collect())
+
+        state.foreachRDD(record)
+        return self.streaming.ssc
+
+
+def test_update_state_by_key_recovers_its_state_exactly(master: str, tmp_path: Path) -> None:
+    data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
+    data.mkdir()
+    first = StateJob(data, master, block_at=5000)
+    StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None
+    try:
+        first.streaming.start()
+        for i in range(1, 5):
+            (data / f"f{i}").write_text("a b\n" if i % 2 else "a\n")
+            os.utime(data / f"f{i}", ns=((i * 1000 - 500) * 10**6,) * 2)
+            first.streaming.run_batches(1)
+        (data / "f5").write_text("c\n")
+        os.utime(data / "f5", ns=(4500 * 10**6,) * 2)
+        first.streaming.clock.advance(1000)  # batch 5 s pending
+        assert first.reached.wait(10)
+        crash_copy(checkpoint, 5000, crashed)
+    finally:
+        first.release.set()
+        first.streaming.stop()
+    assert first.states[4000] == {"a": 4, "b": 2}
+    (data / "f6").write_text("b c\n")
+    os.utime(data / "f6", ns=(5500 * 10**6,) * 2)
+
+    second = StateJob(data, master, clock_at=6000)
+    StreamingContext.getOrCreate(str(crashed), second.setup)
+    assert second.streaming is not None
+    try:
+        second.streaming.start()
+        second.streaming.recorder.wait_for_batches(2)  # 5 s pending, 6 s while down
+        # From the state of 4 s (its RDD read back) plus batches 5 s and 6 s, once each.
+        assert second.states == {5000: {"a": 4, "b": 2, "c": 1},
+                                 6000: {"a": 4, "b": 3, "c": 2}}
+    finally:
+        second.streaming.stop()
