@@ -88,15 +88,25 @@ class WriteAheadLog:
     def recover(self) -> Iterator[LoggedBlock]:
         """The logged blocks, oldest first. Temp files of unfinished writes are dropped:
         those blocks were never acknowledged, so their source still has them."""
-        entries = sorted(os.listdir(self.directory),
-                         key=lambda n: os.path.getmtime(os.path.join(self.directory, n)))
-        for name in entries:
+        # A file can go while this runs: a batch restored from a streaming checkpoint may
+        # be done, and its blocks removed, before the receivers start. Those are not to
+        # replay anyway.
+        entries = []
+        for name in os.listdir(self.directory):
+            with contextlib.suppress(FileNotFoundError):
+                entries.append((os.path.getmtime(os.path.join(self.directory, name)), name))
+        for _, name in sorted(entries):
             path = os.path.join(self.directory, name)
             if name.startswith(".") and name.endswith(".tmp"):
-                os.remove(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
                 continue
             if name.endswith(SUFFIX):
-                yield read_block(path)
+                try:
+                    logged = read_block(path)
+                except FileNotFoundError:
+                    continue
+                yield logged
 
 
 def read_block_data(path: str) -> Any:
