@@ -7,8 +7,11 @@ whole streaming machinery on ``local[2]`` (manual clock: tick, jobs, tasks, outp
 initial state of that size. Measured, each beside its peer on the same data:
 
 - ``mapWithState`` (a running count): touches only the batch's keys, so its median
-  should stay flat as the state grows. Peer: a plain Python dict updated in a loop
-  with the same 1e4 records (the floor for an in-memory O(batch) update).
+  should stay flat as the state grows. Peers: a plain Python dict updated in a loop
+  with the same 1e4 records (the floor for an in-memory O(batch) update), and the
+  same batches through the same stream with no state (``partitionBy`` into the
+  state's two partitions and a count: the engine's own floor for a batch that
+  shuffles 1e4 Python pairs).
 - ``updateStateByKey`` with an unregistered function (PySpark's semantics call it
   for every key, every batch: O(state)) and with the same function registered as a
   ``"sum"`` reduction (the state stays an Arrow table merged by the compiled core).
@@ -85,7 +88,9 @@ def _stream(kind: str, size: int) -> ManualStreaming:
     else:
         initial = sc.parallelize([(k, 0) for k in _keys(size)], 2)
     pairs = manual.ssc.queueStream([], default=batch)
-    if kind == "mapWithState":
+    if kind == "peer-stateless-shuffle":
+        out = pairs.partitionBy(2)
+    elif kind == "mapWithState":
         out = pairs.mapWithState(StateSpec.function(count).initialState(initial).numPartitions(2))
     elif kind == "updateStateByKey-rows":
         out = pairs.updateStateByKey(running_sum, 2, initial)
@@ -106,7 +111,7 @@ def _record(benchmark, name: str, size: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("kind", ["mapWithState", "updateStateByKey-rows",
-                                  "updateStateByKey-columnar"])
+                                  "updateStateByKey-columnar", "peer-stateless-shuffle"])
 def test_state_batch(benchmark, kind: str, size: int) -> None:
     benchmark.group = f"state-{size}"
     manual = _stream(kind, size)
@@ -168,12 +173,15 @@ def test_state_summary(benchmark) -> None:
         lines.append(row)
     for size in SIZES:
         mws, peer = _medians.get(("mapWithState", size)), _medians.get(("peer-dict-loop", size))
+        shuffle = _medians.get(("peer-stateless-shuffle", size))
         col = _medians.get(("updateStateByKey-columnar", size))
         arrow = _medians.get(("peer-pyarrow-merge", size))
         rows = _medians.get(("updateStateByKey-rows", size))
         parts = [f"state {size:>9}:"]
         if mws and peer:
             parts.append(f"mapWithState / dict loop = {mws / peer:6.1f}")
+        if mws and shuffle:
+            parts.append(f"mapWithState - stateless shuffle = {(mws - shuffle) * 1000:6.2f} ms")
         if col and arrow:
             parts.append(f"columnar updateStateByKey / pyarrow merge = {col / arrow:5.2f}")
         if rows and col:

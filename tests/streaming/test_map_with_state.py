@@ -264,8 +264,8 @@ def test_a_state_restored_without_its_partitioner_is_partitioned_again(
                          [("a", 2), ("b", 1), ("c", 1)]]
 
 
-def test_lineage_and_blocks_stay_bounded_over_1000_batches(tmp_path) -> None:
-    manual = ManualStreaming(master="local[2]", conf={
+def test_lineage_and_blocks_stay_bounded_over_1000_batches(master: str, tmp_path) -> None:
+    manual = ManualStreaming(master=master, conf={
         "spark.cleaner.referenceTracking.cleanCheckpoints": "true"})
     try:
         ssc, sc = manual.ssc, manual.sc

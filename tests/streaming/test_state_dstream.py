@@ -177,12 +177,14 @@ def test_a_registered_sum_keeps_the_state_columnar(ckpt: ManualStreaming,
     # The same data through a function nobody registered: the row path, as reference.
     rows = ssc.queueStream(batches).updateStateByKey(running_sum, numPartitions=2)
     forms: list = []
-    columnar.foreachRDD(lambda rdd: forms.append(
-        [type(p).__name__ for p in partitions(rdd) if len(p)]))
+    columnar.foreachRDD(lambda rdd: forms.append([type(p).__name__ for p in partitions(rdd)]))
     got, want = collect_batches(columnar), collect_batches(rows)
     assert "columnar when two columns" in columnar.explain()
     assert "merged by the compiled core" in columnar.explain()
     assert "rows: not a registered function" in rows.explain()
+    after_lambda = ssc.queueStream([]).map(lambda kv: kv).updateStateByKey(sum_update)
+    assert ("updateStateByKey(sum_update) rows: its input is Python rows (from map(<lambda>)) "
+            "(state held as Python objects)") in after_lambda.explain()
     ckpt.start()
     ckpt.run_batches(4)
     assert got == want == [[("a", 4), ("b", 2)], [("a", 5), ("b", 2), ("c", 5)],
@@ -208,9 +210,9 @@ def test_columnar_state_falls_back_to_rows_where_the_guard_fails(
 # --- lineage and blocks over a long run -------------------------------------------------
 
 
-def test_lineage_and_blocks_stay_bounded_over_1000_batches(tmp_path) -> None:
+def test_lineage_and_blocks_stay_bounded_over_1000_batches(master: str, tmp_path) -> None:
     # Files of checkpointed RDDs go with the RDDs: what is left shows which are alive.
-    manual = ManualStreaming(master="local[2]", conf={
+    manual = ManualStreaming(master=master, conf={
         "spark.cleaner.referenceTracking.cleanCheckpoints": "true"})
     try:
         ssc, sc = manual.ssc, manual.sc
@@ -260,3 +262,42 @@ def test_a_state_batch_s_lineage_is_what_it_read(ckpt: ManualStreaming) -> None:
     ckpt.start()
     ckpt.run_batches(3)
     assert read == [[i] for i in inputs]
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_a_state_restored_without_its_partitioner_is_partitioned_again(
+        ckpt: ManualStreaming, columnar: bool) -> None:
+    # What a restored batch looks like: its partitions read back from checkpoint files,
+    # with no partitioner. The next batch partitions it again and goes on from it.
+    func = sum_update if columnar else running_sum
+    if columnar:
+        register_kernel("updateStateByKey", sum_update, "sum")
+    try:
+        batches = [pa.table({"k": ["a", "b"], "v": [1, 1]}), pa.table({"k": ["a"], "v": [1]}),
+                   pa.table({"k": ["c"], "v": [1]})]
+        state = ckpt.ssc.queueStream(batches).updateStateByKey(func, numPartitions=2)
+        out = collect_batches(state)
+        ckpt.start()
+        ckpt.run_batches(1)
+        first = max(state._generated)
+        restored = state._generated[first]
+        saved = partitions(restored)
+        tables = [p for p in saved if isinstance(p, pa.Table)]
+        assert not columnar or len(tables) == len(saved)  # even an empty one is a table
+        state._generated[first] = ckpt.sc.parallelize(
+            pa.concat_tables(tables) if columnar else restored.collect(), 3)
+        ckpt.run_batches(2)
+        assert out == [[("a", 1), ("b", 1)], [("a", 2), ("b", 1)],
+                       [("a", 2), ("b", 1), ("c", 1)]]
+    finally:
+        registry.unregister("updateStateByKey", sum_update)
+
+
+def test_the_context_s_checkpoint_directory_is_enough(manual: ManualStreaming, tmp_path) -> None:
+    # As PySpark's own test base does: sc.setCheckpointDir, no ssc.checkpoint.
+    manual.sc.setCheckpointDir(str(tmp_path))
+    out = collect_batches(manual.ssc.queueStream([[("k", 1)], [("k", 2)]])
+                          .updateStateByKey(running_sum))
+    manual.start()
+    manual.run_batches(2)
+    assert out == [[("k", 1)], [("k", 3)]]

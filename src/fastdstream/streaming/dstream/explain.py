@@ -14,7 +14,7 @@ from fastdstream.streaming.dstream.foreach_dstream import ForEachDStream
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.dstream.transformed_dstream import TransformedDStream
 
-__all__ = ["debug_string"]
+__all__ = ["debug_string", "form_of"]
 
 
 class _Explainer:
@@ -48,6 +48,12 @@ class _Explainer:
         if stream._dependencies:
             return f"{stream!r} union", source
         return repr(stream), source
+
+
+def form_of(stream: DStream) -> Form:
+    """What ``stream``'s batches can hold (Arrow tables, Python rows), for a stream's own
+    explain line that depends on its input."""
+    return _Explainer().describe(stream)[1]
 
 
 def debug_string(stream: DStream) -> str:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from fastdstream.engine.columnar import functions as engine_functions
 from fastdstream.engine.columnar import kernels, registry
 from fastdstream.engine.columnar.partition import PartitionData, is_columnar, iter_rows
-from fastdstream.engine.explain import EITHER, Form, rows_from
+from fastdstream.engine.explain import Form, describe_plan
 from fastdstream.engine.partitioner import HashPartitioner
 from fastdstream.engine.rdd import RDD
 from fastdstream.streaming.dstream.dstream import DStream
@@ -70,6 +70,11 @@ class StateDStream(DStream):
         # Spark persists the state stream: each batch's state is read by the next one.
         self.persist()
 
+    def _validate_at_start(self, checkpoint_dir: str | None) -> None:
+        # Spark asks for the SparkContext's checkpoint directory, which ssc.checkpoint
+        # sets and sc.setCheckpointDir too (PySpark's own tests set only the latter).
+        super()._validate_at_start(checkpoint_dir or self._sc.getCheckpointDir())
+
     def _compute(self, time_ms: int) -> RDD | None:
         prev = self._get_or_compute(time_ms - self.slideDuration)
         from_initial = prev is None and self._initial is not None
@@ -89,11 +94,12 @@ class StateDStream(DStream):
         n = self._partitioner.num_partitions
         layout = (f"; state in {n} partitions by key hash, each batch shuffled into them "
                   "(no shuffle of the state)")
-        plan = self._plan
-        if plan.columnar:
-            return (f"{plan.explain()} (state held as Arrow tables, merged by the compiled "
-                    f"core){layout}", EITHER)
-        return f"{plan.explain()} (state held as Python objects){layout}", rows_from(plan.step)
+        from fastdstream.streaming.dstream.explain import form_of  # it imports this module
+
+        text, form = describe_plan(self._plan, form_of(self._dependencies[0]))
+        how = ("state held as Arrow tables, merged by the compiled core" if form.table
+               else "state held as Python objects")
+        return f"{text} ({how}){layout}", form
 
 
 def _plan(update_func: Callable[..., Any]) -> registry.Plan:
@@ -152,11 +158,10 @@ def _columnar_update(plan: registry.Plan, from_initial: bool, prev: PartitionDat
         return None
     if prev is not None and not (plan.accepts(prev) and (not from_initial or _unique(prev))):
         return None
-    if _is_empty(data):
-        # op(s) of no new values is s: the state as it is (an empty list: no state yet).
-        return _as_state(prev) if prev is not None else None
+    if prev is not None and _is_empty(data):
+        return _as_state(prev)  # op(s) of no new values is s: the state as it is
     if data is None or not (is_columnar(data) and plan.accepts(data)):
-        return None
+        return None  # (no state and nothing new: an empty list, as on rows)
     try:
         partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
         if prev is None:
