@@ -212,6 +212,9 @@ class _Explainer:
         if isinstance(rdd, rdds.UnionRDD):
             form = self._source(rdd)
             return [f"{name} union: {form.describe()}"], form
+        if isinstance(rdd, rdds.CoPartitionedRDD):
+            text, form = describe_op(rdd.note, self._source(rdd))
+            return [f"{name} {text}"], form
         if isinstance(rdd, rdds.CoalescedRDD):
             form = self._source(rdd)
             return [f"{name} coalesce: {form.describe()}"], form

@@ -22,6 +22,7 @@ from fastdstream.engine.tasks import BlockFallback, PartitionFn, Step
 
 if TYPE_CHECKING:
     from fastdstream.engine.context import Context
+    from fastdstream.engine.explain import OpNote
 
 class ParallelCollectionRDD(RDD):
     def __init__(self, ctx: Context, slices: list[PartitionData]):
@@ -120,6 +121,33 @@ class UnionRDD(RDD):
                 return parent._preferred_location(split)
             split -= parent.getNumPartitions()
         return None
+
+
+class CoPartitionedRDD(RDD):
+    """Parents that share one partitioner, merged partition by partition, no shuffle.
+
+    Partition ``i`` is ``merge(i, [partition i of each parent])``: with ``tasks.concat``
+    Spark's PartitionerAwareUnionRDD (a window of batches reduced by the same
+    partitioner); with a merge of reductions, the narrow cogroup of Spark's
+    ReducedWindowedDStream. The result keeps the partitioner. ``note`` says what
+    ``merge`` does, for the explain.
+    """
+
+    def __init__(self, parents: list[RDD], merge: Callable[[int, list[PartitionData]],
+                                                            PartitionData],
+                 note: OpNote):
+        first = parents[0]
+        if first.partitioner is None or any(p.partitioner != first.partitioner
+                                            for p in parents):
+            raise ValueError("CoPartitionedRDD: the parents must share one partitioner")
+        super().__init__(first.ctx, first.getNumPartitions(), tuple(parents))
+        self.partitioner = first.partitioner
+        self.merge = merge
+        self.note = note
+
+    def _build_partition_fn(self) -> PartitionFn:
+        return partial(tasks.copartitioned_partition,
+                       tuple(p._partition_fn() for p in self._parents), self.merge)
 
 
 class CoalescedRDD(RDD):

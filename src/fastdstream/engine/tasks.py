@@ -185,6 +185,12 @@ def union_partition(parts: tuple[tuple[PartitionFn, int], ...], tc: TaskContext,
     raise IndexError(split)
 
 
+def copartitioned_partition(parent_fns: tuple[PartitionFn, ...],
+                            merge: Callable[[int, list[PartitionData]], PartitionData],
+                            tc: TaskContext, split: int) -> PartitionData:
+    return merge(split, [fn(tc, split) for fn in parent_fns])
+
+
 def coalesced_partition(parent_fn: PartitionFn, groups: tuple[tuple[int, ...], ...],
                         tc: TaskContext, split: int) -> PartitionData:
     return concat(split, [parent_fn(tc, i) for i in groups[split]])

@@ -43,6 +43,10 @@ class _Explainer:
                 how="an RDD function; each batch's RDD.explain() shows its steps")
             text, form = describe_op(note, source)
             return f"{stream!r} {text}", form
+        window_note = getattr(stream, "note", None)
+        if isinstance(window_note, OpNote):  # windows say what they do per batch
+            text, form = describe_op(window_note, source)
+            return f"{stream!r} {text}", form
         if isinstance(stream, ForEachDStream):
             return f"{stream!r} output: {stream.name}", source
         if stream._dependencies:
