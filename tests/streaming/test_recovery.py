@@ -8,6 +8,7 @@ copy with the manual clock moved on, so down-time batches are due too.
 
 from __future__ import annotations
 
+import operator
 import os
 import shutil
 import threading
@@ -416,5 +417,67 @@ def test_update_state_by_key_recovers_its_state_exactly(master: str, tmp_path: P
         # From the state of 4 s (its RDD read back) plus batches 5 s and 6 s, once each.
         assert second.states == {5000: {"a": 4, "b": 2, "c": 1},
                                  6000: {"a": 4, "b": 3, "c": 2}}
+    finally:
+        second.streaming.stop()
+
+
+class WindowJob(StateJob):
+    """File stream -> words -> reduceByKeyAndWindow with an inverse, over 3 batches."""
+
+    def setup(self) -> StreamingContext:
+        self.streaming = ManualStreaming(master=self.master, conf={
+            "spark.streaming.fileStream.minRememberDuration": "3s"})
+        self.streaming.clock.set_time(self.clock_at)
+        words = self.streaming.ssc.textFileStream(str(self.data_dir)).flatMap(str.split)
+        windowed = words.map(lambda w: (w, 1)).reduceByKeyAndWindow(
+            operator.add, operator.sub, 3, 1).checkpoint(2)
+
+        def record(time, rdd: RDD) -> None:
+            t = round(time.timestamp() * 1000)
+            if t == self.block_at:
+                self.reached.set()
+                self.release.wait(30)
+                return
+            self.states[t] = {k: v for k, v in rdd.collect() if v}
+
+        windowed.foreachRDD(record)
+        return self.streaming.ssc
+
+
+def test_an_incremental_window_recovers(master: str, tmp_path: Path) -> None:
+    data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
+    data.mkdir()
+    words = {1: "a b", 2: "a", 3: "b c", 4: "a", 5: "c c", 6: "a"}
+
+    def move(i: int) -> None:
+        (data / f"f{i}").write_text(words[i] + "\n")
+        os.utime(data / f"f{i}", ns=((i * 1000 - 500) * 10**6,) * 2)
+
+    first = WindowJob(data, master, block_at=5000)
+    StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None
+    try:
+        first.streaming.start()
+        for i in range(1, 5):
+            move(i)
+            first.streaming.run_batches(1)
+        move(5)
+        first.streaming.clock.advance(1000)
+        assert first.reached.wait(10)
+        crash_copy(checkpoint, 5000, crashed)
+    finally:
+        first.release.set()
+        first.streaming.stop()
+    assert first.states[4000] == {"a": 2, "b": 1, "c": 1}  # batches 2, 3, 4 s
+    move(6)
+
+    second = WindowJob(data, master, clock_at=6000)
+    StreamingContext.getOrCreate(str(crashed), second.setup)
+    assert second.streaming is not None
+    try:
+        second.streaming.start()
+        second.streaming.recorder.wait_for_batches(2)
+        assert second.states == {5000: {"a": 1, "b": 1, "c": 3},   # batches 3, 4, 5 s
+                                 6000: {"a": 2, "c": 2}}           # batches 4, 5, 6 s
     finally:
         second.streaming.stop()
