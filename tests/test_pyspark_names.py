@@ -96,18 +96,6 @@ LISTENER_CLASSES: dict[str, list[str]] = {
     "StreamingListenerOutputOperationCompleted": ["outputOperationInfo"],
 }
 
-# Implemented by other parts of the same issue, merged separately: skipped here until
-# they land (windows, getOrCreate). The integrator deletes this set once they have.
-PENDING_ELSEWHERE = {
-    ("DStream", "window"),
-    ("DStream", "reduceByWindow"),
-    ("DStream", "countByWindow"),
-    ("DStream", "reduceByKeyAndWindow"),
-    ("DStream", "countByValueAndWindow"),
-    ("DStream", "groupByKeyAndWindow"),
-    ("StreamingContext", "getOrCreate"),
-}
-
 _MISSING = object()
 
 
@@ -147,8 +135,6 @@ def _rejection(found: Any) -> str | None:
 
 @pytest.mark.parametrize(("owner", "name"), _cases(), ids=lambda v: str(v))
 def test_pyspark_name_is_implemented_or_rejected_saying_why(objects, owner, name) -> None:
-    if (owner, name) in PENDING_ELSEWHERE:
-        pytest.skip("implemented by another part of issue 7 (windows, getOrCreate)")
     obj = objects[owner]
     found = inspect.getattr_static(obj, name, _MISSING)
     assert found is not _MISSING, (

@@ -166,3 +166,24 @@ def test_local_checkpoints_keep_blocks_and_memory_flat_over_1000_batches(sc) -> 
     # RSS: after warm-up, the second half grows less than 30 MiB over the first.
     first, second = rss[10:50], rss[50:]
     assert sorted(second)[len(second) // 2] - sorted(first)[len(first) // 2] < 30 * 1024, rss
+
+
+def test_checkpoint_file_reads_a_checkpointed_rdd_back_verified(sc, tmp_path) -> None:
+    sc.setCheckpointDir(str(tmp_path))
+    rdd = sc.parallelize([("a", 1), ("b", 2), ("c", 3)], 3)
+    rdd.checkpoint()
+    rdd.count()
+    directory = rdd.getCheckpointFile()
+    assert directory is not None
+    back = sc._checkpointFile(directory)
+    assert back.getNumPartitions() == 3 and back.getCheckpointFile() == directory
+    assert sorted(back.map(lambda kv: kv[1] * 10).collect()) == [10, 20, 30]
+    victim = Path(directory) / "part-00002"
+    victim.write_bytes(victim.read_bytes()[:-3])
+    with pytest.raises(CheckpointCorruptError, match=r"part-00002.*truncated"):
+        back.collect()
+    os.remove(Path(directory) / "part-00001")
+    with pytest.raises(CheckpointCorruptError, match=r"partition file\(s\) \[1\] missing"):
+        sc._checkpointFile(directory)
+    with pytest.raises(CheckpointCorruptError, match=r"nowhere.*is missing"):
+        sc._checkpointFile(str(tmp_path / "nowhere"))

@@ -41,7 +41,12 @@ from fastdstream.engine.file_rdd import (
 )
 from fastdstream.engine.map_output_tracker import MapOutputTracker
 from fastdstream.engine.rdd import RDD
-from fastdstream.engine.rdds import EmptyRDD, ParallelCollectionRDD, UnionRDD
+from fastdstream.engine.rdds import (
+    EmptyRDD,
+    ParallelCollectionRDD,
+    ReliableCheckpointRDD,
+    UnionRDD,
+)
 from fastdstream.engine.tasks import collect_partition
 from fastdstream.unsupported import NO_HADOOP, NO_JVM, unsupported, unsupported_attribute
 
@@ -174,6 +179,16 @@ class Context:
     def getCheckpointDir(self) -> str | None:
         """The directory RDD checkpoints go to, or None if none was set."""
         return self._checkpoint_dir
+
+    def _checkpointFile(self, path: str) -> RDD:
+        """An RDD made from a reliable checkpoint directory (PySpark's
+        ``SparkContext._checkpointFile``): what :meth:`RDD.getCheckpointFile` of a
+        checkpointed RDD names, read back, e.g. by a recovering streaming job.
+
+        Each partition file is verified (CRC-32) when a task reads it; a missing
+        directory or partition file is an error here, naming it.
+        """
+        return ReliableCheckpointRDD(self, path)
 
     def _rdd_checkpoint_dir(self, rdd_id: int) -> str:
         if self._checkpoint_dir is None:

@@ -56,6 +56,28 @@ def partition_path(directory: str, split: int) -> str:
     return os.path.join(directory, f"part-{split:05d}")
 
 
+def partition_paths(directory: str) -> tuple[str, ...]:
+    """The partition files of a reliably checkpointed RDD's directory, in split order.
+
+    Raises
+    ------
+    CheckpointCorruptError
+        If the directory is missing, holds no partition files, or misses one in the
+        middle (``part-00000`` .. ``part-N`` must all be there).
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        raise CheckpointCorruptError(f"RDD checkpoint directory {directory} is missing") from None
+    splits = sorted(int(n[len("part-"):]) for n in names
+                    if n.startswith("part-") and n[len("part-"):].isdigit())
+    if splits != list(range(len(splits))):
+        missing = sorted(set(range(max(splits, default=-1) + 1)) - set(splits))
+        raise CheckpointCorruptError(f"RDD checkpoint directory {directory}: partition file(s) "
+                                     f"{missing} missing")
+    return tuple(partition_path(directory, split) for split in splits)
+
+
 def write_partition(path: str, data: Any) -> None:
     """Save one partition durably (a crash leaves no partial file)."""
     frame = serde.encode_partition(data)

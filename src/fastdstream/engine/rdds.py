@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from fastdstream.engine import tasks
+from fastdstream.engine import rdd_checkpoint, tasks
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.base import StageFn
 from fastdstream.engine.backend.block_manager import BlockId
@@ -31,6 +31,21 @@ class ParallelCollectionRDD(RDD):
 
     def _build_partition_fn(self) -> PartitionFn:
         return partial(tasks.slice_of, tuple(serde.ShippedPartition(s) for s in self._slices))
+
+
+class ReliableCheckpointRDD(RDD):
+    """An RDD read back from a reliable checkpoint directory (Spark's
+    ReliableCheckpointRDD): it has no lineage, only its partition files, each verified
+    by its CRC when a task reads it."""
+
+    def __init__(self, ctx: Context, directory: str):
+        paths = rdd_checkpoint.partition_paths(directory)
+        super().__init__(ctx, len(paths))
+        self._checkpoint = rdd_checkpoint.ReliableCheckpoint(directory, paths)
+
+    def _build_partition_fn(self) -> PartitionFn:
+        # Never called: _partition_fn reads the checkpoint files first.
+        raise AssertionError("a ReliableCheckpointRDD reads its checkpoint files")
 
 
 class EmptyRDD(RDD):

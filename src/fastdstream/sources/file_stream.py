@@ -69,6 +69,7 @@ class FileInputDStream(InputDStream):
         # for the window at least, or files selected in it would be selected again.
         self._remember(self._duration_to_remember_ms)
         self._initial_ignore_threshold_ms = 0
+        self._restored = False
         self._batch_time_to_selected_files: dict[int, list[str]] = {}
         self._recently_selected_files: set[str] = set()
         self._lock = threading.Lock()
@@ -77,9 +78,16 @@ class FileInputDStream(InputDStream):
     def start(self) -> None:
         if not os.path.isdir(self.directory):
             raise FileNotFoundError(f"file stream directory {self.directory} does not exist")
-        # newFilesOnly: what is modified up to now predates the stream and is ignored.
-        self._initial_ignore_threshold_ms = (self._clock.get_time_ms() if self._new_files_only
-                                             else 0)
+        # newFilesOnly: what is modified up to now predates the stream and is ignored --
+        # unless the stream was restored from a checkpoint: then it started long ago
+        # (Spark keeps the first start's threshold in the checkpointed stream), and files
+        # that came while the job was down are the down-time batches' to read.
+        if not self._new_files_only:
+            self._initial_ignore_threshold_ms = 0
+        elif self._restored and self._zero_time is not None:
+            self._initial_ignore_threshold_ms = self._zero_time
+        else:
+            self._initial_ignore_threshold_ms = self._clock.get_time_ms()
 
     def _compute(self, time_ms: int) -> RDD | None:
         with self._lock:
@@ -168,6 +176,7 @@ class FileInputDStreamCheckpointData(DStreamCheckpointData):
 
     def restore(self) -> None:
         stream = self._file_stream
+        stream._restored = True
         for t, files in sorted(self.data.items()):
             if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
                 raise ValueError(

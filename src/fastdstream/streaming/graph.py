@@ -121,30 +121,52 @@ class DStreamGraph:
         with self._lock:
             for stream in self.streams():
                 stream._checkpoint_data.update(time_ms)
+                stream._checkpoint_data.update_files(time_ms)
 
     def clear_checkpoint_data(self, time_ms: int) -> None:
         """Have every stream forget what the checkpoint of ``time_ms`` no longer needs."""
         with self._lock:
             for stream in self.streams():
                 stream._checkpoint_data.cleanup(time_ms)
+                stream._checkpoint_data.cleanup_files(time_ms)
 
     def checkpoint_data(self) -> dict[int, dict[int, Any]]:
         """What the streams collected at the last update: stream id -> batch time -> data.
 
         Streams that save nothing are left out. This is what a streaming checkpoint
-        holds for the streams (the format that writes it comes later).
+        holds for the streams (streaming/checkpoint.py writes it).
         """
         with self._lock:
             collected = {s._id: s._checkpoint_data.snapshot() for s in self.streams()}
         return {stream_id: data for stream_id, data in collected.items() if data}
 
-    def restore_checkpoint_data(self, saved: Mapping[int, Mapping[int, Any]]) -> None:
+    def checkpoint_files(self) -> dict[int, dict[int, str]]:
+        """The checkpointed RDDs' directories at the last update: stream id -> batch time
+        -> directory (streams with none are left out)."""
+        with self._lock:
+            collected = {s._id: dict(s._checkpoint_data.files) for s in self.streams()}
+        return {stream_id: files for stream_id, files in collected.items() if files}
+
+    def stream_kinds(self) -> dict[int, str]:
+        """Each stream's kind (class name) by id: a checkpoint keeps it to tell a graph
+        that no longer matches."""
+        return {s._id: type(s).__name__ for s in self.streams()}
+
+    def restore_checkpoint_data(self, saved: Mapping[int, Mapping[int, Any]],
+                                files: Mapping[int, Mapping[int, str]] | None = None,
+                                kinds: Mapping[int, str] | None = None) -> None:
         """Rebuild the streams' state from a checkpoint's data, by stream id.
 
         Parameters
         ----------
         saved : mapping
             Stream id -> batch time -> data, as :meth:`checkpoint_data` gave it.
+        files : mapping, optional
+            Stream id -> batch time -> directory of a checkpointed RDD, as
+            :meth:`checkpoint_files` gave it; those RDDs are read back.
+        kinds : mapping, optional
+            Stream id -> kind when the checkpoint was taken: a stream with something
+            to restore must still be of that kind.
 
         Raises
         ------
@@ -160,16 +182,28 @@ class DStreamGraph:
             if self.zero_time is not None:
                 raise RuntimeError("checkpoint data is restored before the StreamingContext "
                                    "starts, not after")
+            files = files or {}
             streams = {s._id: s for s in self.streams()}
-            unknown = sorted(set(saved) - set(streams))
+            unknown = sorted((set(saved) | set(files)) - set(streams))
             if unknown:
                 raise ValueError(
                     f"checkpoint has data for stream(s) {unknown}, which this graph does not "
                     f"have (its streams are 0 to {max(streams, default=-1)}): the setup "
                     "function no longer builds the graph the checkpoint was taken of"
                 )
+            for stream_id in sorted(set(saved) | set(files)):
+                was = (kinds or {}).get(stream_id)
+                now = type(streams[stream_id]).__name__
+                if was is not None and was != now:
+                    raise ValueError(
+                        f"checkpoint has data for stream {stream_id}, a {was} when the "
+                        f"checkpoint was taken, but stream {stream_id} is now a {now}: the "
+                        "setup function no longer builds the graph the checkpoint was taken of"
+                    )
             for stream_id, data in saved.items():
                 stream = streams[stream_id]
                 stream._checkpoint_data.data = dict(data)
                 stream._checkpoint_data.restore()
                 log.info("restored checkpoint data of %r for %d batch(es)", stream, len(data))
+            for stream_id, stream_files in files.items():
+                streams[stream_id]._checkpoint_data.restore_files(dict(stream_files))

@@ -21,6 +21,11 @@ from fastdstream.sources.file_stream import (
 from fastdstream.sources.lines import DECODE_POLICIES
 from fastdstream.sources.queue_stream import QueueInputDStream
 from fastdstream.sources.socket_stream import SocketReceiver
+from fastdstream.streaming.checkpoint import (
+    Checkpoint,
+    CheckpointWriter,
+    read_checkpoint,
+)
 from fastdstream.streaming.dstream.dstream import DStream, _with_time
 from fastdstream.streaming.dstream.receiver_input_dstream import ReceiverInputDStream
 from fastdstream.streaming.dstream.transformed_dstream import TransformedDStream
@@ -121,6 +126,9 @@ class StreamingContext:
         self._state = _INITIALIZED
         self._state_lock = threading.RLock()
         self._checkpoint_dir: str | None = None
+        # Set by getOrCreate when the job recovers: start() goes on from it.
+        self._initial_checkpoint: Checkpoint | None = None
+        self._checkpoint_writer: CheckpointWriter | None = None
         self._decode_errors = conf.get(keys.DECODE_ERRORS, "strict") or "strict"
         if self._decode_errors not in DECODE_POLICIES:
             raise ValueError(f"{keys.DECODE_ERRORS}={self._decode_errors!r}: "
@@ -150,18 +158,113 @@ class StreamingContext:
             return cls._activeContext
 
     @classmethod
+    def getOrCreate(cls, checkpointPath: str, setupFunc: Callable[[], StreamingContext]
+                    ) -> StreamingContext:
+        """Either recreate a StreamingContext from checkpoint data or create a new StreamingContext.
+
+        If checkpoint data exists in the provided ``checkpointPath``, the job is
+        recovered from it; otherwise ``setupFunc`` creates a new context.
+
+        Unlike Spark, a checkpoint holds no code: ``setupFunc`` is called in both
+        cases to build the job, and the checkpoint restores each stream (what its
+        pending batches read, its checkpointed RDDs) by the stream's id. So a job
+        recovers after its code changed, as long as the setup function builds the
+        same streams in the same order; a graph that no longer matches the checkpoint
+        is a clear error naming the stream.
+
+        Parameters
+        ----------
+        checkpointPath : str
+            Checkpoint directory used in an earlier run.
+        setupFunc : function
+            Function to create a new StreamingContext and set up DStreams.
+
+        Returns
+        -------
+        StreamingContext
+            Not started; after ``start()`` it first runs the batches pending at the
+            checkpoint and those whose times passed while the job was down.
+
+        Raises
+        ------
+        fastdstream.streaming.checkpoint.CheckpointError
+            If ``checkpointPath`` holds checkpoint files of which none is valid.
+        ValueError
+            If the job ``setupFunc`` builds does not match the checkpoint.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from fastdstream import Context, StreamingContext
+        >>> def setup():
+        ...     ssc = StreamingContext(Context("local[2]"), 1)
+        ...     ssc.queueStream([[1]]).pprint()
+        ...     return ssc
+        >>> ssc = StreamingContext.getOrCreate(tempfile.mkdtemp(), setup)
+        >>> ssc.stop()
+        """
+        checkpoint = read_checkpoint(checkpointPath)
+        ssc = setupFunc()
+        if not isinstance(ssc, StreamingContext):
+            raise TypeError(f"setupFunc must return a StreamingContext, got {type(ssc).__name__}")
+        if checkpoint is not None:
+            try:
+                ssc.checkpoint(checkpointPath)
+                ssc._restore_from(checkpoint, checkpointPath)
+            except BaseException:
+                # The caller never gets this context: do not leave it running.
+                ssc.stop(stopSparkContext=True)
+                raise
+        else:
+            ssc.checkpoint(checkpointPath)
+        return ssc
+
+    @classmethod
     def getActiveOrCreate(cls, checkpointPath: str | None,
                           setupFunc: Callable[[], StreamingContext]) -> StreamingContext:
-        """The active context, else a new one from ``setupFunc``."""
+        """Either return the active StreamingContext (i.e. currently started but not stopped),
+        or recreate a StreamingContext from checkpoint data or create a new StreamingContext
+        using the provided ``setupFunc`` function.
+
+        Parameters
+        ----------
+        checkpointPath : str, optional
+            Checkpoint directory used in an earlier run; None: no recovery, a new
+            context from ``setupFunc``.
+        setupFunc : function
+            Function to create a new StreamingContext and set up DStreams.
+
+        Returns
+        -------
+        StreamingContext
+        """
         active = cls.getActive()
         if active is not None:
             return active
-        if checkpointPath and os.path.isdir(checkpointPath) and os.listdir(checkpointPath):
-            raise NotImplementedError(
-                f"checkpoint directory {checkpointPath} is not empty; recovery from checkpoints "
-                "is not available yet"
-            )
+        if checkpointPath is not None:
+            return cls.getOrCreate(checkpointPath, setupFunc)
         return setupFunc()
+
+    def _restore_from(self, checkpoint: Checkpoint, path: str) -> None:
+        """Restore the streams this context's graph holds from ``checkpoint``."""
+        if checkpoint.batch_duration_ms != self._graph.batch_duration_ms:
+            raise ValueError(
+                f"the checkpoint in {path} (of {checkpoint.checkpoint_time} ms) was taken "
+                f"with a batch duration of {checkpoint.batch_duration_ms} ms, but the setup "
+                f"function now builds one of {self._graph.batch_duration_ms} ms: batch times "
+                "would not line up with the saved ones"
+            )
+        self._graph.restore_checkpoint_data(
+            {sid: s.data for sid, s in checkpoint.streams.items() if s.data},
+            {sid: s.rdd_files for sid, s in checkpoint.streams.items() if s.rdd_files},
+            {sid: s.kind for sid, s in checkpoint.streams.items()},
+        )
+        self._initial_checkpoint = checkpoint
+        log.info("recovered from the checkpoint of %d ms in %s (%d pending batch(es))",
+                 checkpoint.checkpoint_time, path, len(checkpoint.pending_times))
+
+    def _take_checkpoint(self, time_ms: int, pending_times: list[int]) -> Checkpoint:
+        return Checkpoint.of(self, time_ms, pending_times)
 
     def _on_batch_completed(self, time_ms: int) -> None:
         self._job_generator.on_batch_completed(time_ms)
@@ -197,7 +300,14 @@ class StreamingContext:
             try:
                 self._bus.start()
                 self._job_scheduler.start()
-                self._job_generator.start(checkpointing=self._checkpoint_dir is not None)
+                if self._checkpoint_dir is not None:
+                    self._checkpoint_writer = CheckpointWriter(self._checkpoint_dir)
+                if self._initial_checkpoint is not None:
+                    assert self._checkpoint_writer is not None
+                    self._job_generator.restart(self._initial_checkpoint,
+                                                self._checkpoint_writer, self._take_checkpoint)
+                else:
+                    self._job_generator.start(self._checkpoint_writer, self._take_checkpoint)
                 receiver_streams = [s for s in self._graph.input_streams
                                     if isinstance(s, ReceiverInputDStream)]
                 self._receiver_tracker.start(receiver_streams)
@@ -228,6 +338,9 @@ class StreamingContext:
         timeout_s = max(10.0, 10 * self._graph.batch_duration_ms / 1000.0)
         self._job_generator.stop(graceful, timeout_s)
         self._job_scheduler.stop(process_queued=graceful)
+        if self._checkpoint_writer is not None:
+            # As Spark: the checkpoints already taken are written before the stop returns.
+            self._checkpoint_writer.stop()
         self._graph.stop()
         self._bus.stop()
 
@@ -240,12 +353,38 @@ class StreamingContext:
         return self._waiter.wait(timeout)
 
     def remember(self, duration: float) -> None:
-        """Keep each batch's RDDs for at least ``duration`` seconds."""
-        self._graph.remember(round(duration * 1000))
+        """Set each DStream in this context to remember RDDs it generated in the last given
+        duration.
+
+        DStreams remember RDDs only for a limited duration of time and release them
+        for garbage collection. This method allows the developer to specify how long
+        to remember the RDDs (if the developer wishes to query old data outside the
+        DStream computation).
+
+        Parameters
+        ----------
+        duration : float
+            Minimum duration (in seconds) that each DStream should remember its RDDs.
+        """
+        duration_ms = round(float(duration) * 1000)
+        if duration_ms <= 0:
+            raise ValueError(f"remember duration must be positive, got {duration} s")
+        self._graph.remember(duration_ms)
 
     def checkpoint(self, directory: str) -> None:
-        """Checkpoint into ``directory``: the receivers' write-ahead log goes there, and the
-        Context checkpoints RDDs (stateful streams cut their lineage) beneath it."""
+        """Sets the context to periodically checkpoint the DStream operations for master
+        fault-tolerance. The graph will be checkpointed every batch interval.
+
+        The streaming checkpoints (``checkpoint-<batch time>``) and the receivers'
+        write-ahead log go into ``directory``, and the Context checkpoints RDDs
+        (stateful streams cut their lineage) beneath it.
+
+        Parameters
+        ----------
+        directory : str
+            HDFS-compatible directory where the checkpoint data will be reliably stored
+            (here: a local or shared file system path).
+        """
         os.makedirs(directory, exist_ok=True)
         self._checkpoint_dir = directory
         self._sc.setCheckpointDir(directory)

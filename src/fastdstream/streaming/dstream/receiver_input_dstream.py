@@ -1,15 +1,27 @@
-"""ReceiverInputDStream: a stream whose batches are the blocks its receiver stored."""
+"""ReceiverInputDStream: a stream whose batches are the blocks its receiver stored.
+
+With the write-ahead log on, the stream saves in a streaming checkpoint the ids of
+the blocks each remembered batch read (Spark keeps them in the ReceivedBlockTracker's
+log); a recovered job reads those batches' blocks back from the log, and the
+receiver tracker does not replay them again into a new batch.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import partial
 from typing import TYPE_CHECKING
 
+from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import BlockRDD
 from fastdstream.engine.tasks import BlockFallback
+from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
-from fastdstream.streaming.receiver.wal import read_block_data
+from fastdstream.streaming.receiver.wal import read_block, read_block_data, wal_path
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from fastdstream.streaming.receiver.receiver import Receiver
@@ -20,6 +32,9 @@ class ReceiverInputDStream(InputDStream):
     def __init__(self, ssc: StreamingContext, receiver: Receiver):
         super().__init__(ssc)
         self._receiver = receiver
+        # Blocks a restored batch reads: already given to a batch, not to replay.
+        self._restored_block_ids: set[BlockId] = set()
+        self._checkpoint_data = ReceiverInputDStreamCheckpointData(self)
 
     def getReceiver(self) -> Receiver:
         return self._receiver
@@ -42,3 +57,60 @@ class ReceiverInputDStream(InputDStream):
             self._ssc._receiver_tracker.forget_blocks(
                 self._id, list(zip(rdd.block_ids, rdd.locations, strict=True))
             )
+
+
+class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
+    """A receiver stream saves, per remembered batch time, the ids of the blocks the
+    batch read -- when they are in the write-ahead log (without it there is nothing a
+    restarted job could read them from)."""
+
+    def __init__(self, stream: ReceiverInputDStream):
+        super().__init__(stream)
+        self._receiver_stream = stream
+
+    def update(self, time_ms: int) -> None:
+        stream = self._receiver_stream
+        with stream._generated_lock:
+            generated = list(stream._generated.items())
+        self.data = {
+            t: [list(block_id) for block_id in rdd.block_ids]
+            for t, rdd in generated
+            if isinstance(rdd, BlockRDD) and rdd.fallbacks is not None
+            and all(f is not None for f in rdd.fallbacks)
+        }
+
+    def restore(self) -> None:
+        stream = self._receiver_stream
+        checkpoint_dir = stream._ssc._checkpoint_dir
+        if checkpoint_dir is None:
+            raise ValueError(f"checkpoint data of stream {self.stream_id} (a receiver stream) "
+                             "needs the checkpoint directory set before it is restored")
+        for t, ids in sorted(self.data.items()):
+            try:
+                block_ids: list[BlockId] = [tuple(block_id) for block_id in ids]
+            except TypeError as exc:
+                raise ValueError(
+                    f"checkpoint data of stream {self.stream_id} (a receiver stream) for "
+                    f"batch {t} ms is not a list of block ids ({exc}): the setup function "
+                    "no longer builds the graph the checkpoint was taken of"
+                ) from exc
+            paths = [wal_path(checkpoint_dir, self.stream_id, b) for b in block_ids]
+            missing = [p for p in paths if not os.path.exists(p)]
+            if missing:
+                # A completed batch whose blocks were dropped after this checkpoint was
+                # taken: nothing will read it again. (A pending batch keeps its blocks.)
+                log.warning("receiver stream %d: batch %d ms not restored, %d of its logged "
+                            "block(s) are gone (%s)", self.stream_id, t, len(missing),
+                            missing[0])
+                continue
+            locations = []
+            for block_id, path in zip(block_ids, paths, strict=True):
+                logged = read_block(path)
+                locations.append(stream._sc._store_block(block_id, logged.data))
+            rdd = BlockRDD(stream._sc, block_ids, locations,
+                           [partial(read_block_data, path) for path in paths])
+            log.info("receiver stream %d: restored batch %d ms, %d block(s) from the "
+                     "write-ahead log", self.stream_id, t, len(block_ids))
+            with stream._generated_lock:
+                stream._generated[t] = rdd
+            stream._restored_block_ids.update(block_ids)

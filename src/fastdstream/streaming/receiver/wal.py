@@ -6,8 +6,9 @@ before it is handed to the engine and before the receiver acknowledges its
 source (the Kafka receiver commits offsets only then). One file per block,
 under ``<checkpoint>/receivedData/<stream id>/``, written atomically (temp file,
 fsync, rename, fsync of the directory) and verified by CRC-32 on read. A block's
-file is deleted once the batch that processed it is done; the files still there
-at start-up are the blocks to replay.
+file is deleted once the batch that processed it is forgotten; the files still
+there at start-up are the blocks to replay -- except those a batch restored from a
+streaming checkpoint reads (they would be processed twice).
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def stream_dir(checkpoint_dir: str, stream_id: int) -> str:
     return os.path.join(checkpoint_dir, "receivedData", str(stream_id))
 
 
+def wal_path(checkpoint_dir: str, stream_id: int, block_id: tuple[Any, ...]) -> str:
+    """The file that holds ``block_id`` of stream ``stream_id`` once it is logged."""
+    return os.path.join(stream_dir(checkpoint_dir, stream_id), _file_name(block_id))
+
+
 def _file_name(block_id: tuple[Any, ...]) -> str:
     return "-".join(str(part) for part in block_id[1:]) + SUFFIX
 
@@ -82,15 +88,25 @@ class WriteAheadLog:
     def recover(self) -> Iterator[LoggedBlock]:
         """The logged blocks, oldest first. Temp files of unfinished writes are dropped:
         those blocks were never acknowledged, so their source still has them."""
-        entries = sorted(os.listdir(self.directory),
-                         key=lambda n: os.path.getmtime(os.path.join(self.directory, n)))
-        for name in entries:
+        # A file can go while this runs: a batch restored from a streaming checkpoint may
+        # be done, and its blocks removed, before the receivers start. Those are not to
+        # replay anyway.
+        entries = []
+        for name in os.listdir(self.directory):
+            with contextlib.suppress(FileNotFoundError):
+                entries.append((os.path.getmtime(os.path.join(self.directory, name)), name))
+        for _, name in sorted(entries):
             path = os.path.join(self.directory, name)
             if name.startswith(".") and name.endswith(".tmp"):
-                os.remove(path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
                 continue
             if name.endswith(SUFFIX):
-                yield read_block(path)
+                try:
+                    logged = read_block(path)
+                except FileNotFoundError:
+                    continue
+                yield logged
 
 
 def read_block_data(path: str) -> Any:

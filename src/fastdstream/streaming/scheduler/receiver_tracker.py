@@ -115,7 +115,7 @@ class ReceiverTracker(ReceiverSink):
             wal = None
             if self.wal_dir is not None:
                 wal = self._wals[stream._id] = WriteAheadLog(self.wal_dir, stream._id)
-                self._replay(stream._id, wal)
+                self._replay(stream._id, wal, stream._restored_block_ids)
             supervisor = ReceiverSupervisor(
                 stream.getReceiver(), stream._id, self, self._clock,
                 self._block_interval_ms, self._restart_delay_ms, wal,
@@ -123,10 +123,16 @@ class ReceiverTracker(ReceiverSink):
             self._supervisors[stream._id] = supervisor
             supervisor.start()
 
-    def _replay(self, stream_id: int, wal: WriteAheadLog) -> None:
-        """Blocks logged before a crash and not processed: into the next batch."""
+    def _replay(self, stream_id: int, wal: WriteAheadLog, restored: set[BlockId]) -> None:
+        """Blocks logged before a crash and not processed: into the next batch.
+
+        Blocks of batches restored from a streaming checkpoint are left out: those
+        batches read them (Spark's ReceivedBlockTracker recovers the allocation).
+        """
         blocks = records = 0
         for logged in wal.recover():
+            if logged.block_id in restored:
+                continue
             self.store_block(stream_id, logged.block_id, logged.data, logged.num_records)
             blocks += 1
             records += logged.num_records
@@ -141,6 +147,9 @@ class ReceiverTracker(ReceiverSink):
     def forget_blocks(self, stream_id: int, blocks: list[tuple[BlockId, str]]) -> None:
         """A batch is done with these blocks: drop them from their executors and the log."""
         wal = self._wals.get(stream_id)
+        if wal is None and self.wal_dir is not None:
+            # A batch restored from a checkpoint can be done before the receivers start.
+            wal = self._wals[stream_id] = WriteAheadLog(self.wal_dir, stream_id)
         for block_id, location in blocks:
             self._context._remove_block(block_id, location)
             if wal is not None:
