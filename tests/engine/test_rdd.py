@@ -463,9 +463,13 @@ def test_save_as_text_file(sc, tmp_path):
     out = tmp_path / "out"
     sc.parallelize([1, "two", (3, 4), None], 3).saveAsTextFile(str(out))
     files = sorted(os.listdir(out))
-    assert files == ["part-00000", "part-00001", "part-00002"]
+    # Hadoop's layout: the parts, and an empty _SUCCESS marking the directory complete.
+    assert files == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    assert (out / "_SUCCESS").read_bytes() == b""
     text = "".join((out / name).read_text() for name in files)
     assert text == "1\ntwo\n(3, 4)\nNone\n"
+    # textFile reads it back without the marker
+    assert sorted(sc.textFile(str(out)).collect()) == sorted(["1", "two", "(3, 4)", "None"])
     # nothing else (no staging directory) is left beside it
     assert os.listdir(tmp_path) == ["out"]
 

@@ -1585,6 +1585,10 @@ class RDD:
         os.mkdir(staging)
         try:
             self._run(partial(writer, staging))
+            # Hadoop's output committer marks a complete directory with an empty
+            # _SUCCESS file; readers and PySpark programs wait for it.
+            with open(os.path.join(staging, "_SUCCESS"), "wb") as marker:
+                os.fsync(marker.fileno())
             fsync_path(staging)
             os.rename(staging, path)
         except BaseException:

@@ -88,11 +88,6 @@ class InternalMapWithStateDStream(DStream):
             self._checkpoint_interval_ms = self.slideDuration * _CHECKPOINT_MULTIPLIER
         super()._initialize(zero_time)
 
-    def _validate_at_start(self, checkpoint_dir: str | None) -> None:
-        # Spark asks for the SparkContext's checkpoint directory (sc.setCheckpointDir
-        # sets it, as ssc.checkpoint does).
-        super()._validate_at_start(checkpoint_dir or self._sc.getCheckpointDir())
-
     def _compute(self, time_ms: int) -> RDD | None:
         n = self._partitioner.num_partitions
         func = self._partitioner.partition_func

@@ -70,11 +70,6 @@ class StateDStream(DStream):
         # Spark persists the state stream: each batch's state is read by the next one.
         self.persist()
 
-    def _validate_at_start(self, checkpoint_dir: str | None) -> None:
-        # Spark asks for the SparkContext's checkpoint directory, which ssc.checkpoint
-        # sets and sc.setCheckpointDir too (PySpark's own tests set only the latter).
-        super()._validate_at_start(checkpoint_dir or self._sc.getCheckpointDir())
-
     def _compute(self, time_ms: int) -> RDD | None:
         prev = self._get_or_compute(time_ms - self.slideDuration)
         from_initial = prev is None and self._initial is not None
