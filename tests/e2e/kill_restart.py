@@ -165,6 +165,16 @@ def produce_lines(broker: Any, topic: str, partitions: int, chunk: int, rng: ran
         produced.update(line.split())
 
 
+def word_feed(broker: Any, topic: str, chunks: int, rng: random.Random
+              ) -> tuple[Feed, Counter]:
+    """A started :class:`Feed` of ``chunks`` chunks of 40 lines of words into the two
+    partitions of ``topic``, and the words it has produced so far."""
+    produced: Counter = Counter()
+    feed = Feed(lambda chunk: produce_lines(broker, topic, 2, chunk, rng, produced),
+                chunks=chunks)
+    return feed.start(), produced
+
+
 def stored_count(db: Path, query: str) -> int:
     """``query``'s single number in the job's SQLite store; 0 before the job made it."""
     if not db.exists():

@@ -8,18 +8,16 @@ import itertools
 import random
 import sqlite3
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from kill_restart import (
-    Feed,
     assert_each_restart_recovered,
     checkpointed_job,
     kill_repeatedly,
-    produce_lines,
     run_to_end,
     stored_count,
+    word_feed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -33,10 +31,8 @@ def test_a_killed_job_goes_on_from_its_checkpoint(master, kafka_broker, tmp_path
     kafka_broker.create_topic(topic, partitions=2)
     db, checkpoint = tmp_path / "counts.sqlite", tmp_path / "checkpoint"
     rng, kills = random.Random(20261129), random.Random(5)
-    produced: Counter = Counter()
     run = checkpointed_job(JOB, master, kafka_broker, topic, checkpoint, db)
-    feed = Feed(lambda chunk: produce_lines(kafka_broker, topic, 2, chunk, rng, produced),
-                chunks=40).start()
+    feed, produced = word_feed(kafka_broker, topic, 40, rng)
     kill_repeatedly(
         run, lambda: stored_count(db, "SELECT COALESCE(SUM(until - start), 0) FROM ranges"),
         feed, 40 * 40, kills)

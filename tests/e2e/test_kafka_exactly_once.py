@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from kill_restart import Feed, kill_repeatedly, produce_lines, run_to_end, stored_count
+from kill_restart import Feed, kill_repeatedly, run_to_end, stored_count, word_feed
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +34,7 @@ def test_sqlite_results_and_offsets_survive_sigkill(master, kafka_broker, tmp_pa
     kafka_broker.create_topic(topic, partitions=2)
     db = tmp_path / "counts.sqlite"
     rng, kills = random.Random(20261128), random.Random(7)
-    produced: Counter = Counter()
-    feed = Feed(lambda chunk: produce_lines(kafka_broker, topic, 2, chunk, rng, produced),
-                chunks=60).start()
+    feed, produced = word_feed(kafka_broker, topic, 60, rng)
 
     def run(*extra: str) -> subprocess.Popen:
         return run_job(master, kafka_broker.bootstrap_servers, topic, db, *extra)

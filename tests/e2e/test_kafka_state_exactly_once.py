@@ -10,18 +10,16 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from kill_restart import (
-    Feed,
     assert_each_restart_recovered,
     checkpointed_job,
     kill_repeatedly,
-    produce_lines,
     run_to_end,
     stored_count,
+    word_feed,
 )
 
 pytestmark = pytest.mark.e2e
@@ -35,10 +33,8 @@ def test_state_counts_every_produced_record_once_across_sigkills(master, kafka_b
     kafka_broker.create_topic(topic, partitions=2)
     db, checkpoint = tmp_path / "state.sqlite", tmp_path / "checkpoint"
     rng, kills = random.Random(20261130), random.Random(3)
-    produced: Counter = Counter()
     run = checkpointed_job(JOB, master, kafka_broker, topic, checkpoint, db)
-    feed = Feed(lambda chunk: produce_lines(kafka_broker, topic, 2, chunk, rng, produced),
-                chunks=40).start()
+    feed, produced = word_feed(kafka_broker, topic, 40, rng)
     # Records the state stored so far has counted (the offsets its batch read to).
     kill_repeatedly(run, lambda: stored_count(db, "SELECT COALESCE(SUM(until), 0) FROM progress"),
                     feed, 40 * 40, kills)
