@@ -8,6 +8,8 @@ one, never a torn one, and a file that is there has reached the disk.
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Iterable
 
 
@@ -34,3 +36,42 @@ def write_atomically(path: str, chunks: Iterable[bytes]) -> None:
         os.fsync(out.fileno())
     os.rename(temp, path)
     fsync_path(directory)
+
+
+class FrameError(ValueError):
+    """A checkpoint file's bytes are not what :func:`frame` wrote; the message says how."""
+
+
+def frame(magic: bytes, header: struct.Struct, body: bytes, *fields: int) -> bytes:
+    """The start of a checkpoint file (streaming checkpoints, RDD checkpoint partitions):
+    ``magic``, then ``header`` holding ``fields``, the CRC-32 of ``body`` and its length.
+    ``body`` follows."""
+    return magic + header.pack(*fields, zlib.crc32(body), len(body))
+
+
+def unframe(raw: bytes, magic: bytes, header: struct.Struct, version: int | None = None
+            ) -> memoryview:
+    """The body of a checkpoint file that :func:`frame` began, verified.
+
+    With ``version``, the header's first field is the format version and must be it.
+
+    Raises
+    ------
+    FrameError
+        Saying what is wrong: not a checkpoint file, a truncated header, another format
+        version, a truncated body or a checksum mismatch.
+    """
+    if not raw.startswith(magic):
+        raise FrameError("not a checkpoint file (bad magic)")
+    try:
+        *fields, crc, length = header.unpack_from(raw, len(magic))
+    except struct.error:
+        raise FrameError("truncated header") from None
+    if version is not None and fields[0] != version:
+        raise FrameError(f"format version {fields[0]}, this version reads {version}")
+    body = memoryview(raw)[len(magic) + header.size:]
+    if len(body) != length:
+        raise FrameError(f"{len(body)} bytes of body, header says {length} (truncated?)")
+    if zlib.crc32(body) != crc:
+        raise FrameError("checksum mismatch (corrupt)")
+    return body

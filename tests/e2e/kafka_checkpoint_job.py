@@ -9,11 +9,11 @@ from the checkpoint's positions). Every run records whether it recovered.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import operator
-import sqlite3
 from datetime import datetime
+
+from kill_restart import job_parser, open_db, run_recorded
 
 from fastdstream import Context, StreamingContext
 from fastdstream.engine.rdd import RDD
@@ -30,19 +30,10 @@ CREATE TABLE IF NOT EXISTS runs (recovered_from INTEGER);
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("--bootstrap", "--topic", "--checkpoint", "--db"):
-        parser.add_argument(name, required=True)
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--batch", type=float, default=0.2)
-    parser.add_argument("--stop-after-idle", type=int, default=0)
-    args = parser.parse_args()
+    args = job_parser().parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    db = sqlite3.connect(args.db, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(SCHEMA)
+    db = open_db(args.db, SCHEMA)
     idle = [0]
 
     def store(time: datetime, rdd: RDD) -> None:
@@ -68,18 +59,8 @@ def main() -> None:
         counts.foreachRDD(store)
         return ssc
 
-    ssc = StreamingContext.getOrCreate(args.checkpoint, setup)
-    initial = ssc._initial_checkpoint
-    db.execute("INSERT INTO runs VALUES (?)",
-               (initial.checkpoint_time if initial is not None else None,))
-    ssc.start()
-    try:
-        while not ssc.awaitTerminationOrTimeout(0.2):
-            if args.stop_after_idle and idle[0] >= args.stop_after_idle:
-                break
-    finally:
-        ssc.stop(stopGraceFully=True)
-        db.close()
+    run_recorded(StreamingContext.getOrCreate(args.checkpoint, setup), db, idle,
+                 args.stop_after_idle)
 
 
 if __name__ == "__main__":

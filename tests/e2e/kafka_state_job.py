@@ -9,10 +9,10 @@ positions across a kill; every run records whether it recovered.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sqlite3
 from datetime import datetime
+
+from kill_restart import job_parser, open_db, run_recorded
 
 from fastdstream import Context, StreamingContext
 from fastdstream.engine.rdd import RDD
@@ -30,20 +30,12 @@ def add_counts(new: list[int], total: int | None) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("--bootstrap", "--topic", "--checkpoint", "--db"):
-        parser.add_argument(name, required=True)
-    parser.add_argument("--master", default="local[2]")
-    parser.add_argument("--batch", type=float, default=0.2)
+    parser = job_parser()
     parser.add_argument("--state-checkpoint", type=float, default=1.0)
-    parser.add_argument("--stop-after-idle", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    db = sqlite3.connect(args.db, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(SCHEMA)
+    db = open_db(args.db, SCHEMA)
     ranges_by_time: dict[int, list[tuple[int, int]]] = {}
     idle = [0]
 
@@ -77,18 +69,8 @@ def main() -> None:
         state.foreachRDD(store)
         return ssc
 
-    ssc = StreamingContext.getOrCreate(args.checkpoint, setup)
-    initial = ssc._initial_checkpoint
-    db.execute("INSERT INTO runs VALUES (?)",
-               (initial.checkpoint_time if initial is not None else None,))
-    ssc.start()
-    try:
-        while not ssc.awaitTerminationOrTimeout(0.2):
-            if args.stop_after_idle and idle[0] >= args.stop_after_idle:
-                break
-    finally:
-        ssc.stop(stopGraceFully=True)
-        db.close()
+    run_recorded(StreamingContext.getOrCreate(args.checkpoint, setup), db, idle,
+                 args.stop_after_idle)
 
 
 if __name__ == "__main__":

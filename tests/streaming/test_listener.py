@@ -13,6 +13,7 @@ import socket
 import threading
 
 import pytest
+from started_receiver import StartedReceiver
 
 from fastdstream import Receiver, StreamingListener
 from fastdstream.streaming.scheduler.listener import (
@@ -35,20 +36,6 @@ class Stored(Receiver):
 
     def onStart(self) -> None:
         self.store(self.records)
-
-    def onStop(self) -> None:
-        pass
-
-
-class Waiting(Receiver):
-    """Stores nothing; the test reports errors through it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = threading.Event()
-
-    def onStart(self) -> None:
-        self.started.set()
 
     def onStop(self) -> None:
         pass
@@ -177,7 +164,7 @@ def test_a_failed_output_operation_gives_its_reason(manual: ManualStreaming) -> 
 
 
 def test_receiver_info_has_pysparks_methods(manual: ManualStreaming) -> None:
-    receiver = Waiting()
+    receiver = StartedReceiver()
     stream = manual.ssc.receiverStream(receiver)
     stream.foreachRDD(lambda rdd: None)
     manual.start()
@@ -191,7 +178,7 @@ def test_receiver_info_has_pysparks_methods(manual: ManualStreaming) -> None:
 
     for info in (started, error, stopped):
         assert info.streamId() == stream._id
-        assert info.name() == "Waiting"
+        assert info.name() == "StartedReceiver"
         assert info.location() == socket.gethostname()  # receivers run on the driver
         assert info.executorId() == "driver"
     assert started.active() is True and error.active() is True

@@ -10,17 +10,12 @@ from datetime import datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from long_run import lineage_size, run_1000_batches
 
 from fastdstream import State, StateSpec
 from fastdstream.engine.partitioner import portable_hash
 from fastdstream.streaming.state_map import REMOVED, StateMap
-from fastdstream.testing import ManualStreaming, block_ids
-
-
-@pytest.fixture
-def ckpt(manual: ManualStreaming, tmp_path) -> ManualStreaming:
-    manual.ssc.checkpoint(str(tmp_path))
-    return manual
+from fastdstream.testing import ManualStreaming
 
 
 def collect_sets(stream) -> list:
@@ -39,18 +34,6 @@ def run(ckpt: ManualStreaming, inputs: list, spec: StateSpec, n: int | None = No
 
 
 INPUT = [[], ["a"], ["a", "b"], ["a", "b", "c"], ["a", "b"], ["a"], []]
-
-
-def lineage_size(rdd) -> int:
-    """RDDs in the whole lineage, the state carried from earlier batches included."""
-    seen: set[int] = set()
-    stack = [rdd]
-    while stack:
-        node = stack.pop()
-        if node.id() not in seen:
-            seen.add(node.id())
-            stack.extend(node._parents)
-    return len(seen)
 
 
 def test_states_as_mapped_data(ckpt: ManualStreaming) -> None:
@@ -264,35 +247,26 @@ def test_a_state_restored_without_its_partitioner_is_partitioned_again(
                          [("a", 2), ("b", 1), ("c", 1)]]
 
 
-def test_lineage_and_blocks_stay_bounded_over_1000_batches(master: str, tmp_path) -> None:
-    manual = ManualStreaming(master=master, conf={
-        "spark.cleaner.referenceTracking.cleanCheckpoints": "true"})
-    try:
-        ssc, sc = manual.ssc, manual.sc
-        ssc.checkpoint(str(tmp_path))
+def test_lineage_and_blocks_stay_bounded_over_1000_batches(cleaning_ckpt: ManualStreaming
+                                                            ) -> None:
+    ssc, sc = cleaning_ckpt.ssc, cleaning_ckpt.sc
 
-        def mapping(key, value, state):
-            state.update((state.getOption() or 0) + value)
-            return state.get()
+    def mapping(key, value, state):
+        state.update((state.getOption() or 0) + value)
+        return state.get()
 
-        pairs = ssc.queueStream([], default=sc.parallelize([("a", 1), ("b", 2)], 2))
-        mapped = pairs.mapWithState(StateSpec.function(mapping).numPartitions(2).timeout(50))
-        depths: list[int] = []
-        last: list = []
-        mapped.stateSnapshots().foreachRDD(lambda rdd: last.__setitem__(
-            slice(None), rdd.collect()))
-        mapped.foreachRDD(lambda rdd: depths.append(lineage_size(rdd)))
-        manual.start()
-        blocks: list[int] = []
-        for _ in range(10):
-            manual.run_batches(100)
-            blocks.append(len(block_ids(sc)))
-        assert sorted(last) == [("a", 1000), ("b", 2000)]
-        assert max(depths) == max(depths[:30]) and max(depths) < 50
-        assert max(blocks) == max(blocks[:2]) and max(blocks) < 200
-        assert 0 < len(os.listdir(sc.getCheckpointDir())) < 10
-    finally:
-        manual.stop()
+    pairs = ssc.queueStream([], default=sc.parallelize([("a", 1), ("b", 2)], 2))
+    mapped = pairs.mapWithState(StateSpec.function(mapping).numPartitions(2).timeout(50))
+    depths: list[int] = []
+    last: list = []
+    mapped.stateSnapshots().foreachRDD(lambda rdd: last.__setitem__(
+        slice(None), rdd.collect()))
+    mapped.foreachRDD(lambda rdd: depths.append(lineage_size(rdd)))
+    blocks = run_1000_batches(cleaning_ckpt)
+    assert sorted(last) == [("a", 1000), ("b", 2000)]
+    assert max(depths) == max(depths[:30]) and max(depths) < 50
+    assert max(blocks) == max(blocks[:2]) and max(blocks) < 200
+    assert 0 < len(os.listdir(sc.getCheckpointDir())) < 10
 
 
 # --- State ------------------------------------------------------------------------------

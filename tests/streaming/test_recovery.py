@@ -8,20 +8,24 @@ copy with the manual clock moved on, so down-time batches are due too.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from started_receiver import StartedReceiver
 
 from fastdstream import StreamingContext
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import ReliableCheckpointRDD
 from fastdstream.streaming.checkpoint import checkpoint_path, read_checkpoint
 from fastdstream.streaming.dstream.dstream import DStream
-from fastdstream.streaming.receiver.receiver import Receiver
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -52,18 +56,47 @@ def move_in(directory: Path, name: str, mtime_ms: int) -> str:
     return str(path)
 
 
-class FileJob:
+class CrashingJob:
+    """A job whose output blocks in its batch of ``block_at`` ms (``reached``) until
+    ``release``: the batch pending when the driver "crashes"."""
+
+    def __init__(self, block_at: int | None) -> None:
+        self.block_at = block_at
+        self.release, self.reached = threading.Event(), threading.Event()
+        self.streaming: ManualStreaming | None = None
+
+    def setup(self) -> StreamingContext:
+        raise NotImplementedError
+
+    def recorder(self, into: dict[int, Any], value: Callable[[RDD], Any]
+                 ) -> Callable[[datetime, RDD], None]:
+        """An output that stores ``value(rdd)`` by batch time in ``into``, blocking in
+        the batch of ``block_at``."""
+
+        def record(time: datetime, rdd: RDD) -> None:
+            t = round(time.timestamp() * 1000)
+            if t == self.block_at:
+                self.reached.set()
+                self.release.wait(30)
+                return  # the "crashed" run never finishes this batch
+            into[t] = value(rdd)
+
+        return record
+
+
+def sorted_records(rdd: RDD) -> list:
+    return sorted(rdd.collect())
+
+
+class FileJob(CrashingJob):
     """The job the setup function builds: a file stream, and every line so far."""
 
     def __init__(self, data_dir: Path, block_at: int | None = None, master: str = "local[2]"):
+        super().__init__(block_at)
         self.data_dir = data_dir
         self.master = master
-        self.block_at = block_at
-        self.release = threading.Event()
-        self.reached = threading.Event()
         self.lines: dict[int, list[str]] = {}
         self.totals: dict[int, list[str]] = {}
-        self.streaming: ManualStreaming | None = None
 
     def setup(self) -> StreamingContext:
         self.streaming = ManualStreaming(master=self.master, conf={
@@ -72,15 +105,7 @@ class FileJob:
         lines = ssc.textFileStream(str(self.data_dir))
         total = Accumulated(lines).checkpoint(2)
 
-        def record_lines(time, rdd: RDD) -> None:
-            t = round(time.timestamp() * 1000)
-            if t == self.block_at:
-                self.reached.set()
-                self.release.wait(30)
-                return  # the "crashed" run never finishes this batch
-            self.lines[t] = sorted(rdd.collect())
-
-        lines.foreachRDD(record_lines)
+        lines.foreachRDD(self.recorder(self.lines, sorted_records))
         total.foreachRDD(lambda time, rdd: self.totals.__setitem__(
             round(time.timestamp() * 1000), sorted(rdd.collect())))
         self.stream_ids = (lines._id, total._id)
@@ -94,26 +119,51 @@ def crash_copy(checkpoint_dir: Path, time_ms: int, to: Path) -> None:
     shutil.copytree(checkpoint_dir, to)
 
 
+def run_until_crash(job: CrashingJob, checkpoint: Path, crashed: Path,
+                    feed: Callable[[ManualStreaming], None]) -> None:
+    """Build ``job`` with getOrCreate, start it and ``feed`` it until its batch of
+    ``block_at`` is due; copy the checkpoint once that batch's is written, to
+    ``crashed``, and stop the job."""
+    ssc = StreamingContext.getOrCreate(str(checkpoint), job.setup)
+    assert job.streaming is not None and ssc is job.streaming.ssc
+    assert job.block_at is not None
+    try:
+        job.streaming.start()
+        feed(job.streaming)
+        assert job.reached.wait(10)
+        crash_copy(checkpoint, job.block_at, crashed)
+    finally:
+        job.release.set()
+        job.streaming.stop()
+
+
+@contextlib.contextmanager
+def recovered(job: CrashingJob, crashed: Path) -> Iterator[ManualStreaming]:
+    """``job`` built with getOrCreate from the ``crashed`` checkpoint, started; stopped
+    on leaving."""
+    StreamingContext.getOrCreate(str(crashed), job.setup)
+    assert job.streaming is not None
+    try:
+        job.streaming.start()
+        yield job.streaming
+    finally:
+        job.streaming.stop()
+
+
 def test_get_or_create_runs_pending_and_down_time_batches_once(master: str, tmp_path: Path
                                                               ) -> None:
     data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
     data.mkdir()
     first = FileJob(data, block_at=4000, master=master)
-    ssc = StreamingContext.getOrCreate(str(checkpoint), first.setup)
-    assert first.streaming is not None and ssc is first.streaming.ssc
-    streaming = first.streaming
-    try:
-        streaming.start()
+
+    def feed(streaming: ManualStreaming) -> None:
         for i in range(1, 4):
             move_in(data, f"f{i}", i * 1000 - 500)
             streaming.run_batches(1)
         move_in(data, "f4", 3500)
         streaming.clock.advance(1000)  # batch 4 s: generated, its job blocks
-        assert first.reached.wait(10)
-        crash_copy(checkpoint, 4000, crashed)
-    finally:
-        first.release.set()
-        streaming.stop()
+
+    run_until_crash(first, checkpoint, crashed, feed)
     assert first.totals[3000] == ["f1", "f2", "f3"]
     saved = read_checkpoint(str(crashed))
     assert saved is not None and saved.pending_times == (4000,)
@@ -226,27 +276,14 @@ def test_get_active_or_create_returns_the_active_context(tmp_path: Path) -> None
         other.stop()
 
 
-class ListReceiver(Receiver):
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = threading.Event()
-
-    def onStart(self) -> None:
-        self.started.set()
-
-    def onStop(self) -> None:
-        pass
-
-
-class ReceiverJob:
+class ReceiverJob(CrashingJob):
     """A receiver stream with the write-ahead log; records each batch by time."""
 
     def __init__(self, block_at: int | None = None, clock_at: int | None = None):
-        self.block_at, self.clock_at = block_at, clock_at
-        self.release, self.reached = threading.Event(), threading.Event()
+        super().__init__(block_at)
+        self.clock_at = clock_at
         self.batches: dict[int, list[str]] = {}
-        self.receiver = ListReceiver()
-        self.streaming: ManualStreaming | None = None
+        self.receiver = StartedReceiver()
 
     def setup(self) -> StreamingContext:
         self.streaming = ManualStreaming(conf={
@@ -254,16 +291,7 @@ class ReceiverJob:
         if self.clock_at is not None:
             self.streaming.clock.set_time(self.clock_at)
         self.stream = self.streaming.ssc.receiverStream(self.receiver)
-
-        def record(time, rdd: RDD) -> None:
-            t = round(time.timestamp() * 1000)
-            if t == self.block_at:
-                self.reached.set()
-                self.release.wait(30)
-                return
-            self.batches[t] = sorted(rdd.collect())
-
-        self.stream.foreachRDD(record)
+        self.stream.foreachRDD(self.recorder(self.batches, sorted_records))
         return self.streaming.ssc
 
 
@@ -294,11 +322,7 @@ def test_receiver_batches_pending_at_the_checkpoint_read_their_logged_blocks_onc
     assert first.batches == {1000: ["a", "b"]}
 
     second = ReceiverJob(clock_at=crash_time)
-    StreamingContext.getOrCreate(str(crashed), second.setup)
-    assert second.streaming is not None
-    streaming = second.streaming
-    try:
-        streaming.start()
+    with recovered(second, crashed) as streaming:
         streaming.recorder.wait_for_batches(1)  # the pending batch of 2 s
         assert second.batches == {2000: ["c", "d"]}
         streaming.run_batches(1)
@@ -309,35 +333,22 @@ def test_receiver_batches_pending_at_the_checkpoint_read_their_logged_blocks_onc
         wal_dir = crashed / "receivedData" / str(second.stream._id)
         wait_until(lambda: os.listdir(wal_dir) == [],
                    what="the logs of the processed blocks removed")
-    finally:
-        streaming.stop()
 
 
 def test_a_clock_behind_the_checkpoint_still_runs_the_pending_batch_and_goes_on_after_it(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
     data.mkdir()
-    first = FileJob(data, block_at=2000)
-    StreamingContext.getOrCreate(str(checkpoint), first.setup)
-    assert first.streaming is not None
-    try:
-        first.streaming.start()
+    def feed(streaming: ManualStreaming) -> None:
         move_in(data, "f1", 500)
-        first.streaming.run_batches(1)
+        streaming.run_batches(1)
         move_in(data, "f2", 1500)
-        first.streaming.clock.advance(1000)
-        assert first.reached.wait(10)
-        crash_copy(checkpoint, 2000, crashed)
-    finally:
-        first.release.set()
-        first.streaming.stop()
+        streaming.clock.advance(1000)
+
+    run_until_crash(FileJob(data, block_at=2000), checkpoint, crashed, feed)
 
     second = FileJob(data)  # its manual clock reads 0
-    StreamingContext.getOrCreate(str(crashed), second.setup)
-    assert second.streaming is not None
-    streaming = second.streaming
-    try:
-        streaming.start()
+    with recovered(second, crashed) as streaming:
         streaming.recorder.wait_for_batches(1)
         assert second.lines == {2000: ["f2"]}
         assert "the clock (0 ms) is behind the checkpoint of 2000 ms" in caplog.text
@@ -346,102 +357,74 @@ def test_a_clock_behind_the_checkpoint_still_runs_the_pending_batch_and_goes_on_
         streaming.run_batches(1)
         assert second.lines == {2000: ["f2"], 3000: ["f3"]}
         assert second.totals[3000] == ["f1", "f2", "f3"]
-    finally:
-        streaming.stop()
 
 
 def add_counts(new: list[int], total: int | None) -> int:
     return sum(new) + (total or 0)
 
 
-class StateJob:
+class StateJob(CrashingJob):
     """File stream -> words -> updateStateByKey, recording the state of each batch."""
 
     def __init__(self, data_dir: Path, master: str, block_at: int | None = None,
                  clock_at: int = 0):
-        self.data_dir, self.master = data_dir, master
-        self.block_at, self.clock_at = block_at, clock_at
-        self.release, self.reached = threading.Event(), threading.Event()
+        super().__init__(block_at)
+        self.data_dir, self.master, self.clock_at = data_dir, master, clock_at
         self.states: dict[int, dict[str, int]] = {}
-        self.streaming: ManualStreaming | None = None
 
     def setup(self) -> StreamingContext:
         self.streaming = ManualStreaming(master=self.master, conf={
             "spark.streaming.fileStream.minRememberDuration": "3s"})
         self.streaming.clock.set_time(self.clock_at)
         words = self.streaming.ssc.textFileStream(str(self.data_dir)).flatMap(str.split)
-        state = words.map(lambda w: (w, 1)).updateStateByKey(add_counts).checkpoint(2)
-
-        def record(time, rdd: RDD) -> None:
-            t = round(time.timestamp() * 1000)
-            if t == self.block_at:
-                self.reached.set()
-                self.release.wait(30)
-                return
-            self.states[t] = dict(rdd.collect())
-
-        state.foreachRDD(record)
+        self.stateful(words.map(lambda w: (w, 1))).foreachRDD(
+            self.recorder(self.states, self.state_of))
         return self.streaming.ssc
+
+    def stateful(self, pairs: DStream) -> DStream:
+        return pairs.updateStateByKey(add_counts).checkpoint(2)
+
+    @staticmethod
+    def state_of(rdd: RDD) -> dict[str, int]:
+        return dict(rdd.collect())
 
 
 def test_update_state_by_key_recovers_its_state_exactly(master: str, tmp_path: Path) -> None:
     data, checkpoint, crashed = tmp_path / "data", tmp_path / "cp", tmp_path / "crashed"
     data.mkdir()
     first = StateJob(data, master, block_at=5000)
-    StreamingContext.getOrCreate(str(checkpoint), first.setup)
-    assert first.streaming is not None
-    try:
-        first.streaming.start()
+
+    def feed(streaming: ManualStreaming) -> None:
         for i in range(1, 5):
             (data / f"f{i}").write_text("a b\n" if i % 2 else "a\n")
             os.utime(data / f"f{i}", ns=((i * 1000 - 500) * 10**6,) * 2)
-            first.streaming.run_batches(1)
+            streaming.run_batches(1)
         (data / "f5").write_text("c\n")
         os.utime(data / "f5", ns=(4500 * 10**6,) * 2)
-        first.streaming.clock.advance(1000)  # batch 5 s pending
-        assert first.reached.wait(10)
-        crash_copy(checkpoint, 5000, crashed)
-    finally:
-        first.release.set()
-        first.streaming.stop()
+        streaming.clock.advance(1000)  # batch 5 s pending
+
+    run_until_crash(first, checkpoint, crashed, feed)
     assert first.states[4000] == {"a": 4, "b": 2}
     (data / "f6").write_text("b c\n")
     os.utime(data / "f6", ns=(5500 * 10**6,) * 2)
 
     second = StateJob(data, master, clock_at=6000)
-    StreamingContext.getOrCreate(str(crashed), second.setup)
-    assert second.streaming is not None
-    try:
-        second.streaming.start()
-        second.streaming.recorder.wait_for_batches(2)  # 5 s pending, 6 s while down
+    with recovered(second, crashed) as streaming:
+        streaming.recorder.wait_for_batches(2)  # 5 s pending, 6 s while down
         # From the state of 4 s (its RDD read back) plus batches 5 s and 6 s, once each.
         assert second.states == {5000: {"a": 4, "b": 2, "c": 1},
                                  6000: {"a": 4, "b": 3, "c": 2}}
-    finally:
-        second.streaming.stop()
 
 
 class WindowJob(StateJob):
     """File stream -> words -> reduceByKeyAndWindow with an inverse, over 3 batches."""
 
-    def setup(self) -> StreamingContext:
-        self.streaming = ManualStreaming(master=self.master, conf={
-            "spark.streaming.fileStream.minRememberDuration": "3s"})
-        self.streaming.clock.set_time(self.clock_at)
-        words = self.streaming.ssc.textFileStream(str(self.data_dir)).flatMap(str.split)
-        windowed = words.map(lambda w: (w, 1)).reduceByKeyAndWindow(
-            operator.add, operator.sub, 3, 1).checkpoint(2)
+    def stateful(self, pairs: DStream) -> DStream:
+        return pairs.reduceByKeyAndWindow(operator.add, operator.sub, 3, 1).checkpoint(2)
 
-        def record(time, rdd: RDD) -> None:
-            t = round(time.timestamp() * 1000)
-            if t == self.block_at:
-                self.reached.set()
-                self.release.wait(30)
-                return
-            self.states[t] = {k: v for k, v in rdd.collect() if v}
-
-        windowed.foreachRDD(record)
-        return self.streaming.ssc
+    @staticmethod
+    def state_of(rdd: RDD) -> dict[str, int]:
+        return {k: v for k, v in rdd.collect() if v}
 
 
 def test_an_incremental_window_recovers(master: str, tmp_path: Path) -> None:
@@ -454,30 +437,20 @@ def test_an_incremental_window_recovers(master: str, tmp_path: Path) -> None:
         os.utime(data / f"f{i}", ns=((i * 1000 - 500) * 10**6,) * 2)
 
     first = WindowJob(data, master, block_at=5000)
-    StreamingContext.getOrCreate(str(checkpoint), first.setup)
-    assert first.streaming is not None
-    try:
-        first.streaming.start()
+
+    def feed(streaming: ManualStreaming) -> None:
         for i in range(1, 5):
             move(i)
-            first.streaming.run_batches(1)
+            streaming.run_batches(1)
         move(5)
-        first.streaming.clock.advance(1000)
-        assert first.reached.wait(10)
-        crash_copy(checkpoint, 5000, crashed)
-    finally:
-        first.release.set()
-        first.streaming.stop()
+        streaming.clock.advance(1000)
+
+    run_until_crash(first, checkpoint, crashed, feed)
     assert first.states[4000] == {"a": 2, "b": 1, "c": 1}  # batches 2, 3, 4 s
     move(6)
 
     second = WindowJob(data, master, clock_at=6000)
-    StreamingContext.getOrCreate(str(crashed), second.setup)
-    assert second.streaming is not None
-    try:
-        second.streaming.start()
-        second.streaming.recorder.wait_for_batches(2)
+    with recovered(second, crashed) as streaming:
+        streaming.recorder.wait_for_batches(2)
         assert second.states == {5000: {"a": 1, "b": 1, "c": 3},   # batches 3, 4, 5 s
                                  6000: {"a": 2, "c": 2}}           # batches 4, 5, 6 s
-    finally:
-        second.streaming.stop()

@@ -7,17 +7,12 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
+from long_run import lineage_size, run_1000_batches
 
 from fastdstream import register_kernel
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.partitioner import portable_hash
-from fastdstream.testing import ManualStreaming, block_ids, partitions
-
-
-@pytest.fixture
-def ckpt(manual: ManualStreaming, tmp_path) -> ManualStreaming:
-    manual.ssc.checkpoint(str(tmp_path))
-    return manual
+from fastdstream.testing import ManualStreaming, partitions
 
 
 def collect_batches(stream) -> list:
@@ -36,18 +31,6 @@ def appender(vs, s):
 
 def running_sum(new_values, last_sum):
     return sum(new_values) + (last_sum or 0)
-
-
-def lineage_size(rdd) -> int:
-    """RDDs in the whole lineage, the state carried from earlier batches included."""
-    seen: set[int] = set()
-    stack = [rdd]
-    while stack:
-        node = stack.pop()
-        if node.id() not in seen:
-            seen.add(node.id())
-            stack.extend(node._parents)
-    return len(seen)
 
 
 def test_update_state_by_key(ckpt: ManualStreaming) -> None:
@@ -210,42 +193,32 @@ def test_columnar_state_falls_back_to_rows_where_the_guard_fails(
 # --- lineage and blocks over a long run -------------------------------------------------
 
 
-def test_lineage_and_blocks_stay_bounded_over_1000_batches(master: str, tmp_path) -> None:
-    # Files of checkpointed RDDs go with the RDDs: what is left shows which are alive.
-    manual = ManualStreaming(master=master, conf={
-        "spark.cleaner.referenceTracking.cleanCheckpoints": "true"})
-    try:
-        ssc, sc = manual.ssc, manual.sc
-        ssc.checkpoint(str(tmp_path))
-        pairs = ssc.queueStream([], default=sc.parallelize([("a", 1), ("b", 2)], 2))
-        state = pairs.updateStateByKey(running_sum, numPartitions=2)
-        state.checkpoint(5)
-        depths: list[int] = []
-        last: list = []
-        checkpointed: list[bool] = []
+def test_lineage_and_blocks_stay_bounded_over_1000_batches(cleaning_ckpt: ManualStreaming
+                                                            ) -> None:
+    ssc, sc = cleaning_ckpt.ssc, cleaning_ckpt.sc
+    pairs = ssc.queueStream([], default=sc.parallelize([("a", 1), ("b", 2)], 2))
+    state = pairs.updateStateByKey(running_sum, numPartitions=2)
+    state.checkpoint(5)
+    depths: list[int] = []
+    last: list = []
+    checkpointed: list[bool] = []
 
-        def record(rdd) -> None:
-            last[:] = rdd.collect()
-            depths.append(lineage_size(rdd))
-            checkpointed.append(rdd.isCheckpointed())
+    def record(rdd) -> None:
+        last[:] = rdd.collect()
+        depths.append(lineage_size(rdd))
+        checkpointed.append(rdd.isCheckpointed())
 
-        state.foreachRDD(record)
-        manual.start()
-        blocks: list[int] = []
-        for _ in range(10):
-            manual.run_batches(100)
-            blocks.append(len(block_ids(sc)))
-        assert sorted(last) == [("a", 1000), ("b", 2000)]
-        # Cut every 5 batches: never more than 5 states and their batches in a lineage.
-        assert max(depths) <= max(depths[:20]) and max(depths) < 40
-        assert max(blocks) == max(blocks[:2]) and max(blocks) < 200
-        # Checkpoints were written (every 5th batch), and the old states were freed.
-        assert checkpointed.count(True) == 200
-        saved = os.listdir(sc.getCheckpointDir())
-        assert 0 < len(saved) < 10, saved
-        print("lineage depths", max(depths), "blocks", blocks, "files", len(saved))
-    finally:
-        manual.stop()
+    state.foreachRDD(record)
+    blocks = run_1000_batches(cleaning_ckpt)
+    assert sorted(last) == [("a", 1000), ("b", 2000)]
+    # Cut every 5 batches: never more than 5 states and their batches in a lineage.
+    assert max(depths) <= max(depths[:20]) and max(depths) < 40
+    assert max(blocks) == max(blocks[:2]) and max(blocks) < 200
+    # Checkpoints were written (every 5th batch), and the old states were freed.
+    assert checkpointed.count(True) == 200
+    saved = os.listdir(sc.getCheckpointDir())
+    assert 0 < len(saved) < 10, saved
+    print("lineage depths", max(depths), "blocks", blocks, "files", len(saved))
 
 
 def test_a_state_batch_s_lineage_is_what_it_read(ckpt: ManualStreaming) -> None:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.errors import FastDStreamError
-from fastdstream.files import write_atomically
+from fastdstream.files import FrameError, frame, unframe, write_atomically
 
 MAGIC = b"FDSRDDC1"
 _HEADER = struct.Struct("<IQ")  # crc32 of the frame, its length
@@ -80,8 +79,8 @@ def partition_paths(directory: str) -> tuple[str, ...]:
 
 def write_partition(path: str, data: Any) -> None:
     """Save one partition durably (a crash leaves no partial file)."""
-    frame = serde.encode_partition(data)
-    write_atomically(path, (MAGIC, _HEADER.pack(zlib.crc32(frame), len(frame)), frame))
+    encoded = serde.encode_partition(data)
+    write_atomically(path, (frame(MAGIC, _HEADER, encoded), encoded))
 
 
 def read_partition(path: str) -> Any:
@@ -91,19 +90,11 @@ def read_partition(path: str) -> Any:
             raw = f.read()
     except FileNotFoundError:
         raise CheckpointCorruptError(f"RDD checkpoint file {path} is missing") from None
-    if not raw.startswith(MAGIC):
-        raise CheckpointCorruptError(f"RDD checkpoint file {path}: not a checkpoint file")
     try:
-        crc, length = _HEADER.unpack_from(raw, len(MAGIC))
-    except struct.error:
-        raise CheckpointCorruptError(f"RDD checkpoint file {path}: truncated header") from None
-    frame = memoryview(raw)[len(MAGIC) + _HEADER.size:]
-    if len(frame) != length:
-        raise CheckpointCorruptError(f"RDD checkpoint file {path}: {len(frame)} bytes, header "
-                                     f"says {length} (truncated?)")
-    if zlib.crc32(frame) != crc:
-        raise CheckpointCorruptError(f"RDD checkpoint file {path}: checksum mismatch (corrupt)")
+        encoded = unframe(raw, MAGIC, _HEADER)
+    except FrameError as exc:
+        raise CheckpointCorruptError(f"RDD checkpoint file {path}: {exc}") from None
     try:
-        return serde.decode_partition(frame)
+        return serde.decode_partition(encoded)
     except serde.SerdeError as exc:
         raise CheckpointCorruptError(f"RDD checkpoint file {path}: {exc}") from exc

@@ -300,7 +300,7 @@ def count_map_side(plan: Plan, partitioner: HashPartitioner, split: int, data: P
 def reduce_reduce_side(func: Callable[[Any, Any], Any], op: str, split: int,
                         buckets: list[Any]) -> PartitionData:
     if buckets and all(is_columnar(b) for b in buckets):
-        tables = _unify(buckets)
+        tables = unify_tables(buckets)
         if tables is not None:
             try:
                 return kernels.merge_partials(tables, op)
@@ -309,7 +309,7 @@ def reduce_reduce_side(func: Callable[[Any, Any], Any], op: str, split: int,
     return combine_reduce_side(func, split, buckets)
 
 
-def _unify(tables: list[pa.Table]) -> list[pa.Table] | None:
+def unify_tables(tables: list[pa.Table]) -> list[pa.Table] | None:
     """Cast partial aggregates to one schema (string vs large_string, int32 vs int64)."""
     first = tables[0].schema
     if all(t.schema.equals(first) for t in tables):
@@ -465,7 +465,7 @@ def range_map_side(bounds: list[Any], ascending: bool, keyfunc: Callable[[Any], 
 def sort_reduce_side(ascending: bool, keyfunc: Callable[[Any], Any], plan: Plan, split: int,
                      buckets: list[Any]) -> PartitionData:
     if buckets and all(is_columnar(b) for b in buckets):
-        tables = _unify(buckets)
+        tables = unify_tables(buckets)
         if tables is not None:
             table = pa.concat_tables(tables)
             if plan.accepts(table):

@@ -29,13 +29,12 @@ import os
 import queue
 import struct
 import threading
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastdstream.errors import FastDStreamError
-from fastdstream.files import write_atomically
+from fastdstream.files import FrameError, frame, unframe, write_atomically
 from fastdstream.streaming.dstream.checkpoint_data import CHECKPOINTS_KEPT
 
 if TYPE_CHECKING:
@@ -147,7 +146,7 @@ class Checkpoint:
                 f"checkpoint of {self.checkpoint_time} ms: {culprit} saved something that is "
                 f"not plain data ({exc}); checkpoints hold lists, strings and numbers only"
             ) from exc
-        return MAGIC + _HEADER.pack(FORMAT_VERSION, zlib.crc32(body), len(body)) + body
+        return frame(MAGIC, _HEADER, body, FORMAT_VERSION) + body
 
     @classmethod
     def deserialize(cls, raw: bytes, path: str) -> Checkpoint:
@@ -159,23 +158,12 @@ class Checkpoint:
             Naming ``path`` and what is wrong: not a checkpoint, another format
             version, truncated, checksum mismatch, unreadable body.
         """
-        if not raw.startswith(MAGIC):
-            raise CheckpointError(f"checkpoint file {path}: not a checkpoint file (bad magic)")
         try:
-            version, crc, length = _HEADER.unpack_from(raw, len(MAGIC))
-        except struct.error:
-            raise CheckpointError(f"checkpoint file {path}: truncated header") from None
-        if version != FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint file {path}: format version {version}, this "
-                                  f"version reads {FORMAT_VERSION}")
-        body = raw[len(MAGIC) + _HEADER.size:]
-        if len(body) != length:
-            raise CheckpointError(f"checkpoint file {path}: {len(body)} bytes of body, header "
-                                  f"says {length} (truncated?)")
-        if zlib.crc32(body) != crc:
-            raise CheckpointError(f"checkpoint file {path}: checksum mismatch (corrupt)")
+            body = unframe(raw, MAGIC, _HEADER, FORMAT_VERSION)
+        except FrameError as exc:
+            raise CheckpointError(f"checkpoint file {path}: {exc}") from None
         try:
-            return cls.from_json(json.loads(body))
+            return cls.from_json(json.loads(bytes(body)))
         except (ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"checkpoint file {path}: unreadable body ({exc})") from exc
 

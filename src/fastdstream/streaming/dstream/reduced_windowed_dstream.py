@@ -190,7 +190,7 @@ def _reduce_rows(func: Callable[[Any, Any], Any], parts: list[PartitionData]
 
 def _columns(tables: list[pa.Table]) -> tuple[pa.ChunkedArray, pa.ChunkedArray] | None:
     """The key and value columns of (key, value) tables, as one of each."""
-    unified = tasks._unify(tables)
+    unified = tasks.unify_tables(tables)
     if unified is None:
         return None
     keys = pa.chunked_array([c for t in unified for c in t.column(0).chunks],
@@ -268,7 +268,7 @@ def merge_incremental(func: Callable[[Any, Any], Any], inv_func: Callable[[Any, 
 def _sum_incremental(previous: list[pa.Table], old: list[pa.Table], new: list[pa.Table]
                      ) -> pa.Table | None:
     """previous - sum(old) + sum(new) per key, columnar; None where rows must do it."""
-    unified = tasks._unify([*previous, *old, *new])
+    unified = tasks.unify_tables([*previous, *old, *new])
     if unified is None:
         return None
     prev_t = unified[:len(previous)]

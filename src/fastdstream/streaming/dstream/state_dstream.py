@@ -32,6 +32,7 @@ from fastdstream.engine.columnar.partition import PartitionData, is_columnar, it
 from fastdstream.engine.explain import Form, describe_plan
 from fastdstream.engine.partitioner import HashPartitioner
 from fastdstream.engine.rdd import RDD
+from fastdstream.engine.tasks import unify_tables
 from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.state import private_copy
 from fastdstream.streaming.state_rdd import StateRDD
@@ -161,7 +162,7 @@ def _columnar_update(plan: registry.Plan, from_initial: bool, prev: PartitionDat
         partial_agg = kernels.reduce_by_key(data.column(0), data.column(1), op)
         if prev is None:
             return partial_agg
-        tables = _unify([_as_state(prev), partial_agg])
+        tables = unify_tables([_as_state(prev), partial_agg])
         if tables is None:
             return None
         return kernels.merge_partials(tables, op)
@@ -179,17 +180,6 @@ def _unique(table: pa.Table) -> bool:
     # An initial RDD may hold a key twice; PySpark keeps its first state, a merge would
     # add them up.
     return bool(pc.count_distinct(table.column(0), mode="all").as_py() == table.num_rows)
-
-
-def _unify(tables: list[pa.Table]) -> list[pa.Table] | None:
-    first = tables[0].schema
-    if all(t.schema.equals(first) for t in tables):
-        return tables
-    try:
-        schema = pa.unify_schemas([t.schema for t in tables], promote_options="permissive")
-        return [t.cast(schema) for t in tables]
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
 
 
 def _rows_update(update_func: Callable[[list[Any], Any], Any], from_initial: bool,
