@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from fastdstream.conf import FILE_STREAM_MIN_REMEMBER_DURATION, MIN_REMEMBER_DURATION
 from fastdstream.engine.rdd import RDD
-from fastdstream.sources.lines import LineSplitter
+from fastdstream.sources.lines import DEFAULT_MAX_LINE_BYTES, LineSplitter
 from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.scheduler.listener import StreamInputInfo
@@ -198,8 +198,11 @@ def _read_files(reader: Reader, _: int, paths: list[str]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
-def read_text_file(path: str, errors: str = "strict") -> pa.Table:
-    splitter = LineSplitter(f"file {path}", errors)
+def read_text_file(path: str, errors: str = "strict",
+                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> pa.Table:
+    # A file is read whole as one partition: a bad line fails the task, and so the
+    # batch, naming file, line and offset (no partial partition is delivered).
+    splitter = LineSplitter(f"file {path}", errors, max_line_bytes)
     with open(path, "rb") as f:
         data = f.read()
     parts = [t for t in (splitter.feed(data), splitter.flush()) if t is not None]
