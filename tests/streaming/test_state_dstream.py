@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from fastdstream import register_kernel
 from fastdstream.engine.columnar import registry
-from fastdstream.streaming.dstream import state_dstream
 from fastdstream.engine.partitioner import portable_hash
+from fastdstream.streaming.dstream import state_dstream
 from fastdstream.testing import ManualStreaming, block_ids, partitions
 
 
