@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fastdstream import Conf, SparkConf
-from fastdstream.conf import BLOCK_INTERVAL, parse_duration_ms
+from fastdstream.conf import BLOCK_INTERVAL, MAX_LINE_BYTES, parse_duration_ms, parse_size_bytes
 
 
 def test_set_get_chain():
@@ -140,3 +140,17 @@ def test_get_duration_ms():
 
 def test_repr_shows_values():
     assert repr(Conf({"a": "1"})) == "Conf({'a': '1'})"
+
+
+@pytest.mark.parametrize(("raw", "size"), [("64m", 64 << 20), ("512k", 512 << 10),
+                                           ("1g", 1 << 30), ("100", 100), ("7b", 7),
+                                           (" 2MB ", 2 << 20)])
+def test_parse_size(raw, size):
+    assert parse_size_bytes(raw) == size
+
+
+@pytest.mark.parametrize("raw", ["", "m", "1.5m", "-1", "10 parsecs"])
+def test_parse_size_rejects_bad_values(raw):
+    with pytest.raises(ValueError, match=r"fastdstream\.text\.maxLineBytes=.* is not a size"):
+        Conf({MAX_LINE_BYTES: raw}).get_size_bytes(MAX_LINE_BYTES, 1)
+    assert Conf().get_size_bytes(MAX_LINE_BYTES, 1) == 1

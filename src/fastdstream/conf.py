@@ -250,6 +250,27 @@ class Conf:
             return False
         raise ValueError(f"configuration {key}={raw!r} is not a boolean")
 
+    def get_size_bytes(self, key: str, default: int) -> int:
+        """Read a size such as ``64m``, ``512k``, ``1g`` or a bare number of bytes.
+
+        Parameters
+        ----------
+        key : str
+        default : int
+            What to return if ``key`` is not set.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ValueError
+            If the value is not a size.
+        """
+        raw = self._values.get(key)
+        return default if raw is None else parse_size_bytes(raw, key)
+
     def get_duration_ms(self, key: str, default_ms: int) -> int:
         """Read a duration such as ``200ms``, ``2s`` or a bare number of milliseconds.
 
@@ -315,14 +336,33 @@ def parse_duration_ms(raw: str, key: str = "duration") -> int:
     raise ValueError(f"configuration {key}={raw!r} is not a duration (e.g. '200ms', '2s')")
 
 
+_SIZE_FACTORS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+                 "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+
+
+def parse_size_bytes(raw: str, key: str = "size") -> int:
+    """Spark's byte strings: a whole number with an optional binary unit (``64m``)."""
+    text = raw.strip().lower()
+    digits = len(text) - len(text.lstrip("0123456789"))
+    number, unit = text[:digits], text[digits:].strip()
+    if not number or unit not in _SIZE_FACTORS:
+        raise ValueError(f"configuration {key}={raw!r} is not a size (e.g. '64m', '512k')")
+    return int(number) * _SIZE_FACTORS[unit]
+
+
 # Keys read by the engine, with Spark's names where Spark has one.
 BLOCK_INTERVAL = "spark.streaming.blockInterval"
 CONCURRENT_JOBS = "spark.streaming.concurrentJobs"
 CLOCK = "spark.streaming.clock"
 SERIALIZE_CLOSURES = "fastdstream.task.serializeClosures"
 DECODE_ERRORS = "fastdstream.text.decodeErrors"
+# Longest line a text source accepts; a longer one is an error naming source and offset.
+MAX_LINE_BYTES = "fastdstream.text.maxLineBytes"
 RECEIVER_RESTART_DELAY = "fastdstream.receiver.restartDelay"
 RECEIVER_WAL = "spark.streaming.receiver.writeAheadLog.enable"
 MIN_REMEMBER_DURATION = "spark.streaming.minRememberDuration"
 FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDuration"
+# A file modified less than this long before the batch time waits for a later batch
+# (files written in place rather than moved in); 0 is off.
+FILE_STREAM_MIN_FILE_AGE = "fastdstream.fileStream.minFileAge"
 CLEAN_CHECKPOINTS = "spark.cleaner.referenceTracking.cleanCheckpoints"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FastDStreamError(Exception):
     """Base class of fastdstream's own errors."""
@@ -24,4 +26,14 @@ class StreamingJobError(FastDStreamError):
 
 
 class DecodeError(FastDStreamError, ValueError):
-    """Input bytes could not be decoded; the message names where they came from."""
+    """Input bytes could not be decoded, or a line is longer than
+    ``fastdstream.text.maxLineBytes``; the message names where they came from.
+
+    ``lines_before`` holds the complete lines that came before the bad one in the
+    same input and were not returned yet (a ``value`` table, or None): a source
+    stores them before it stops, so nothing before the error is lost.
+    """
+
+    def __init__(self, message: str, lines_before: Any = None):
+        super().__init__(message)
+        self.lines_before = lines_before

@@ -82,6 +82,53 @@ def test_invalid_utf8_fails_loudly_naming_the_source(master, line_server: LineSe
         streaming.stop()
 
 
+def test_lines_before_an_invalid_one_in_the_same_chunk_are_stored(
+        master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master)
+    try:
+        lines = streaming.ssc.socketTextStream(*line_server.address)
+        seen: list = []
+        lines.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.start()
+        assert line_server.wait_for_clients(1, timeout=10)
+        # One send, one chunk: two good lines, then a bad one, then one never read.
+        line_server.send_bytes(b"one\ntwo\nbad \xff\nlater\n")
+        streaming.cut_blocks(lines._id, 2)
+        streaming.run_batches(1)
+        assert seen == ["one", "two"]
+        with pytest.raises(DecodeError) as info:
+            streaming.ssc.awaitTerminationOrTimeout(10)
+        message = str(info.value)
+        assert f"127.0.0.1:{line_server.port}" in message
+        assert "line 3 (byte offset 12)" in message
+        assert "2 line(s) received" in message and "were stored" in message
+    finally:
+        streaming.stop()
+
+
+def test_a_line_longer_than_max_line_bytes_stops_the_receiver(
+        master, line_server: LineServer) -> None:
+    streaming = ManualStreaming(master=master, conf={"fastdstream.text.maxLineBytes": "1k"})
+    try:
+        lines = streaming.ssc.socketTextStream(*line_server.address)
+        seen: list = []
+        lines.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.start()
+        assert line_server.wait_for_clients(1, timeout=10)
+        line_server.send_bytes(b"short\n" + b"x" * 2000)
+        streaming.cut_blocks(lines._id, 1)
+        streaming.run_batches(1)
+        assert seen == ["short"]
+        with pytest.raises(DecodeError) as info:
+            streaming.ssc.awaitTerminationOrTimeout(10)
+        message = str(info.value)
+        assert f"127.0.0.1:{line_server.port}" in message
+        assert "line 2 (byte offset 6) is longer than 1024 bytes" in message
+        assert "fastdstream.text.maxLineBytes" in message
+    finally:
+        streaming.stop()
+
+
 def test_replace_policy_substitutes_and_keeps_the_line(master, line_server: LineServer) -> None:
     streaming = ManualStreaming(master=master, conf={"fastdstream.text.decodeErrors": "replace"})
     try:

@@ -190,3 +190,79 @@ def test_the_batch_to_files_map_stays_bounded_over_many_batches(tmp_path: Path) 
         assert max(n for n, _ in sizes) <= 5 and max(n for _, n in sizes) <= 5
     finally:
         streaming.stop()
+
+
+def test_a_file_changed_after_its_batch_selected_it_is_warned_about_once(
+        manual: ManualStreaming, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lines = manual.ssc.textFileStream(str(tmp_path))
+    batches: list = []
+    lines.foreachRDD(lambda rdd: batches.append(sorted(rdd.collect())))
+    manual.start()
+    path = move_in(tmp_path, "inplace.txt", b"one\n", 500)
+    move_in(tmp_path, "steady.txt", b"steady\n", 600)
+    manual.run_batches(1)
+    # Written in place: the writer goes on after batch 1 read the file.
+    with caplog.at_level("WARNING", logger="fastdstream.sources.file_stream"):
+        with open(path, "ab") as f:
+            f.write(b"two\n")
+        set_mtime(path, 1500)
+        manual.run_batches(1)
+        with open(path, "ab") as f:
+            f.write(b"three\n")
+        set_mtime(path, 2500)
+        manual.run_batches(1)
+    assert batches == [["one", "steady"], [], []]
+    warnings = [r.getMessage() for r in caplog.records if "changed after" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert str(path) in warnings[0] and "4 -> 8 bytes" in warnings[0]
+    assert "fastdstream.fileStream.minFileAge" in warnings[0]
+
+
+def test_min_file_age_waits_until_a_file_is_quiet(tmp_path: Path) -> None:
+    # A 1 s remember window alone would ignore a file 2 s old as too old; minFileAge
+    # widens the window to its age plus a batch, so the file is read once quiet.
+    streaming = ManualStreaming(conf={"spark.streaming.fileStream.minRememberDuration": "1s",
+                                      "fastdstream.fileStream.minFileAge": "2s"})
+    try:
+        lines = streaming.ssc.textFileStream(str(tmp_path))
+        batches: list = []
+        lines.foreachRDD(lambda rdd: batches.append(sorted(rdd.collect())))
+        streaming.start()
+        path = tmp_path / "growing.txt"
+        path.write_bytes(b"a\n")
+        set_mtime(path, 500)
+        move_in(tmp_path, "quiet.txt", b"q\n", 400)
+        streaming.run_batches(1)  # 1 s: both too young
+        with open(path, "ab") as f:
+            f.write(b"b\n")
+        set_mtime(path, 1800)  # still written: young again
+        streaming.run_batches(2)  # 2 s, 3 s: quiet.txt is 2.6 s old at 3 s
+        streaming.run_batches(2)  # 4 s: growing.txt 2.2 s old; 5 s: nothing new
+        assert batches == [[], [], ["q"], ["a", "b"], []]
+    finally:
+        streaming.stop()
+
+
+def test_min_file_age_must_not_be_negative(tmp_path: Path) -> None:
+    streaming = ManualStreaming(conf={"fastdstream.fileStream.minFileAge": "-1"})
+    try:
+        with pytest.raises(ValueError):
+            streaming.ssc.textFileStream(str(tmp_path))
+    finally:
+        streaming.stop()
+
+
+def test_a_text_file_line_longer_than_max_line_bytes_fails_naming_the_file(
+        tmp_path: Path) -> None:
+    streaming = ManualStreaming(conf={"fastdstream.text.maxLineBytes": "8"})
+    try:
+        streaming.ssc.textFileStream(str(tmp_path)).foreachRDD(lambda rdd: rdd.count())
+        streaming.start()
+        move_in(tmp_path, "long.txt", b"short\n0123456789\n", 500)
+        streaming.run_batches(1)
+        with pytest.raises(Exception) as info:
+            streaming.ssc.awaitTerminationOrTimeout(1)
+        assert isinstance(info.value.__cause__, DecodeError)
+        assert "long.txt: line 2 (byte offset 6) is longer than 8 bytes" in str(info.value)
+    finally:
+        streaming.stop()

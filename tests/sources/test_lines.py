@@ -217,3 +217,72 @@ def test_split_lines_does_not_drop_unterminated_tail():
     except ValueError:
         return  # refusing is fine too
     assert result == ["a", "b"]
+
+
+def test_decode_error_keeps_the_valid_lines_of_the_chunk_before_it():
+    splitter = LineSplitter("src")
+    assert splitter.feed(b"zero\nfir").column(0).to_pylist() == ["zero"]
+    with pytest.raises(DecodeError, match=r"line 4 \(byte offset 18\)") as info:
+        splitter.feed(b"st\nsecond\n\xffbad\nafter\n")
+    assert info.value.lines_before.column(0).to_pylist() == ["first", "second"]
+    assert info.value.lines_before.column_names == ["value"]
+
+
+def test_decode_error_on_the_first_line_of_a_chunk_has_no_lines_before_it():
+    with pytest.raises(DecodeError) as info:
+        LineSplitter("src").feed(b"\xff\nok\n")
+    assert info.value.lines_before.num_rows == 0
+
+
+class CountingChunk(bytes):
+    """A chunk that counts the bytes searched in it: the splitter may search each
+    received byte once, never a buffer holding earlier chunks again."""
+
+    searched = [0]
+
+    def rfind(self, *args):  # type: ignore[override]
+        CountingChunk.searched[0] += len(self)
+        return super().rfind(*args)
+
+    find = rfind  # type: ignore[assignment]
+
+
+def test_a_line_without_newline_is_kept_as_its_chunks_and_searched_once():
+    # Structural, not timed: quadratic work means re-searching or re-copying the
+    # held bytes per chunk; here every chunk is held as received (no join) and
+    # searched exactly once, so the work per chunk does not grow with the line.
+    CountingChunk.searched[0] = 0
+    splitter = LineSplitter("src", max_line_bytes=1 << 30)
+    chunks = [CountingChunk(bytes([65 + i % 26]) * 4096) for i in range(300)]
+    for chunk in chunks:
+        assert splitter.feed(chunk) is None
+    assert CountingChunk.searched[0] == 300 * 4096
+    assert len(splitter._pending) == 300
+    assert all(held is fed for held, fed in zip(splitter._pending, chunks, strict=True))
+    out = splitter.feed(CountingChunk(b"!\nnext"))
+    assert out.column(0).to_pylist() == [b"".join(chunks).decode() + "!"]
+    assert splitter._pending == [b"next"]
+    assert splitter.flush().column(0).to_pylist() == ["next"]
+
+
+def test_a_line_longer_than_the_limit_names_source_line_and_offset():
+    splitter = LineSplitter("socket h:1", max_line_bytes=10)
+    splitter.feed(b"ok\n0123")
+    splitter.feed(b"456789")  # 10 bytes pending: at the limit, fine
+    with pytest.raises(DecodeError, match=r"^socket h:1: line 2 \(byte offset 3\) is longer "
+                                          r"than 10 bytes .*fastdstream\.text\.maxLineBytes"):
+        splitter.feed(b"X")
+    # Within one chunk (a file is fed whole): the lines before it come with the error.
+    with pytest.raises(DecodeError, match=r"^f: line 3 \(byte offset 5\) is longer than 4 "
+                                          r"bytes \(5 bytes\)") as info:
+        LineSplitter("f", max_line_bytes=4).feed(b"a\nbb\nccccc\nd\n")
+    assert info.value.lines_before.column(0).to_pylist() == ["a", "bb"]
+    # An over-long tail after the chunk's last newline: the lines before it come too.
+    with pytest.raises(DecodeError, match=r"line 2 \(byte offset 2\)") as info:
+        LineSplitter("f", max_line_bytes=4).feed(b"a\nccccc")
+    assert info.value.lines_before.column(0).to_pylist() == ["a"]
+    # \r\n: the \r is not part of the line.
+    assert feed_all([b"abcd\r\n"]) == ["abcd"]
+    assert LineSplitter("f", max_line_bytes=4).feed(b"abcd\r\n").num_rows == 1
+    with pytest.raises(ValueError, match="maxLineBytes"):
+        LineSplitter("f", max_line_bytes=0)

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from long_run import lineage_size, run_1000_batches
 
 from fastdstream import register_kernel
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.partitioner import portable_hash
+from fastdstream.streaming.dstream import state_dstream
 from fastdstream.testing import ManualStreaming, partitions
 
 
@@ -274,3 +277,35 @@ def test_the_context_s_checkpoint_directory_is_enough(manual: ManualStreaming, t
     manual.start()
     manual.run_batches(2)
     assert out == [[("k", 1)], [("k", 3)]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(prev=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from("ab")),
+                               st.one_of(st.none(), st.integers(-3, 3))), max_size=5,
+                     unique_by=lambda kv: kv[0]),
+       new=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from("ab")),
+                              st.one_of(st.none(), st.integers(-3, 3))), max_size=6))
+def test_a_columnar_state_update_over_nulls_is_the_rows_or_raises_the_same(prev, new):
+    # A registered sum must not let the core skip a null Python's sum() raises on.
+    def table(pairs):
+        return pa.table({"k": pa.array([k for k, _ in pairs], pa.string()),
+                         "v": pa.array([v for _, v in pairs], pa.int64())})
+
+    def outcome(prev_part, new_part):
+        try:
+            out = state_dstream._update_partition(sum_update, plan, False, False, 0,
+                                                  prev_part, new_part)
+        except Exception as exc:  # the type is what is compared
+            return ("raised", type(exc))
+        rows = list(zip(*(c.to_pylist() for c in out.columns), strict=True)) if isinstance(
+            out, pa.Table) else list(out)
+        return ("ok", sorted(rows, key=repr))
+
+    register_kernel("updateStateByKey", sum_update, "sum")
+    try:
+        plan = state_dstream._plan(sum_update)
+        assert plan.columnar
+        prev_table = table(prev) if prev else None
+        assert outcome(prev_table, table(new)) == outcome(list(prev) or None, list(new))
+    finally:
+        registry.unregister("updateStateByKey", sum_update)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastdstream.engine.columnar import registry
 from fastdstream.streaming.dstream import reduced_windowed_dstream as rwd
@@ -445,3 +447,42 @@ def test_explain_shows_each_window_step(half: ManualStreaming) -> None:
     assert windowed.explain().splitlines()[0] == (
         "WindowedDStream[7] window(1 s, 0.5 s) columnar on tables: the partitions of the "
         "window's batches")
+
+
+# --- nulls: a window of tables gives what a window of rows gives ---------------------------
+
+_pair_tables = st.lists(
+    st.lists(st.tuples(st.one_of(st.none(), st.sampled_from("ab")),
+                       st.one_of(st.none(), st.sampled_from([1.5, -2.0, 0.25]))),
+             max_size=6),
+    min_size=1, max_size=4)
+
+
+def _window_outcome(call):
+    try:
+        out = call()
+    except Exception as exc:  # the type is what is compared
+        return ("raised", type(exc))
+    rows = list(zip(*(c.to_pylist() for c in out.columns), strict=True)) if isinstance(
+        out, pa.Table) else list(out)
+    return ("ok", sorted(rows, key=repr))
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=_pair_tables, num_old=st.integers(0, 2),
+       func=st.sampled_from([operator.add, min, max]))
+def test_window_merges_over_nulls_are_the_rows_or_raise_the_same(batches, num_old, func):
+    # Per-batch partitions as the window's task sees them: tables (columnar) or rows.
+    tables = [pa.table({"k": pa.array([k for k, _ in b], pa.string()),
+                        "v": pa.array([v for _, v in b], pa.float64())}) for b in batches]
+    rows = [list(b) for b in batches]
+    plan = registry.plan("reduceByKey", func)
+    assert (_window_outcome(lambda: rwd.merge_window(func, plan, 0, tables))
+            == _window_outcome(lambda: rwd.merge_window(func, plan, 0, rows)))
+    if func is operator.add:
+        inv = registry.plan("reduceByKeyAndWindow", operator.sub)
+        num_old = min(num_old, len(tables) - 1)
+        assert (_window_outcome(lambda: rwd.merge_incremental(
+                    operator.add, operator.sub, num_old, plan, inv, 0, tables))
+                == _window_outcome(lambda: rwd.merge_incremental(
+                    operator.add, operator.sub, num_old, plan, inv, 0, rows)))

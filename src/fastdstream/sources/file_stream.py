@@ -13,7 +13,13 @@ forgotten, so memory stays bounded however many files pass through.
 
 Files must be moved into the directory atomically; names starting with ``.`` or
 ``_`` (temporary files) are skipped. Each file is read on an executor as one
-partition.
+partition. A file written in place instead is read as it was when its batch read
+it, and what is written later is not read; so a selected file whose size or
+modification time changes while it is remembered is logged as a warning naming
+it. ``fastdstream.fileStream.minFileAge`` (default 0: off) makes a batch skip the
+files modified less than that long before its time: a later batch takes them
+once they are quiet (the remember window is widened to at least that age plus a
+batch, so they are not then ignored as too old).
 """
 
 from __future__ import annotations
@@ -28,9 +34,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from fastdstream.conf import FILE_STREAM_MIN_REMEMBER_DURATION, MIN_REMEMBER_DURATION
+from fastdstream.conf import (
+    FILE_STREAM_MIN_FILE_AGE,
+    FILE_STREAM_MIN_REMEMBER_DURATION,
+    MIN_REMEMBER_DURATION,
+)
 from fastdstream.engine.rdd import RDD
-from fastdstream.sources.lines import LineSplitter
+from fastdstream.sources.lines import DEFAULT_MAX_LINE_BYTES, LineSplitter
 from fastdstream.streaming.dstream.checkpoint_data import DStreamCheckpointData
 from fastdstream.streaming.dstream.input_dstream import InputDStream
 from fastdstream.streaming.scheduler.listener import StreamInputInfo
@@ -62,7 +72,16 @@ class FileInputDStream(InputDStream):
         min_remember_ms = conf.get_duration_ms(
             FILE_STREAM_MIN_REMEMBER_DURATION,
             conf.get_duration_ms(MIN_REMEMBER_DURATION, DEFAULT_MIN_REMEMBER_MS))
+        self._min_file_age_ms = conf.get_duration_ms(FILE_STREAM_MIN_FILE_AGE, 0)
+        if self._min_file_age_ms < 0:
+            raise ValueError(f"{FILE_STREAM_MIN_FILE_AGE}={self._min_file_age_ms} ms: "
+                             "must not be negative")
         slide = self.slideDuration
+        # A file skipped as too young is taken by the first batch at least minFileAge
+        # after its modification, less than minFileAge + one batch later: the window
+        # must still hold its time then, or it would be ignored as too old.
+        if self._min_file_age_ms:
+            min_remember_ms = max(min_remember_ms, self._min_file_age_ms + slide)
         # Whole batches, at least one: the window must cover the batch being chosen.
         self._duration_to_remember_ms = slide * max(1, -(-min_remember_ms // slide))
         # The stream's RDDs (and so its batch-to-files map, cleared with them) are kept
@@ -72,6 +91,10 @@ class FileInputDStream(InputDStream):
         self._restored = False
         self._batch_time_to_selected_files: dict[int, list[str]] = {}
         self._recently_selected_files: set[str] = set()
+        # (size, mtime ns) of each remembered selected file when it was selected, to
+        # notice one still being written; a file is warned about once.
+        self._selected_stats: dict[str, tuple[int, int]] = {}
+        self._changed_warned: set[str] = set()
         self._lock = threading.Lock()
         self._checkpoint_data = FileInputDStreamCheckpointData(self)
 
@@ -120,9 +143,13 @@ class FileInputDStream(InputDStream):
             try:
                 if not entry.is_file():
                     continue
-                mod_ms = entry.stat().st_mtime_ns // 1_000_000
+                stat = entry.stat()
             except FileNotFoundError:
                 continue  # removed since the listing: it was never this batch's to read
+            mod_ms = stat.st_mtime_ns // 1_000_000
+            if entry.path in self._recently_selected_files:
+                self._warn_if_changed(entry.path, stat.st_size, stat.st_mtime_ns)
+                continue
             # <= (not <): a file at the threshold was seen by the batch that set it
             # (SPARK-4518); older ones were selected then, or predate the stream.
             if mod_ms <= threshold:
@@ -132,15 +159,29 @@ class FileInputDStream(InputDStream):
             # selected again once this batch is forgotten.
             if mod_ms > current_ms:
                 continue
-            if entry.path in self._recently_selected_files:
+            # Still being written, maybe: a later batch takes it once it is quiet.
+            if mod_ms > current_ms - self._min_file_age_ms:
                 continue
             selected.append(entry.path)
+            self._selected_stats[entry.path] = (stat.st_size, stat.st_mtime_ns)
         took_ms = (time.monotonic() - began) * 1000
         if took_ms > self.slideDuration:
             log.warning("finding new files in %s took %.0f ms, longer than the batch interval; "
                         "use a longer batch interval or fewer files in the directory",
                         self.directory, took_ms)
         return sorted(selected)
+
+    def _warn_if_changed(self, path: str, size: int, mtime_ns: int) -> None:
+        before = self._selected_stats.get(path)
+        if before is None or before == (size, mtime_ns) or path in self._changed_warned:
+            return
+        self._changed_warned.add(path)
+        log.warning(
+            "file %s changed after a batch selected it (size %d -> %d bytes, modified "
+            "%d -> %d ms): what was written later is not read. Move finished files into "
+            "%s instead of writing them there, or set %s to wait until files are quiet",
+            path, before[0], size, before[1] // 1_000_000, mtime_ns // 1_000_000,
+            self.directory, FILE_STREAM_MIN_FILE_AGE)
 
     def _files_to_rdd(self, files: list[str]) -> RDD:
         if not files:
@@ -154,8 +195,11 @@ class FileInputDStream(InputDStream):
             old = [t for t in self._batch_time_to_selected_files
                    if t < time_ms - self._remember_ms]
             for t in old:
-                self._recently_selected_files.difference_update(
-                    self._batch_time_to_selected_files.pop(t))
+                forgotten = self._batch_time_to_selected_files.pop(t)
+                self._recently_selected_files.difference_update(forgotten)
+                for path in forgotten:
+                    self._selected_stats.pop(path, None)
+                    self._changed_warned.discard(path)
         if old:
             log.debug("forgot the files of batches %s", old)
 
@@ -198,8 +242,11 @@ def _read_files(reader: Reader, _: int, paths: list[str]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
 
-def read_text_file(path: str, errors: str = "strict") -> pa.Table:
-    splitter = LineSplitter(f"file {path}", errors)
+def read_text_file(path: str, errors: str = "strict",
+                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> pa.Table:
+    # A file is read whole as one partition: a bad line fails the task, and so the
+    # batch, naming file, line and offset (no partial partition is delivered).
+    splitter = LineSplitter(f"file {path}", errors, max_line_bytes)
     with open(path, "rb") as f:
         data = f.read()
     parts = [t for t in (splitter.feed(data), splitter.flush()) if t is not None]

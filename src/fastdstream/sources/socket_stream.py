@@ -8,7 +8,7 @@ import socket
 import threading
 
 from fastdstream.errors import DecodeError
-from fastdstream.sources.lines import LineSplitter
+from fastdstream.sources.lines import DEFAULT_MAX_LINE_BYTES, LineSplitter
 from fastdstream.streaming.receiver.receiver import Receiver
 
 log = logging.getLogger(__name__)
@@ -20,12 +20,16 @@ class SocketReceiver(Receiver):
     When the server closes the connection or cannot be reached, the receiver
     logs it and restarts (reconnects) after the restart delay. Bytes that are
     not UTF-8 stop the receiver with a :class:`DecodeError` naming host:port
-    and line (policy ``strict``), or are replaced by U+FFFD (``replace``).
+    and line (policy ``strict``), or are replaced by U+FFFD (``replace``); so
+    does a line longer than ``fastdstream.text.maxLineBytes``. The lines received
+    before the bad one are stored first, and the error says how many were.
     """
 
     def __init__(self, host: str, port: int, decode_errors: str = "strict",
-                 connect_timeout_s: float = 5.0):
+                 connect_timeout_s: float = 5.0,
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
         super().__init__()
+        self.max_line_bytes = max_line_bytes
         self.host = host
         self.port = port
         self.decode_errors = decode_errors
@@ -63,7 +67,9 @@ class SocketReceiver(Receiver):
         with self._lock:
             self._sock = sock
         log.info("Connected to %s", self.address)
-        splitter = LineSplitter(f"socket {self.address}", self.decode_errors)
+        splitter = LineSplitter(f"socket {self.address}", self.decode_errors,
+                                self.max_line_bytes)
+        delivered = 0
         try:
             while not self.isStopped():
                 chunk = sock.recv(1 << 16)
@@ -72,11 +78,20 @@ class SocketReceiver(Receiver):
                 table = splitter.feed(chunk)
                 if table is not None:
                     self.store(table)
+                    delivered += table.num_rows
             tail = splitter.flush()
             if tail is not None:
                 self.store(tail)
         except DecodeError as exc:
-            self.stop(str(exc), exc)
+            # The chunk's lines before the bad one are the source's data like any other.
+            before = exc.lines_before
+            if before is not None and before.num_rows:
+                self.store(before)
+                delivered += before.num_rows
+            error = DecodeError(f"{exc}; {delivered} line(s) received from {self.address} "
+                                "on this connection before it were stored")
+            error.__cause__ = exc.__cause__ or exc
+            self.stop(str(error), error)
             return
         except OSError as exc:
             if not self.isStopped():

@@ -18,7 +18,7 @@ from fastdstream.sources.file_stream import (
     read_binary_records,
     read_text_file,
 )
-from fastdstream.sources.lines import DECODE_POLICIES
+from fastdstream.sources.lines import DECODE_POLICIES, DEFAULT_MAX_LINE_BYTES
 from fastdstream.sources.queue_stream import QueueInputDStream
 from fastdstream.sources.socket_stream import SocketReceiver
 from fastdstream.streaming.checkpoint import (
@@ -133,6 +133,9 @@ class StreamingContext:
         if self._decode_errors not in DECODE_POLICIES:
             raise ValueError(f"{keys.DECODE_ERRORS}={self._decode_errors!r}: "
                              f"expected one of {DECODE_POLICIES}")
+        self._max_line_bytes = conf.get_size_bytes(keys.MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES)
+        if self._max_line_bytes < 1:
+            raise ValueError(f"{keys.MAX_LINE_BYTES}={self._max_line_bytes}: must be positive")
         self._receiver_tracker = ReceiverTracker(
             self._sc, self._clock, self._bus,
             conf.get_duration_ms(keys.BLOCK_INTERVAL, 200),
@@ -411,12 +414,14 @@ class StreamingContext:
         --------
         >>> # words = ssc.socketTextStream("127.0.0.1", 9999).flatMap(str.split)
         """
-        return self.receiverStream(SocketReceiver(hostname, int(port), self._decode_errors))
+        return self.receiverStream(SocketReceiver(hostname, int(port), self._decode_errors,
+                                                   max_line_bytes=self._max_line_bytes))
 
     def textFileStream(self, directory: str) -> DStream:
         """Lines of the text files that appear in ``directory``."""
         return FileInputDStream(self, directory,
-                                partial(read_text_file, errors=self._decode_errors))
+                                partial(read_text_file, errors=self._decode_errors,
+                                        max_line_bytes=self._max_line_bytes))
 
     def binaryRecordsStream(self, directory: str, recordLength: int) -> DStream:
         """Fixed-length binary records of the files that appear in ``directory``."""

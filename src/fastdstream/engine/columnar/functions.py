@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fastdstream.engine.columnar.registry import declare_operation, register
+from fastdstream.engine.columnar.registry import declare_operation, register, set_core_guard
 
 
 def _column_type(table: pa.Table) -> pa.DataType | None:
@@ -210,6 +210,12 @@ declare_operation("flatMap", "table")
 declare_operation("filter", "table")
 declare_operation("reduceByKey", "reduce")
 declare_operation("countByValue", "reduce", takes_function=False)
+# Every reduction with these ops, a user's entries included, takes the core only where
+# it gives what Python gives.
+set_core_guard("sum", summable_pairs, "integer or float values, no nulls, no -0.0")
+for _op in ("min", "max"):
+    set_core_guard(_op, comparable_pairs, "integer or float values, no nulls, no NaN")
+set_core_guard("count", countable_column, "one column of string, binary or integer values")
 
 _ASCII_ONLY = "one string column, no nulls, ASCII only"
 _STRINGS = "one string column, no nulls"

@@ -151,6 +151,25 @@ _lock = threading.Lock()
 _operations: dict[str, Operation] = {}
 _entries: list[Entry] = []  # registration order: the README lists them in this order
 _exact: dict[tuple[str, Any], Entry] = {}
+# What the compiled core's reduction needs of a table to give what Python gives on the
+# rows (no nulls: None + 1 raises; no -0.0; no NaN for min/max), per op, set by the
+# module that owns those checks (columnar.functions). Every reduce plan runs it before
+# the entry's own guard: a user's guard cannot let nulls into the core, which skips them.
+_core_guards: dict[str, Guard] = {}
+_core_conditions: dict[str, str] = {}
+
+
+def set_core_guard(op: str, guard: Guard, condition: str) -> None:
+    """Set the check every reduction with the core's ``op`` runs first (see above)."""
+    if op not in REDUCE_KERNELS:
+        raise ValueError(f"not a core reduction: {op!r}")
+    with _lock:
+        _core_guards[op] = guard
+        _core_conditions[op] = condition
+
+
+def _both(first: Guard, second: Callable[[pa.Table], bool], table: pa.Table) -> bool:
+    return bool(first(table)) and bool(second(table))
 
 
 def declare_operation(name: str, kind: Kind, *, takes_function: bool = True) -> None:
@@ -289,7 +308,15 @@ def plan(operation: str, func: Any = None) -> Plan:
         kernel = partial(entry.kernel, func) if callable(entry.kernel) else entry.kernel
     else:
         kernel = cast(Kernel, entry.kernel)
-    return Plan(operation, label, kernel, guard, entry.description)
+    description = entry.description
+    if op.kind == "reduce" and isinstance(kernel, str):
+        with _lock:
+            core, condition = _core_guards.get(kernel), _core_conditions.get(kernel, "")
+        if core is not None and guard is not core:
+            guard = core if guard is None else partial(_both, core, guard)
+            if condition and condition not in description:
+                description = f"{condition}; and {description}" if description else condition
+    return Plan(operation, label, kernel, guard, description)
 
 
 def function_label(func: Any) -> str:

@@ -415,7 +415,8 @@ def positive_values(table: pa.Table) -> pa.Table:
 _OWNER = __name__
 registry.declare_operation("reduceByKeyAndWindow", "reduce")
 registry.register(
-    "reduceByKeyAndWindow", operator.sub, "sum", guard=subtractable_pairs, owner=_OWNER,
+    # The same check as the core's sum (registry.set_core_guard), so it runs once.
+    "reduceByKeyAndWindow", operator.sub, "sum", guard=functions.summable_pairs, owner=_OWNER,
     description="invFunc after operator.add: two columns: string, binary or integer keys; "
                 "integer or float values, no nulls, no -0.0")
 registry.register(

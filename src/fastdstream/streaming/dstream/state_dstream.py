@@ -26,7 +26,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fastdstream.engine.columnar import functions as engine_functions
 from fastdstream.engine.columnar import kernels, registry
 from fastdstream.engine.columnar.partition import PartitionData, is_columnar, iter_rows
 from fastdstream.engine.explain import Form, describe_plan
@@ -41,14 +40,6 @@ __all__ = ["StateDStream"]
 
 OPERATION = "updateStateByKey"
 registry.declare_operation(OPERATION, "reduce")
-
-# What the core's reduction needs of a batch to give what the function gives on rows.
-_GUARDS: dict[str, Callable[[pa.Table], bool]] = {
-    "sum": engine_functions.summable_pairs,
-    "min": engine_functions.comparable_pairs,
-    "max": engine_functions.comparable_pairs,
-}
-
 
 class StateDStream(DStream):
     """The stream of states ``updateStateByKey`` returns."""
@@ -103,20 +94,13 @@ def _plan(update_func: Callable[..., Any]) -> registry.Plan:
     if not plan.columnar:
         return plan
     assert isinstance(plan.kernel, str)
-    engine_guard = _GUARDS[plan.kernel]
-    user_guard = plan.guard
-    guard = (engine_guard if user_guard is None
-             else partial(_both, engine_guard, user_guard))
+    # The plan's guard already runs the core's own check (no nulls, and no -0.0 for
+    # sums or NaN for min/max) before the user's: registry.set_core_guard.
     condition = ("two columns: string, binary or integer keys; integer or float values, "
                  "no nulls" + (", no -0.0" if plan.kernel == "sum" else ", no NaN"))
-    if plan.condition:
+    if plan.condition and plan.condition not in condition:
         condition += f", and {plan.condition}"
-    return dataclasses.replace(plan, guard=guard, condition=condition)
-
-
-def _both(first: Callable[[pa.Table], bool], second: Callable[[pa.Table], bool],
-          table: pa.Table) -> bool:
-    return bool(first(table)) and bool(second(table))
+    return dataclasses.replace(plan, condition=condition)
 
 
 # --- task side ------------------------------------------------------------------------
