@@ -125,6 +125,9 @@ class StreamingContext:
         self._waiter = _ContextWaiter()
         self._state = _INITIALIZED
         self._state_lock = threading.RLock()
+        # A stop asked for from one of the context's own threads runs on this one.
+        self._stop_thread: threading.Thread | None = None
+        self._stop_thread_lock = threading.Lock()
         self._checkpoint_dir: str | None = None
         # Set by getOrCreate when the job recovers: start() goes on from it.
         self._initial_checkpoint: Checkpoint | None = None
@@ -321,7 +324,16 @@ class StreamingContext:
             self._bus.post(StreamingListenerStreamingStarted(self._clock.get_time_ms()))
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
-        """Stop the stream; ``stopGraceFully`` first processes all data already received."""
+        """Stop the stream; ``stopGraceFully`` first processes all data already received.
+
+        Called from the context's own threads (an output operation such as
+        ``foreachRDD``, a ``transform`` function, a listener), the stop runs on a
+        thread of its own and this returns at once: the stop waits for those threads,
+        so it cannot run on one of them. ``awaitTermination`` returns when it is done.
+        """
+        if self._on_own_thread():
+            self._stop_asynchronously(stopSparkContext, stopGraceFully)
+            return
         with self._state_lock:
             if self._state == _ACTIVE:
                 self._shutdown(stopGraceFully)
@@ -332,6 +344,23 @@ class StreamingContext:
         self._waiter.notify_stop()
         if stopSparkContext:
             self._sc.stop()
+
+    def _on_own_thread(self) -> bool:
+        return (self._job_scheduler.is_current_thread() or self._bus.is_current_thread()
+                or self._job_generator.is_current_thread())
+
+    def _stop_asynchronously(self, stop_spark_context: bool, graceful: bool) -> None:
+        with self._stop_thread_lock:
+            if self._stop_thread is not None:
+                return
+            log.info("StreamingContext.stop called from %s: stopping on a separate thread",
+                     threading.current_thread().name)
+            # Not a daemon: an interpreter that exits after awaitTermination still waits
+            # for the stop to finish (receivers, workers and checkpoints closed properly).
+            self._stop_thread = threading.Thread(
+                target=self.stop, args=(stop_spark_context, graceful),
+                name="streaming-stop", daemon=False)
+            self._stop_thread.start()
 
     def _shutdown(self, graceful: bool) -> None:
         self._receiver_tracker.stop()
