@@ -135,6 +135,10 @@ class RecurringTimer:
             self.prev_time = self.next_time
             self.next_time += self.period_ms
 
+    def is_current_thread(self) -> bool:
+        """Whether the caller runs on this timer's thread (in its callback)."""
+        return self._thread is not None and self._thread is threading.current_thread()
+
     def stop(self) -> int:
         """Stop the timer; return the last time it fired (-1 if never)."""
         self._stop.set()

@@ -360,6 +360,7 @@ DECODE_ERRORS = "fastdstream.text.decodeErrors"
 MAX_LINE_BYTES = "fastdstream.text.maxLineBytes"
 RECEIVER_RESTART_DELAY = "fastdstream.receiver.restartDelay"
 RECEIVER_WAL = "spark.streaming.receiver.writeAheadLog.enable"
+STOP_GRACEFULLY_ON_SHUTDOWN = "spark.streaming.stopGracefullyOnShutdown"
 MIN_REMEMBER_DURATION = "spark.streaming.minRememberDuration"
 FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDuration"
 # A file modified less than this long before the batch time waits for a later batch

@@ -8,6 +8,7 @@ stop it themselves. Every wait is bounded.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -142,6 +143,50 @@ def test_restart_and_kill_keep_the_data() -> None:
         broker.stop()
     assert_gone(pid)
     assert work_dir is not None and not work_dir.exists()  # a temp work dir is removed
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for a reaper that never comes does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+_BROKER_IN_A_CHILD = """
+import sys
+from fastdstream.testing.kafka_broker import KafkaBroker
+broker = KafkaBroker().start()
+print(broker.pid, broker.work_dir, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_sigkilled_parent_takes_its_broker_jvm_with_it(tmp_path: Path) -> None:
+    # atexit and finally do not run on SIGKILL: the watchdog beside the JVM ends it.
+    parent = subprocess.Popen([sys.executable, "-c", _BROKER_IN_A_CHILD],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    jvm_pid, work_dir = None, None
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()  # bounded: the broker's start timeout
+        jvm_pid, work_dir = int(line.split()[0]), Path(line.split()[1])
+        assert running(jvm_pid)
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while running(jvm_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling another process's end: there is nothing to wait on
+        assert not running(jvm_pid), "the broker's JVM outlived its SIGKILLed parent"
+    finally:
+        parent.kill()
+        parent.wait(10)
+        if jvm_pid is not None and running(jvm_pid):
+            os.killpg(jvm_pid, signal.SIGKILL)
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def test_bad_config_raises_with_the_log_tail() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import operator
 import threading
 import uuid
@@ -19,6 +20,7 @@ from fastdstream.kafka import (
     TopicAndPartition,
 )
 from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.e2e
 
@@ -328,6 +330,104 @@ def test_new_partitions_of_a_subscribed_topic_are_picked_up(kafka_broker, stream
     kafka_broker.produce(topic, ["in the new partition"], partition=1)
     streaming.run_batches(1)
     assert seen == [[], [(None, "in the new partition")]]
+
+
+def test_partitions_added_while_running_are_read_from_their_beginning(
+        kafka_broker, streaming) -> None:
+    # With auto.offset.reset=latest, Spark starts a new partition at its end: what was
+    # written to it before the stream noticed it was skipped. Here it is read.
+    topic = unique("grow-latest")
+    kafka_broker.create_topic(topic, partitions=1)
+    kafka_broker.produce(topic, ["before the start"], partition=0)
+    stream = KafkaUtils.createDirectStream(
+        streaming.ssc, [topic], params(kafka_broker, **{"auto.offset.reset": "latest"}))
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.append(sorted(v for _, v in rdd.collect())))
+    streaming.start()
+    streaming.run_batches(1)
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for future in admin.create_partitions([NewPartitions(topic, 3)]).values():
+        future.result(timeout=30)
+    for p in (1, 2):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(50)], partition=p)
+    kafka_broker.produce(topic, ["after"], partition=0)
+    streaming.run_batches(1)
+    assert seen[0] == []  # latest: what was there at the start is skipped, as asked
+    assert seen[1] == sorted(["after", *(f"p{p}-{i}" for p in (1, 2) for i in range(50))])
+
+
+def test_a_missing_topic_is_warned_about_and_read_once_created(
+        kafka_broker, streaming, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="fastdstream.sources.kafka.direct_stream")
+    topic = unique("missing")
+    stream = KafkaUtils.createDirectStream(
+        streaming.ssc, [topic], params(kafka_broker, **{"auto.offset.reset": "latest"}))
+    seen: list = []
+    stream.foreachRDD(lambda rdd: seen.append([v for _, v in rdd.collect()]))
+    streaming.start()
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and topic in r.getMessage()]
+
+    assert len(warnings()) == 1
+    assert f"topic {topic!r} does not exist on {kafka_broker.bootstrap_servers}" \
+        in warnings()[0]
+    assert "allow.auto.create.topics is false" in warnings()[0]
+    streaming.run_batches(2)
+    assert len(warnings()) == 1  # throttled: once a minute by default
+    assert seen == [[], []]
+
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["first"])  # before the stream sees the topic
+    streaming.run_batches(1)
+    assert seen[-1] == ["first"]  # a topic that appeared after the start: from its beginning
+    assert any(f"topic {topic!r} now exists" in r.getMessage() for r in caplog.records)
+
+
+def test_a_missing_topic_is_warned_about_at_each_interval(master, kafka_broker, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="fastdstream.sources.kafka.direct_stream")
+    streaming = ManualStreaming(master=master,
+                                conf={"fastdstream.kafka.missingTopicWarnInterval": "0ms"})
+    try:
+        topic, prefix = unique("missing"), unique("nomatch")
+        KafkaUtils.createDirectStream(
+            streaming.ssc, [topic],
+            params(kafka_broker, **{"allow.auto.create.topics": "true"})
+        ).foreachRDD(lambda rdd: None)
+        KafkaUtils.createDirectStream(
+            streaming.ssc, ConsumerStrategies.SubscribePattern(f"{prefix}-.*"),
+            params(kafka_broker)).foreachRDD(lambda rdd: None)
+        streaming.start()
+        streaming.run_batches(2)
+    finally:
+        streaming.stop()
+    messages = [r.getMessage() for r in caplog.records]
+    named = [m for m in messages if f"topic {topic!r} does not exist" in m]
+    assert len(named) == 3  # at the start and at each of the two batches
+    # The session broker has auto.create.topics.enable=false: the request was refused.
+    assert "although allow.auto.create.topics=true" in named[0]
+    assert len([m for m in messages if f"any topic matching '{prefix}-.*'" in m]) == 3
+
+
+def test_allow_auto_create_topics_creates_a_missing_topic(master) -> None:
+    with KafkaBroker({"auto.create.topics.enable": "true"}) as broker:
+        streaming = ManualStreaming(master=master)
+        try:
+            topic = unique("autocreated")
+            stream = KafkaUtils.createDirectStream(
+                streaming.ssc, [topic],
+                params(broker, **{"allow.auto.create.topics": "true"}))
+            seen: list = []
+            stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+            streaming.start()
+            wait_until(lambda: topic in broker.topics(), timeout=20,
+                       what="the broker to create the topic the stream asked for")
+            broker.produce(topic, ["x"])
+            streaming.run_batches(1)
+        finally:
+            streaming.stop()
+    assert seen == ["x"]
 
 
 def test_undecodable_value_names_topic_partition_offset(kafka_broker, streaming) -> None:

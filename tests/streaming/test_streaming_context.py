@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fastdstream import StreamingContext, StreamingJobError
+from fastdstream import StreamingContext, StreamingJobError, StreamingListener
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -213,3 +213,54 @@ def test_stop_without_grace_drops_queued_batches_and_stops_everything(
     assert StreamingContext.getActive() is None
     assert manual.sc._stopped
     assert manual.ssc.awaitTerminationOrTimeout(0.1)
+
+
+def test_stop_from_inside_an_output_operation_stops_the_context(
+        manual: ManualStreaming) -> None:
+    # Spark allows stopping from an output operation: the stop cannot join the job thread
+    # it runs on, so it runs on a thread of its own and awaitTermination returns.
+    seen: list[list[int]] = []
+
+    def collect_then_stop(rdd) -> None:
+        seen.append(rdd.collect())
+        manual.ssc.stop(stopSparkContext=True, stopGraceFully=False)
+
+    manual.ssc.queueStream([[1], [2], [3]]).foreachRDD(collect_then_stop)
+    manual.start()
+    manual.clock.advance(manual.batch_ms)
+    manual.ssc.awaitTerminationOrTimeout(10)  # raises the error of a failed batch
+    assert manual.ssc.awaitTerminationOrTimeout(0) is True
+    assert StreamingContext.getActive() is None
+    assert seen == [[1]]
+    assert [b.batchTime().milliseconds() for b in manual.recorder.completed] == [1000]
+    assert [e.outputOperationInfo().failureReason()
+            for e in manual.recorder.events_named("outputOperationCompleted")] == [None]
+    wait_until(lambda: manual.sc._stopped, what="the Context to be stopped too")
+    with pytest.raises(RuntimeError, match="already been stopped"):
+        manual.ssc.start()
+
+
+@pytest.mark.parametrize("where", ["listener", "transform"])
+def test_graceful_stop_from_a_listener_or_a_transform_function(
+        manual: ManualStreaming, where: str) -> None:
+    # The listener bus and the batch timer (where transform functions run) are the
+    # context's threads as well: stopping from them must not deadlock on joining them.
+    ssc = manual.ssc
+    stream = ssc.queueStream([[1], [2]])
+    if where == "transform":
+        def stop_in_transform(rdd):
+            ssc.stop(stopSparkContext=True, stopGraceFully=True)
+            return rdd
+        stream = stream.transform(stop_in_transform)
+    else:
+        class StopOnCompletion(StreamingListener):
+            def onBatchCompleted(self, batchCompleted) -> None:
+                ssc.stop(stopSparkContext=True, stopGraceFully=True)
+        ssc.addStreamingListener(StopOnCompletion())
+    seen: list[list[int]] = []
+    stream.foreachRDD(lambda rdd: seen.append(rdd.collect()))
+    manual.start()
+    manual.clock.advance(manual.batch_ms)
+    assert ssc.awaitTerminationOrTimeout(10) is True
+    assert StreamingContext.getActive() is None
+    assert seen == [[1]]  # graceful: the batch being generated still ran

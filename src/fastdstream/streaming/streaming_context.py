@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -125,6 +126,15 @@ class StreamingContext:
         self._waiter = _ContextWaiter()
         self._state = _INITIALIZED
         self._state_lock = threading.RLock()
+        # A stop asked for from one of the context's own threads runs on this one.
+        self._stop_thread: threading.Thread | None = None
+        self._stop_thread_lock = threading.Lock()
+        # spark.streaming.stopGracefullyOnShutdown: the handlers replaced by ours, the
+        # signal that asked for the stop (delivered to them once stopped), and the thread
+        # inside stop() (a signal arriving there waits for that stop instead).
+        self._previous_handlers: dict[int, Any] = {}
+        self._pending_signal: int | None = None
+        self._stopping_thread: threading.Thread | None = None
         self._checkpoint_dir: str | None = None
         # Set by getOrCreate when the job recovers: start() goes on from it.
         self._initial_checkpoint: Checkpoint | None = None
@@ -321,20 +331,103 @@ class StreamingContext:
                 self._state = _STOPPED
                 raise
             self._state = _ACTIVE
+            if self._sc.getConf().get_bool(keys.STOP_GRACEFULLY_ON_SHUTDOWN, False):
+                self._install_signal_handlers()
             self._bus.post(StreamingListenerStreamingStarted(self._clock.get_time_ms()))
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
-        """Stop the stream; ``stopGraceFully`` first processes all data already received."""
+        """Stop the stream; ``stopGraceFully`` first processes all data already received.
+
+        Called from the context's own threads (an output operation such as
+        ``foreachRDD``, a ``transform`` function, a listener), the stop runs on a
+        thread of its own and this returns at once: the stop waits for those threads,
+        so it cannot run on one of them. ``awaitTermination`` returns when it is done.
+        """
+        if self._on_own_thread():
+            self._stop_asynchronously(stopSparkContext, stopGraceFully)
+            return
         with self._state_lock:
-            if self._state == _ACTIVE:
-                self._shutdown(stopGraceFully)
-            self._state = _STOPPED
-            with StreamingContext._active_lock:
-                if StreamingContext._activeContext is self:
-                    StreamingContext._activeContext = None
+            self._stopping_thread = threading.current_thread()
+            try:
+                if self._state == _ACTIVE:
+                    self._shutdown(stopGraceFully)
+                self._state = _STOPPED
+                with StreamingContext._active_lock:
+                    if StreamingContext._activeContext is self:
+                        StreamingContext._activeContext = None
+            finally:
+                self._stopping_thread = None
         self._waiter.notify_stop()
         if stopSparkContext:
             self._sc.stop()
+        self._restore_signal_handlers()
+
+    # --- spark.streaming.stopGracefullyOnShutdown -----------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        """Stop gracefully on SIGTERM and SIGINT, as Spark's shutdown hook does; then the
+        signal goes on to the handler it had (by default: the process ends)."""
+        if threading.current_thread() is not threading.main_thread():
+            # Python runs signal handlers on the main thread only, and installs them there.
+            log.warning("%s is set but start() was not called on the main thread: no "
+                        "signal handler installed", keys.STOP_GRACEFULLY_ON_SHUTDOWN)
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_shutdown_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        if not self._previous_handlers:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return  # restored by a later stop() on the main thread, or left harmless
+        for signum, previous in self._previous_handlers.items():
+            if signal.getsignal(signum) == self._on_shutdown_signal:
+                signal.signal(signum, previous)
+        self._previous_handlers = {}
+        pending, self._pending_signal = self._pending_signal, None
+        if pending is not None:
+            self._deliver(pending)
+
+    def _on_shutdown_signal(self, signum: int, frame: Any) -> None:
+        if self._pending_signal is not None:
+            return  # a second signal while stopping: the first one's stop goes on
+        self._pending_signal = signum
+        log.warning("%s received: stopping gracefully (%s)", signal.Signals(signum).name,
+                    keys.STOP_GRACEFULLY_ON_SHUTDOWN)
+        if self._stopping_thread is threading.current_thread():
+            return  # interrupted stop() on this thread; it delivers the signal when done
+        try:
+            self.stop(stopSparkContext=True, stopGraceFully=True)
+        finally:
+            # If stop() returned without restoring (it had been stopped before, from
+            # another thread), deliver now.
+            self._restore_signal_handlers()
+
+    @staticmethod
+    def _deliver(signum: int) -> None:
+        """Hand ``signum`` to the handler now installed for it, as if it came now."""
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            handler(signum, None)
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), signum)
+
+    def _on_own_thread(self) -> bool:
+        return (self._job_scheduler.is_current_thread() or self._bus.is_current_thread()
+                or self._job_generator.is_current_thread())
+
+    def _stop_asynchronously(self, stop_spark_context: bool, graceful: bool) -> None:
+        with self._stop_thread_lock:
+            if self._stop_thread is not None:
+                return
+            log.info("StreamingContext.stop called from %s: stopping on a separate thread",
+                     threading.current_thread().name)
+            # Not a daemon: an interpreter that exits after awaitTermination still waits
+            # for the stop to finish (receivers, workers and checkpoints closed properly).
+            self._stop_thread = threading.Thread(
+                target=self.stop, args=(stop_spark_context, graceful),
+                name="streaming-stop", daemon=False)
+            self._stop_thread.start()
 
     def _shutdown(self, graceful: bool) -> None:
         self._receiver_tracker.stop()

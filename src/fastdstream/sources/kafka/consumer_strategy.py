@@ -35,6 +35,12 @@ class ConsumerStrategy:
         """Topics whose metadata is needed (None: all topics)."""
         raise NotImplementedError
 
+    def missing(self, metadata_topics: Mapping[str, Iterable[int]]) -> list[str]:
+        """What the strategy names that the cluster does not have, for people to read
+        (``topic 'x'``); empty when everything it reads exists."""
+        named = self.topics_to_describe() or []
+        return [f"topic {t!r}" for t in named if t not in metadata_topics]
+
 
 @dataclass
 class Subscribe(ConsumerStrategy):
@@ -64,6 +70,11 @@ class SubscribePattern(ConsumerStrategy):
 
     def topics_to_describe(self) -> list[str] | None:
         return None
+
+    def missing(self, metadata_topics: Mapping[str, Iterable[int]]) -> list[str]:
+        if self.partitions(metadata_topics):
+            return []
+        return [f"any topic matching {self.pattern!r}"]
 
 
 @dataclass

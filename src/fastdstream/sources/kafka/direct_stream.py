@@ -4,7 +4,9 @@ No receiver and no write-ahead log: the driver asks the brokers for each
 partition's latest offset, caps the range by ``maxRatePerPartition`` x batch
 seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
 ranges on executors. Offsets start from ``fromOffsets``, else the group's
-committed offsets, else ``auto.offset.reset``. ``commitAsync`` queues the
+committed offsets, else ``auto.offset.reset``; a partition that appears after
+the start is read from its beginning. A topic that does not exist is a
+warning, repeated (throttled) while it is missing. ``commitAsync`` queues the
 ranges a job has finished with; a committer thread commits them to the group
 right away, every outcome reaches its callback or the log, and ``stop`` flushes
 what is queued before it returns (Spark lost the last batch's commit:
@@ -46,6 +48,7 @@ CommitCallback = Callable[[list[OffsetRange], BaseException | None], None]
 MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
 MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
+MISSING_TOPIC_WARN_INTERVAL = "fastdstream.kafka.missingTopicWarnInterval"
 METADATA_TIMEOUT_S = 10.0
 
 
@@ -226,7 +229,15 @@ class DirectKafkaInputDStream(InputDStream):
         self._lock = threading.Lock()
         self._driver: confluent_kafka.Consumer | None = None
         self._committer: OffsetCommitter | None = None
+        self._started = False
         self._checkpoint_data = DirectKafkaInputDStreamCheckpointData(self)
+        # A topic that does not exist reads as nothing: say so at start, then again at
+        # most once per interval while it is still missing.
+        self._auto_create = str(self._params.get("allow.auto.create.topics", "false")
+                                ).lower() == "true"
+        self._missing_warn_interval_s = conf.get_duration_ms(MISSING_TOPIC_WARN_INTERVAL,
+                                                             60_000) / 1000.0
+        self._missing_warned: dict[str, float] = {}
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -240,11 +251,14 @@ class DirectKafkaInputDStream(InputDStream):
         self._driver = confluent_kafka.Consumer(params)
         try:
             # unreachable brokers fail here, within a bounded time
-            partitions = self._strategy.partitions(self._metadata())
+            metadata = self._metadata()
+            partitions = self._strategy.partitions(metadata)
             # Offsets restored from a checkpoint go on from there; only partitions the
             # checkpoint does not know start from fromOffsets / the group / the reset.
             fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current])
             self._current = {**self._current, **fresh}
+            # Every partition there is now is known: one that appears later is new.
+            self._started = True
         except BaseException:
             self._driver.close()
             self._driver = None
@@ -286,11 +300,54 @@ class DirectKafkaInputDStream(InputDStream):
                 f"cannot reach Kafka at {self._bootstrap} within {METADATA_TIMEOUT_S:.0f} s: "
                 f"{exc.args[0].str() if exc.args else exc}"
             ) from exc
-        return {name: sorted(t.partitions) for name, t in md.topics.items()
-                if t.error is None}
+        topics = {name: sorted(t.partitions) for name, t in md.topics.items()
+                  if t.error is None}
+        missing = self._strategy.missing(topics)
+        if missing and self._auto_create:
+            # A metadata request naming the topic is what makes a broker with
+            # auto.create.topics.enable create it (allow.auto.create.topics=true).
+            for name in self._strategy.topics_to_describe() or []:
+                if name not in topics:
+                    topics.update(self._describe_topic(name))
+            missing = self._strategy.missing(topics)
+        self._warn_missing(missing)
+        return topics
 
-    def _initial_offsets(self, partitions: list[TopicAndPartition]) -> dict[TopicAndPartition,
-                                                                           int]:
+    def _describe_topic(self, name: str) -> dict[str, list[int]]:
+        assert self._driver is not None
+        try:
+            with self._lock:
+                md = self._driver.list_topics(topic=name, timeout=METADATA_TIMEOUT_S)
+        except confluent_kafka.KafkaException:
+            return {}
+        return {n: sorted(t.partitions) for n, t in md.topics.items()
+                if t.error is None and t.partitions}
+
+    def _warn_missing(self, missing: list[str]) -> None:
+        now = time.monotonic()
+        for what in list(self._missing_warned):
+            if what not in missing:
+                del self._missing_warned[what]
+                log.info("Kafka direct stream %d: %s now exists on %s; reading it",
+                         self._id, what, self._bootstrap)
+        for what in missing:
+            last = self._missing_warned.get(what)
+            if last is not None and now - last < self._missing_warn_interval_s:
+                continue
+            self._missing_warned[what] = now
+            how = ("the broker did not create it although allow.auto.create.topics=true "
+                   "(its auto.create.topics.enable is false?)" if self._auto_create
+                   else "allow.auto.create.topics is false")
+            log.warning("Kafka direct stream %d: %s does not exist on %s; the stream reads "
+                        "nothing from it until it is created (%s). Said again every %g s "
+                        "while it is missing (%s).", self._id, what, self._bootstrap, how,
+                        self._missing_warn_interval_s, MISSING_TOPIC_WARN_INTERVAL)
+
+    def _initial_offsets(self, partitions: list[TopicAndPartition], from_beginning: bool = False
+                         ) -> dict[TopicAndPartition, int]:
+        """Where to start reading ``partitions``: fromOffsets, else the group's committed
+        offset, else ``auto.offset.reset`` -- or their earliest offset if
+        ``from_beginning`` (partitions that appeared after the stream started)."""
         driver = self._driver
         assert driver is not None
         chosen: dict[TopicAndPartition, int] = {}
@@ -308,6 +365,8 @@ class DirectKafkaInputDStream(InputDStream):
             for i, (tp, c) in enumerate(zip(missing, committed, strict=True)):
                 if c.offset >= 0:
                     chosen[tp] = c.offset
+                elif from_beginning:
+                    chosen[tp] = int(low[i])
                 else:
                     chosen[tp] = self._reset_offset(tp, int(low[i]), int(high[i]), None)
         return chosen
@@ -364,8 +423,13 @@ class DirectKafkaInputDStream(InputDStream):
             )
         new = [tp for tp in partitions if tp not in self._current]
         if new:
-            log.info("new Kafka partitions: %s", ", ".join(map(str, new)))
-            self._current.update(self._initial_offsets(new))
+            # As Spark, new partitions are picked up; unlike Spark (which applies
+            # auto.offset.reset, so "latest" skipped what was written to them before the
+            # stream noticed them), a partition that appeared after the stream started
+            # is read from its beginning: all of its records are newer than the start.
+            log.info("new Kafka partitions, read from their beginning: %s",
+                     ", ".join(map(str, new)))
+            self._current.update(self._initial_offsets(new, from_beginning=self._started))
         tps = list(self._current)
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)

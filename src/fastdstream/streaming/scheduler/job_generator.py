@@ -149,6 +149,10 @@ class JobGenerator:
                 log.exception("could not take the checkpoint of %d ms", time_ms)
                 self._report_error(exc)
 
+    def is_current_thread(self) -> bool:
+        """Whether the caller runs on the batch timer's thread (generating a batch)."""
+        return self._timer.is_current_thread()
+
     def stop(self, graceful: bool, timeout_s: float) -> None:
         if graceful:
             # Keep generating batches until everything received has been given to one.

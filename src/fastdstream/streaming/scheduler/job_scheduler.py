@@ -143,6 +143,10 @@ class JobScheduler:
                                         daemon=True)
         self._thread.start()
 
+    def is_current_thread(self) -> bool:
+        """Whether the caller runs on the job thread (inside an output operation)."""
+        return self._thread is not None and self._thread is threading.current_thread()
+
     def submit_job_set(self, job_set: JobSet) -> None:
         """Queue a batch's jobs for the job thread; listeners get BatchSubmitted.
 

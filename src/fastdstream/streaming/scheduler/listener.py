@@ -866,6 +866,10 @@ class ListenerBus:
         self._thread = threading.Thread(target=self._loop, name="listener-bus", daemon=True)
         self._thread.start()
 
+    def is_current_thread(self) -> bool:
+        """Whether the caller runs on the bus thread (inside a listener callback)."""
+        return self._thread is not None and self._thread is threading.current_thread()
+
     def has_listeners(self) -> bool:
         """Whether any listener would get an event (so that it is worth building).
 
