@@ -11,7 +11,7 @@ import confluent_kafka
 import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions
 
-from fastdstream import DecodeError, StreamingJobError
+from fastdstream import DecodeError, StreamingContext, StreamingJobError
 from fastdstream.kafka import (
     ConsumerStrategies,
     KafkaError,
@@ -204,6 +204,26 @@ def test_stop_flushes_the_last_batch_commit(master, kafka_broker) -> None:
     streaming.run_batches(1)
     streaming.stop()
     assert kafka_broker.committed(group, topic, 1) == [3]
+
+
+def test_a_commit_callback_may_stop_the_streaming_context(master, kafka_broker) -> None:
+    """The callback runs on the committer's thread, which the stop then stops."""
+    topic, group = unique("stopcb"), unique("group")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["a"])
+    streaming = ManualStreaming(master=master)
+    ssc = streaming.ssc
+    stream = KafkaUtils.createDirectStream(ssc, [topic], params(kafka_broker, group))
+    stream.foreachRDD(lambda rdd: stream.commitAsync(
+        rdd.offsetRanges(), lambda ranges, err: ssc.stop(stopSparkContext=False)))
+    try:
+        streaming.start()
+        streaming.run_batches(1)
+        assert ssc.awaitTerminationOrTimeout(10)
+        assert StreamingContext.getActive() is None
+        assert kafka_broker.committed(group, topic, 1) == [1]
+    finally:
+        streaming.stop()
 
 
 def test_from_offsets_overrides_committed_and_reset(kafka_broker, streaming) -> None:

@@ -42,3 +42,26 @@ def test_a_failing_transform_fails_its_output_only(manual: ManualStreaming) -> N
     infos = failed.outputOperationInfos()
     assert "LookupError" in (infos[0].failureReason() or "")
     assert infos[1].failureReason() is None
+
+
+def test_a_failed_stream_is_computed_once_for_all_outputs_that_read_it(
+        manual: ManualStreaming) -> None:
+    ssc = manual.ssc
+    calls: list[int] = []
+
+    def explode(rdd):
+        calls.append(1)
+        raise LookupError("transform failed on purpose")
+
+    broken = ssc.queueStream([[1]]).transform(explode)
+    broken.foreachRDD(lambda rdd: None)
+    broken.map(lambda x: x).foreachRDD(lambda rdd: None)
+    manual.start()
+    manual.run_batches(1)
+    error = manual.take_error()
+    assert isinstance(error, StreamingJobError) and error.batch_time_ms == 1000
+    # Both outputs failed, with the error of one computation of the stream (a down
+    # broker would otherwise be waited on once per output).
+    assert calls == [1]
+    infos = manual.recorder.completed[0].outputOperationInfos()
+    assert all("LookupError" in (infos[i].failureReason() or "") for i in (0, 1))

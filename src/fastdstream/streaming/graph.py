@@ -83,9 +83,10 @@ class DStreamGraph:
             try:
                 job = out.generate_job(time_ms)
             except Exception as exc:
-                # As Spark: a stream that fails to compute this batch (a function given to
-                # transform, say) fails its output's job, which reports it with the batch
-                # time; the batch's other outputs still run.
+                # A stream that fails to compute this batch (a function given to transform,
+                # say) fails its output's job, which reports it with the batch time; the
+                # batch's other outputs still run. (Spark generates no jobs for the batch
+                # at all; issue 7 asks for the other outputs to run.)
                 log.warning("output operation %d (%s) failed to generate its job for "
                             "batch %d ms: %r", index, out.name, time_ms, exc)
                 job = partial(_reraise, exc)

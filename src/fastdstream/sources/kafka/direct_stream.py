@@ -197,7 +197,10 @@ class OffsetCommitter:
     def stop(self) -> None:
         """Commit everything queued, then stop."""
         self._queue.put(None)
-        self._thread.join()
+        # A commit callback may stop the StreamingContext, which stops this committer
+        # from its own thread: it ends its loop after this call returns.
+        if self._thread is not threading.current_thread():
+            self._thread.join()
 
 
 class DirectKafkaInputDStream(InputDStream):

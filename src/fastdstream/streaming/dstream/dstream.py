@@ -80,6 +80,10 @@ class DStream:
         self._dependencies = dependencies
         self._generated: dict[int, RDD | None] = {}
         self._generated_lock = threading.RLock()
+        # Batches whose computation raised, by time: every output reading this stream
+        # gets the same error without computing it again (with a broker down, each
+        # would otherwise wait out the metadata timeout in turn).
+        self._failed: dict[int, Exception] = {}
         self._zero_time: int | None = None
         self._remember_ms: int | None = None
         self._persisted = False
@@ -136,9 +140,16 @@ class DStream:
         with self._generated_lock:
             if time_ms in self._generated:
                 return self._generated[time_ms]
+            failure = self._failed.get(time_ms)
+            if failure is not None:
+                raise failure
             if not self._is_time_valid(time_ms):
                 return None
-            rdd = self._compute(time_ms)
+            try:
+                rdd = self._compute(time_ms)
+            except Exception as exc:
+                self._failed[time_ms] = exc
+                raise
             if rdd is not None and self._persisted:
                 rdd.persist()
             if rdd is not None and self._checkpoint_due(time_ms):
@@ -174,6 +185,8 @@ class DStream:
                 rdd = self._generated.pop(t)
                 if rdd is not None:
                     self._on_forget(rdd)
+            for t in [t for t in self._failed if t <= time_ms - self._remember_ms]:
+                del self._failed[t]
         for dep in self._dependencies:
             dep._clear_metadata(time_ms)
 
