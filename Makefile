@@ -14,9 +14,9 @@ $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src
 
 venv: $(VENV)/.installed
 
+# dist/: the sdist and a stripped manylinux wheel built from it (tools/build_dist.py).
 build: venv
-	$(PY) -m pip install --quiet build
-	$(PY) -m build --wheel --outdir dist .
+	$(PY) tools/build_dist.py dist
 
 test: venv
 	$(PY) -m ruff check $(wildcard src tests bench examples)
