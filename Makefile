@@ -33,7 +33,15 @@ test: venv browser
 wordcount: venv
 	$(PY) examples/network_wordcount.py $(ARGS)
 
-bench: venv
+# The latency benchmark's peers, Quix Streams and Bytewax, in a venv of their own: Quix
+# pins an older confluent-kafka, which must not replace the one fastdstream is measured on.
+PEERS := .venv-peers
+$(PEERS)/.installed: Makefile
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet numpy "quixstreams>=3.20" "bytewax>=0.21"
+	touch $@
+
+bench: venv $(PEERS)/.installed
 	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 
 lint: venv
