@@ -124,7 +124,6 @@ class _FinishedError(Exception):
     """Raised by the last step once every END was seen: run_main has no other stop."""
 
 
-
 def run_bytewax(bootstrap: str, topic: str, seen: _Seen) -> None:
     import bytewax.operators as op
     from bytewax.connectors.kafka import KafkaSource
