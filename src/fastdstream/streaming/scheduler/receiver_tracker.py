@@ -7,6 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastdstream import conf as keys
@@ -135,7 +136,7 @@ class ReceiverTracker(ReceiverSink):
             # As Spark's ReceiverRateController: each batch's estimate goes to the receiver.
             controller = create_rate_controller(
                 conf, stream._id, stream.slideDuration,
-                publish=lambda rate, sid=stream._id: self.send_rate_update(sid, rate))
+                publish=partial(self.send_rate_update, stream._id))
             initial_rate = None
             if controller is not None:
                 self.rate_controllers[stream._id] = controller
