@@ -12,7 +12,6 @@ margins and never assert speed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import subprocess
