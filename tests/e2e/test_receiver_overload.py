@@ -139,10 +139,11 @@ def test_backpressure_keeps_rss_and_delay_level_and_loses_nothing() -> None:
                     "spark.streaming.backpressure.initialRate": "50000"})
     report("backpressure", run)
     assert_levels_off(run, max_growth_mb=400)
-    # initialRate holds until the first estimate: the first batch is at most ~1 s of it.
-    assert run.batches[0]["records"] <= 50_000 * 1.5 + len(CHUNK) // len(LINE)
-    # the estimate follows the job (100k lines/s), not the sender
-    assert any(b["rate"] is not None and b["rate"] < 50_000 * 4 for b in run.batches[2:])
+    # initialRate holds until the first estimate (the second batch's): ~1 s of it a batch
+    for batch in run.batches[:2]:
+        assert batch["records"] <= 50_000 * 1.5 + len(CHUNK) // len(LINE), run.batches
+    # the estimate follows what the job takes (at most 100k lines/s), not the sender
+    assert 0 < run.batches[-1]["rate"] <= 2 * PROCESS_RATE, run.batches
 
 
 def test_memory_bound_alone_keeps_rss_and_delay_level_and_loses_nothing() -> None:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from fastdstream import Receiver
+from fastdstream.streaming.receiver.memory_bound import default_max_buffered_bytes
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -127,7 +128,9 @@ def test_without_settings_receivers_are_not_rate_limited(manual: ManualStreaming
     manual.start()
     supervisor = manual.ssc._receiver_tracker.supervisor(stream._id)
     assert supervisor.current_rate is None
-    assert supervisor.memory_bound is not None  # the default bound is always on
+    # the default bound is always on
+    assert supervisor.memory_bound is not None
+    assert supervisor.memory_bound.max_bytes == default_max_buffered_bytes()
 
 
 @pytest.mark.parametrize("key,value", [("spark.streaming.receiver.maxRate", "fast"),
