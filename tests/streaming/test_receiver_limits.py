@@ -196,3 +196,25 @@ def test_restart_while_store_waits_does_not_deadlock(streaming) -> None:
     receiver.restart("test asked for it")
     # onStop joined the blocked thread (its store went through), then it started again
     wait_until(lambda: receiver.isStarted() and receiver.stored == 2, what="the restart")
+
+
+def test_stop_while_on_start_waits_in_store(streaming) -> None:
+    class StoresInOnStart(FeedingReceiver):
+        def onStart(self) -> None:
+            self._run()  # on the supervisor's thread, under its lifecycle lock
+
+    s = streaming(**{"spark.streaming.receiver.maxRate": "1"})
+    receiver = StoresInOnStart([ints(10), ints(10, 10)])
+    stream = s.ssc.receiverStream(receiver)
+    stream.foreachRDD(lambda rdd: None)
+    starter = threading.Thread(target=s.start)  # start() returns once onStart does
+    starter.start()
+    wait_until(lambda: s.ssc._receiver_tracker.supervisor(stream._id) is not None
+               and s.ssc._receiver_tracker.supervisor(stream._id)._blocks.limiter.waits == 1,
+               what="onStart to wait in store()")
+    stopper = threading.Thread(target=s.ssc._receiver_tracker.stop)
+    stopper.start()
+    stopper.join(30)
+    starter.join(30)
+    assert not stopper.is_alive() and not starter.is_alive(), "stop() deadlocked"
+    assert receiver.stored == 2

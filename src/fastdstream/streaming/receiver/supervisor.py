@@ -193,11 +193,13 @@ class ReceiverSupervisor:
 
     def stop(self, message: str = "stopped by StreamingContext") -> None:
         """Stop the receiver, then flush its buffered records as a last block."""
+        # Before taking the lock: an onStart that stores (and waits) holds it.
+        self._blocks.interrupt_waits()
         with self._lifecycle_lock:
             if self._stopped.is_set():
                 return
             self._stopped.set()
-            self._blocks.interrupt_waits()
+            self._blocks.interrupt_waits()  # again, should a restart have resumed them
         self._stop_receiver_only(message)
         self._blocks.stop()
         self._sink.receiver_stopped(self.stream_id, self.receiver.name)
