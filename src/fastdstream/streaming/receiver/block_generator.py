@@ -66,12 +66,14 @@ class BlockGenerator:
             if rows == 0:
                 return
         else:
-            data, rows = [data], 1
+            record, data, rows = data, None, 1
         self.limiter.acquire(rows, self._interrupt)
         nbytes = 0
         if self.bound is not None:
-            nbytes = estimate_bytes(data)
+            nbytes = estimate_bytes(record if data is None else data)
             self.bound.acquire(nbytes, self._interrupt)
+        if data is None:
+            data = [record]
         with self._lock:
             self._pending.append(data)
             self._pending_rows += rows

@@ -43,6 +43,9 @@ def estimate_bytes(data: Any) -> int:
     >>> estimate_bytes(["ab", "cd"]) > 2 * sys.getsizeof("ab")
     True
     """
+    kind = type(data)
+    if kind is str or kind is bytes or kind is int or kind is float:
+        return sys.getsizeof(data)
     if isinstance(data, pa.Table | pa.RecordBatch):
         return int(data.nbytes)
     if isinstance(data, list | tuple):
@@ -95,7 +98,7 @@ class MemoryBound:
         self.max_bytes = max_bytes
         self.name = name
         self._held = 0
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._warned = False
         self.waits = 0  # how many stores had to wait (for tests and the log)
 

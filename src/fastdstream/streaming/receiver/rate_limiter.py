@@ -98,6 +98,8 @@ class RateLimiter:
     def acquire(self, permits: int, interrupt: threading.Event) -> None:
         """Take ``permits``, waiting on the clock as long as the rate asks (or until
         ``interrupt`` is set: a receiver being stopped does not wait)."""
+        if self._rate is None:  # unlimited (a racy read: a new rate applies next store)
+            return
         wait_ms = self.reserve(permits)
         if wait_ms > 0 and not interrupt.is_set():
             with self._lock:
