@@ -360,6 +360,11 @@ DECODE_ERRORS = "fastdstream.text.decodeErrors"
 MAX_LINE_BYTES = "fastdstream.text.maxLineBytes"
 RECEIVER_RESTART_DELAY = "fastdstream.receiver.restartDelay"
 RECEIVER_WAL = "spark.streaming.receiver.writeAheadLog.enable"
+# Records per second each receiver may store at most (also bounds backpressure's rate).
+RECEIVER_MAX_RATE = "spark.streaming.receiver.maxRate"
+# Bytes a receiver may hold that no batch has finished with (buffer, blocks waiting for
+# or read by a running batch); at the bound store() waits. Default min(1 GiB, RAM / 8).
+RECEIVER_MAX_BUFFERED_BYTES = "fastdstream.receiver.maxBufferedBytes"
 STOP_GRACEFULLY_ON_SHUTDOWN = "spark.streaming.stopGracefullyOnShutdown"
 MIN_REMEMBER_DURATION = "spark.streaming.minRememberDuration"
 FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDuration"
