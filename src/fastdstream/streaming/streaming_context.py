@@ -449,9 +449,13 @@ class StreamingContext:
             controller = getattr(stream, "rate_controller", None)
             rate = None if controller is None else partial(_known_rate, controller)
             name = type(stream).__name__
+            buffered = None
             if isinstance(stream, ReceiverInputDStream):
                 name += f" ({type(stream.getReceiver()).__name__})"
-            inputs.append(InputStreamView(stream._id, name, rate))
+                # A receiver's limit is its supervisor's (maxRate, backpressure's estimate).
+                rate = partial(self._receiver_rate, stream._id)
+                buffered = partial(self._receiver_buffered_bytes, stream._id)
+            inputs.append(InputStreamView(stream._id, name, rate, buffered))
         outputs = [OutputView(i, out.name, out._dependencies[0].explain())
                    for i, out in enumerate(self._graph.output_streams)]
         stats = StreamingStatistics(
@@ -462,6 +466,14 @@ class StreamingContext:
         if self._status_server is not None:
             self._sc._ui_web_url = self._status_server.url.rstrip("/")
             log.info("Streaming status page at %s", self._status_server.url)
+
+    def _receiver_rate(self, stream_id: int) -> float | None:
+        supervisor = self._receiver_tracker.supervisor(stream_id)
+        return None if supervisor is None else supervisor.current_rate
+
+    def _receiver_buffered_bytes(self, stream_id: int) -> int | None:
+        supervisor = self._receiver_tracker.supervisor(stream_id)
+        return None if supervisor is None else supervisor.buffered_bytes
 
     def _shutdown(self, graceful: bool) -> None:
         self._receiver_tracker.stop()

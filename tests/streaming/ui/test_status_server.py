@@ -96,7 +96,8 @@ def test_the_api_shows_each_batch_its_records_and_the_failure(
     assert "map(str.upper) columnar" in output["explain"]
     (stream,) = get(f"{api}/inputs")
     assert stream["name"] == "ReceiverInputDStream (SocketReceiver)"
-    assert stream["backpressureRate"] is None
+    assert stream["backpressureRate"] is None  # no maxRate, no backpressure: unlimited
+    assert stream["bufferedBytes"] >= 0
     (receiver,) = get(f"{api}/receivers")
     assert receiver["isActive"] is True and receiver["numRecords"] == 6
 
@@ -187,5 +188,17 @@ def test_only_the_retained_batches_are_kept_but_totals_count_all() -> None:
                    "four batches")
         assert [b["batchId"] for b in get(f"{api}/batches")] == [4000, 3000]
         assert get(f"{api}/statistics")["numRetainedCompletedBatches"] == 2
+    finally:
+        manual.stop()
+
+
+def test_a_receivers_rate_limit_is_on_the_page(line_server: LineServer) -> None:
+    manual = ManualStreaming(1.0, conf={"spark.ui.port": "0",
+                                        "spark.streaming.receiver.maxRate": "1234"})
+    manual.ssc.socketTextStream(*line_server.address).pprint()
+    manual.start()
+    try:
+        (stream,) = get(f"{_api(manual)}/inputs")
+        assert stream["backpressureRate"] == 1234.0
     finally:
         manual.stop()

@@ -51,8 +51,10 @@ class InputStreamView:
     stream_id: int
     name: str
     rate: Callable[[], float | None] | None = None
-    """The backpressure rate controller's current rate (records/s), None before its first
-    estimate; absent without backpressure."""
+    """The rate the stream may read now (records/s): backpressure's estimate, and for a
+    receiver its limit (maxRate and backpressure); None while unlimited or not known."""
+    buffered_bytes: Callable[[], int | None] | None = None
+    """A receiver's bytes stored and not yet released by finished batches."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,7 @@ class StreamingStatistics(StreamingListener):
         out = []
         for stream_id, view in sorted(self.inputs.items()):
             rate = view.rate() if view.rate is not None else None
+            buffered = view.buffered_bytes() if view.buffered_bytes is not None else None
             partitions = []
             for r in last_ranges.get(stream_id, ()):
                 high = latest.get((r.topic, r.partition))
@@ -328,7 +331,8 @@ class StreamingStatistics(StreamingListener):
                     "lag": None if high is None else max(0, high - r.untilOffset),
                 })
             out.append({"streamId": stream_id, "name": view.name,
-                        "backpressureRate": rate, "kafkaPartitions": partitions})
+                        "backpressureRate": rate, "bufferedBytes": buffered,
+                        "kafkaPartitions": partitions})
         return out
 
     def outputs_json(self) -> list[dict[str, Any]]:

@@ -82,13 +82,15 @@ function render(stats, batches, receivers, inputs, outputs) {
   const inputRows = [];
   for (const s of inputs) {
     const rate = s.backpressureRate === null ? "-" : Math.round(s.backpressureRate);
+    const buffered = s.bufferedBytes === null ? "-" : `${(s.bufferedBytes / 1048576).toFixed(1)} MiB`;
     if (!s.kafkaPartitions.length) {
       inputRows.push(el("tr", {}, el("td", {}, `${s.streamId} ${s.name}`), el("td", {}, rate),
+                        el("td", { class: "buffered" }, buffered),
                         el("td", {}, "-"), el("td", {}, "-"), el("td", {}, "-"), el("td", {}, "-")));
     }
     for (const p of s.kafkaPartitions) {
       inputRows.push(el("tr", { class: "kafka-partition" },
-        el("td", {}, `${s.streamId} ${s.name}`), el("td", {}, rate),
+        el("td", {}, `${s.streamId} ${s.name}`), el("td", {}, rate), el("td", {}, "-"),
         el("td", {}, `${p.topic}/${p.partition}`), el("td", {}, `[${p.fromOffset}, ${p.untilOffset})`),
         el("td", {}, p.untilOffset - p.fromOffset), el("td", { class: "lag" }, p.lag ?? "-")));
     }
