@@ -19,18 +19,18 @@ build: venv
 	$(PY) -m build --wheel --outdir dist .
 
 test: venv
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 wordcount: venv
-	$(PY) examples/network_wordcount.py $(ARGS)
+	$(VENV)/bin/fastdstream example network_wordcount $(ARGS)
 
 bench: venv
 	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 
 clean:

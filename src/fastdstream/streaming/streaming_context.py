@@ -153,7 +153,7 @@ class StreamingContext:
             self._report_error,
         )
         self._job_scheduler = JobScheduler(self._clock, self._bus, self._report_error,
-                                           self._on_batch_completed)
+                                           self._on_batch_completed, batch_ms)
         self._job_generator = JobGenerator(self._graph, self._clock, self._job_scheduler,
                                            self._receiver_tracker, self._report_error)
 

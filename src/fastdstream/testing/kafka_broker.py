@@ -13,8 +13,8 @@ The cache is ``$FASTDSTREAM_KAFKA_CACHE`` (default ``~/.cache/fastdstream``), un
 
 Run one by hand (prints its bootstrap servers, runs until Ctrl-C)::
 
-    python -m fastdstream.testing.kafka_broker
-    python -m fastdstream.testing.kafka_broker --port 9092 --keep-data
+    fastdstream kafka-broker --topic lines:2
+    fastdstream kafka-broker --port 9092 --keep-data
 """
 
 from __future__ import annotations
@@ -855,12 +855,8 @@ class KafkaBroker:
             time.sleep(0.05)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start a broker, print its bootstrap servers, and run until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fastdstream.testing.kafka_broker",
-        description=f"Run a single-node Apache Kafka {KAFKA_VERSION} broker (KRaft) on "
-                    "127.0.0.1 until Ctrl-C.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The broker's command-line options (``fastdstream kafka-broker`` has them too)."""
     parser.add_argument("--port", type=int, help="client port (default: a free one)")
     parser.add_argument("--controller-port", type=int, help="KRaft controller port")
     parser.add_argument("--work-dir", help="config, data and log here (kept afterwards)")
@@ -870,13 +866,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a server.properties override (repeatable)")
     parser.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS]",
                         help="create this topic once the broker is up (repeatable)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start a broker, print its bootstrap servers, and run until Ctrl-C or SIGTERM."""
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        print(f"--set takes KEY=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return 2
     overrides = dict(item.split("=", 1) for item in args.set)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     broker = KafkaBroker(overrides, port=args.port, controller_port=args.controller_port,
                          work_dir=args.work_dir)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         broker.start()
         for spec in args.topic:
@@ -895,11 +898,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         keep = args.keep_data or args.work_dir is not None
         broker.stop(keep_data=keep)
         if keep and broker.work_dir is not None:
             print(f"kept {broker.work_dir}", flush=True)
+        print("stopped", flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start a broker, print its bootstrap servers, and run until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastdstream.testing.kafka_broker",
+        description=f"Run a single-node Apache Kafka {KAFKA_VERSION} broker (KRaft) on "
+                    "127.0.0.1 until Ctrl-C.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

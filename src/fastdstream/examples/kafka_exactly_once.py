@@ -8,7 +8,7 @@ re-reads exactly what was not yet stored.
 
 Usage::
 
-    python examples/kafka_exactly_once.py --bootstrap 127.0.0.1:9092 --topic lines \
+    fastdstream example kafka_exactly_once --bootstrap 127.0.0.1:9092 --topic lines \
         --db counts.sqlite [--batch 0.5] [--stop-after-idle 4]
 
 ``--stop-after-idle N`` stops gracefully after N batches in a row with no records.
@@ -74,7 +74,8 @@ def store_batch(db: sqlite3.Connection, counts: Iterable[tuple[str, int]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastdstream example kafka_exactly_once",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--master", default="local[2]",
                         help="local[N] or local-cluster[N,C,M] (default local[2])")

@@ -8,7 +8,7 @@ again, and a ``read_committed`` consumer of the output sees every result once.
 
 Usage::
 
-    python examples/kafka_to_kafka_exactly_once.py --bootstrap 127.0.0.1:9092 \
+    fastdstream example kafka_to_kafka_exactly_once --bootstrap 127.0.0.1:9092 \
         --input lines --output shouted [--stop-after-idle 4]
 """
 
@@ -26,7 +26,8 @@ TIMEOUT_S = 30.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastdstream example kafka_to_kafka_exactly_once",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--master", default="local[2]",
                         help="local[N] or local-cluster[N,C,M] (default local[2])")

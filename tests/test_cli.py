@@ -1,0 +1,224 @@
+"""The `fastdstream` console script, run as a user runs it: a real subprocess each time."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).parent / "fastdstream"
+
+APP = """\
+import json, sys
+from fastdstream import Context, SparkConf, SparkContext
+
+conf = SparkConf()
+seen = {"argv": sys.argv[1:], "conf": dict(conf.getAll()),
+        "unloaded": dict(SparkConf(loadDefaults=False).getAll())}
+sc = SparkContext()
+seen["sc"] = [sc.master, sc.appName, sc.getConf().get("spark.x")]
+seen["sum"] = sc.parallelize(range(10), 3).sum()
+sc.stop()
+in_code = SparkConf().setMaster("local[1]").set("spark.x", "code")
+sc = SparkContext(conf=in_code)
+seen["code_conf"] = [sc.master, sc.getConf().get("spark.x"), sc.getConf().get("spark.y")]
+sc.stop()
+ctx = Context("local[2]", "mine")
+seen["context"] = [ctx.master, ctx.appName, ctx.getConf().get("spark.y")]
+ctx.stop()
+print(json.dumps(seen))
+"""
+
+
+def run(*args: str, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout, **kw)  # type: ignore[call-overload]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    path = tmp_path / "app.py"
+    path.write_text(APP)
+    return path
+
+
+def test_the_console_script_is_installed() -> None:
+    assert SCRIPT.is_file(), "pip install -e . makes it; run `make venv`"
+
+
+def test_submit_gives_the_program_its_master_settings_and_arguments(app: Path) -> None:
+    done = run("submit", "--master", "local[3]", "--conf", "spark.x=1", "-c", "spark.y=a=b",
+               str(app), "in.txt", "--verbose")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["argv"] == ["in.txt", "--verbose"]  # after APP: the program's own
+    assert seen["conf"] == {"spark.x": "1", "spark.y": "a=b", "spark.master": "local[3]",
+                            "spark.app.name": "app.py"}
+    assert seen["unloaded"] == {}
+    assert seen["sc"] == ["local[3]", "app.py", "1"]
+    assert seen["sum"] == 45
+
+
+def test_what_the_program_sets_wins_over_the_command_line(app: Path) -> None:
+    done = run("submit", "--master", "local[3]", "--name", "cli-name", "--conf", "spark.x=1",
+               "--conf", "spark.y=2", str(app))
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["sc"] == ["local[3]", "cli-name", "1"]
+    # SparkConf().setMaster/.set in code win; keys the code leaves alone come through.
+    assert seen["code_conf"] == ["local[1]", "code", "2"]
+    assert seen["context"] == ["local[2]", "mine", "2"]
+
+
+def test_without_submit_nothing_is_loaded(app: Path) -> None:
+    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["conf"] == {}
+    assert seen["sc"][1:] == ["fastdstream", None]
+
+
+def test_submit_exits_with_the_programs_status_and_reports_bad_input(tmp_path: Path) -> None:
+    failing = tmp_path / "fails.py"
+    failing.write_text("import sys\nprint('bye')\nsys.exit(3)\n")
+    done = run("submit", str(failing))
+    assert (done.returncode, done.stdout) == (3, "bye\n")
+
+    done = run("submit", "--conf", "spark.x", str(failing))
+    assert done.returncode == 2
+    assert "--conf takes KEY=VALUE" in done.stderr and "'spark.x'" in done.stderr
+
+    done = run("submit", str(tmp_path / "missing.py"))
+    assert done.returncode == 2 and "no such program" in done.stderr
+
+    raising = tmp_path / "raises.py"
+    raising.write_text("def main():\n    raise ValueError('bad input file')\nmain()\n")
+    done = run("submit", str(raising))
+    assert done.returncode == 1
+    assert "ValueError: bad input file" in done.stderr and "raises.py" in done.stderr
+
+
+def test_help_explains_each_command() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    for command in ("submit", "example", "line-server", "kafka-broker"):
+        assert command in top.stdout
+    assert "fastdstream example network_wordcount" in top.stdout  # examples to copy
+
+    submit = run("submit", "--help")
+    assert "spark-submit" in submit.stdout and "--master" in submit.stdout
+    assert "local-cluster[N,C,M]" in submit.stdout
+
+    kafka = run("kafka-broker", "--help")
+    assert "Java 17+" in kafka.stdout and "MB" in kafka.stdout
+
+    bare = run()
+    assert bare.returncode == 2 and "commands:" in bare.stdout
+
+
+def test_example_lists_and_runs_the_bundled_examples() -> None:
+    listing = run("example")
+    assert listing.returncode == 0
+    names = [line.split()[0] for line in listing.stdout.splitlines()]
+    assert names == ["kafka_exactly_once", "kafka_to_kafka_exactly_once", "network_wordcount"]
+
+    done = run("example", "network-wordcount", "--seconds", "1.5", "--batch", "0.5",
+               "--columnar", "--master", "local[2]", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "feeding demo text from a line server on 127.0.0.1:" in done.stdout
+    assert "Time: " in done.stdout and "('batch'," in done.stdout
+
+    unknown = run("example", "nope")
+    assert unknown.returncode == 2 and "network_wordcount" in unknown.stderr
+
+
+def _read_line(stream: object, timeout: float, proc: subprocess.Popen[str]) -> str:
+    """The next line of a child's pipe, or a failure naming what it wrote so far."""
+    assert hasattr(stream, "readline") and hasattr(stream, "fileno")
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        proc.kill()
+        pytest.fail(f"no output within {timeout} s; exit {proc.wait()}")
+    line: str = stream.readline()
+    return line
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> None:
+    proc = subprocess.Popen([str(SCRIPT), "line-server", "--port", "0"], text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    started.append(proc)
+    first = _read_line(proc.stderr, 30, proc)
+    assert first.startswith("line server on 127.0.0.1:"), first
+    port = int(first.split()[3].rstrip(",").rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        received = b""
+        deadline = time.monotonic() + 10
+        while b"\n" not in received and time.monotonic() < deadline:
+            assert proc.stdin is not None
+            proc.stdin.write("hello stream\n")  # again until the server has seen us
+            proc.stdin.flush()
+            client.settimeout(0.2)
+            try:
+                received += client.recv(100)
+            except TimeoutError:
+                pass
+        assert received.startswith(b"hello stream\n")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        client.settimeout(5)
+        while chunk := client.recv(4096):  # then end of stream: the server closed it
+            received += chunk
+        assert set(received.decode().splitlines()) == {"hello stream"}
+
+
+@pytest.mark.e2e
+def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list) -> None:
+    proc = subprocess.Popen([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2"],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    started.append(proc)
+    lines: list[str] = []
+    while not any(line.startswith("bootstrap.servers=") for line in lines):
+        lines.append(_read_line(proc.stdout, 180, proc))
+        assert lines[-1], f"the broker command ended early:\n{''.join(lines)}"
+    address = next(x for x in lines if x.startswith("bootstrap.servers="))
+    bootstrap = address.strip().partition("=")[2]
+    from confluent_kafka.admin import AdminClient
+
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=20).topics
+    assert len(topics["cli-lines"].partitions) == 2
+
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert rest.strip().endswith("stopped")
+    host, _, port = bootstrap.partition(":")
+    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
+        pass
+
+
+def test_the_submitted_conf_must_be_a_json_object(app: Path) -> None:
+    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
+                          timeout=60, env={"FASTDSTREAM_SUBMIT_CONF": "[1]",
+                                           "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1
+    assert "FASTDSTREAM_SUBMIT_CONF must be a JSON object" in done.stderr
