@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import select
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -141,15 +144,35 @@ def test_example_lists_and_runs_the_bundled_examples() -> None:
     assert unknown.returncode == 2 and "network_wordcount" in unknown.stderr
 
 
-def _read_line(stream: object, timeout: float, proc: subprocess.Popen[str]) -> str:
-    """The next line of a child's pipe, or a failure naming what it wrote so far."""
-    assert hasattr(stream, "readline") and hasattr(stream, "fileno")
-    ready, _, _ = select.select([stream], [], [], timeout)
-    if not ready:
-        proc.kill()
-        pytest.fail(f"no output within {timeout} s; exit {proc.wait()}")
-    line: str = stream.readline()
-    return line
+class Lines:
+    """A child's output pipe, line by line, with a timeout (a thread reads it: select()
+    on a text pipe misses the lines already in its buffer)."""
+
+    def __init__(self, proc: subprocess.Popen[str], stream: IO[str] | None):
+        assert stream is not None
+        self._proc = proc
+        self._lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put("")  # end of output
+
+    def next(self, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self._proc.kill()
+            pytest.fail(f"no output within {timeout} s after:\n{''.join(self.seen)}")
+        self.seen.append(line)
+        return line
+
+    def until(self, prefix: str, timeout: float) -> str:
+        while not (line := self.next(timeout)).startswith(prefix):
+            assert line, f"the command ended before {prefix!r}:\n{''.join(self.seen)}"
+        return line
 
 
 @pytest.fixture
@@ -167,8 +190,7 @@ def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> No
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     started.append(proc)
-    first = _read_line(proc.stderr, 30, proc)
-    assert first.startswith("line server on 127.0.0.1:"), first
+    first = Lines(proc, proc.stderr).until("line server on 127.0.0.1:", 30)
     port = int(first.split()[3].rstrip(",").rpartition(":")[2])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         received = b""
@@ -178,10 +200,8 @@ def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> No
             proc.stdin.write("hello stream\n")  # again until the server has seen us
             proc.stdin.flush()
             client.settimeout(0.2)
-            try:
+            with contextlib.suppress(TimeoutError):
                 received += client.recv(100)
-            except TimeoutError:
-                pass
         assert received.startswith(b"hello stream\n")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -196,21 +216,16 @@ def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list) -> Non
     proc = subprocess.Popen([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2"],
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     started.append(proc)
-    lines: list[str] = []
-    while not any(line.startswith("bootstrap.servers=") for line in lines):
-        lines.append(_read_line(proc.stdout, 180, proc))
-        assert lines[-1], f"the broker command ended early:\n{''.join(lines)}"
-    address = next(x for x in lines if x.startswith("bootstrap.servers="))
-    bootstrap = address.strip().partition("=")[2]
+    output = Lines(proc, proc.stdout)
+    bootstrap = output.until("bootstrap.servers=", 180).strip().partition("=")[2]
     from confluent_kafka.admin import AdminClient
 
     topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=20).topics
     assert len(topics["cli-lines"].partitions) == 2
 
     proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, rest
-    assert rest.strip().endswith("stopped")
+    assert proc.wait(timeout=60) == 0, "".join(output.seen)
+    assert output.until("stopped", 10) == "stopped\n"
     host, _, port = bootstrap.partition(":")
     with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
         pass

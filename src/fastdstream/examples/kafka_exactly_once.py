@@ -20,9 +20,9 @@ import argparse
 import operator
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from fastdstream import Context, StreamingContext
-from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils, OffsetRange, TopicAndPartition
 
 SCHEMA = """
@@ -97,7 +97,7 @@ def main() -> None:
 
     idle = [0]
 
-    def output(rdd: RDD) -> None:
+    def output(rdd: Any) -> None:  # a Kafka batch's RDD: it has offsetRanges()
         ranges = rdd.offsetRanges()
         store_batch(db, rdd.collect(), ranges)
         idle[0] = 0 if any(r.count() for r in ranges) else idle[0] + 1

@@ -15,11 +15,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import confluent_kafka
 
 from fastdstream import Context, StreamingContext
-from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils
 
 TIMEOUT_S = 30.0
@@ -56,7 +56,7 @@ def main() -> None:
     shouted = stream.mapValues(str.upper)
     idle = [0]
 
-    def output(rdd: RDD) -> None:
+    def output(rdd: Any) -> None:  # a Kafka batch's RDD: it has offsetRanges()
         ranges = rdd.offsetRanges()
         records = rdd.collect()
         producer.begin_transaction()

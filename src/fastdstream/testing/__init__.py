@@ -17,6 +17,7 @@ import pyarrow as pa
 from fastdstream.clock import ManualClock
 from fastdstream.engine.context import Context
 from fastdstream.engine.rdd import RDD
+from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.scheduler.listener import (
     BatchInfo,
     StreamingListener,
@@ -30,7 +31,6 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerReceiverStopped,
     StreamingListenerStreamingStarted,
 )
-from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.streaming_context import StreamingContext
 
 

@@ -223,7 +223,8 @@ class JobScheduler:
         delay = job_set.processing_start_time - job_set.submission_time  # Spark's
         if processing > interval or delay > interval:
             log.info("batch %s is %s: processing took %d ms, scheduling delay %d ms, batch "
-                     "interval %d ms (%d output operation(s), %d records)", batch_time_text(job_set.time_ms),
+                     "interval %d ms (%d output operation(s), %d records)",
+                     batch_time_text(job_set.time_ms),
                      "slow" if processing > interval else "late", processing, delay,
                      interval, len(job_set.jobs),
                      sum(info.numRecords() for info in job_set.input_infos.values()))
