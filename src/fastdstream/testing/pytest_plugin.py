@@ -40,6 +40,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "batch_intervals(*seconds): the batch intervals a "
         "batch_interval_benchmark test runs at, one test each")
     config.stash[_RESULTS] = []
+    if not config.pluginmanager.hasplugin("benchmark"):
+        config.pluginmanager.register(_NoBenchmark(), "fastdstream-no-benchmark")
+
+
+class _NoBenchmark:
+    """Stands in for pytest-benchmark when it is missing or disabled, to say so."""
+
+    @pytest.fixture
+    def benchmark(self) -> None:
+        raise pytest.UsageError("batch_interval_benchmark needs pytest-benchmark "
+                                "(pip install pytest-benchmark)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -80,8 +91,8 @@ def batch_interval(request: pytest.FixtureRequest) -> float:
 
 
 @pytest.fixture
-def batch_interval_benchmark(request: pytest.FixtureRequest, batch_interval: float
-                             ) -> Callable[..., IntervalResult]:
+def batch_interval_benchmark(request: pytest.FixtureRequest, batch_interval: float,
+                             benchmark: Any) -> Callable[..., IntervalResult]:
     """Run a job over a fixed input at this test's batch interval, under pytest-benchmark.
 
     Call it once per test: ``batch_interval_benchmark(job, records, rate, master=...,
@@ -91,12 +102,6 @@ def batch_interval_benchmark(request: pytest.FixtureRequest, batch_interval: flo
     holds ``rate * interval`` of them. Returns an
     :class:`~fastdstream.testing.batch_intervals.IntervalResult`.
     """
-    try:
-        benchmark = request.getfixturevalue("benchmark")
-    except pytest.FixtureLookupError:
-        raise pytest.UsageError("batch_interval_benchmark needs pytest-benchmark "
-                                "(pip install pytest-benchmark)") from None
-
     def run(job: Job, records: Any, rate: float, *, master: str = "local[2]",
             conf: dict[str, str] | None = None, numSlices: int | None = None,
             rounds: int = 3) -> IntervalResult:
