@@ -237,3 +237,18 @@ def test_the_submitted_conf_must_be_a_json_object(app: Path) -> None:
                                            "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1
     assert "FASTDSTREAM_SUBMIT_CONF must be a JSON object" in done.stderr
+
+
+def test_submit_runs_the_programs_functions_on_the_master(master: str, tmp_path: Path
+                                                          ) -> None:
+    # Functions of the submitted program (its __main__) reach worker processes too.
+    app = tmp_path / "squares.py"
+    app.write_text("from operator import add\n"
+                   "from fastdstream import SparkContext\n"
+                   "def square(x):\n    return x * x\n"
+                   "sc = SparkContext()\n"
+                   "print(sc.master, sc.parallelize(range(10), 4).map(square).reduce(add))\n"
+                   "sc.stop()\n")
+    done = run("submit", "--master", master, str(app))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [master, "285"]
