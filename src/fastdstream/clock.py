@@ -142,7 +142,8 @@ class RecurringTimer:
             try:
                 self.callback(self.next_time)
             except Exception:
-                log.exception("%s: callback for time %d failed", self.name, self.next_time)
+                log.exception("%s: callback for time %s failed", self.name,
+                              batch_time_text(self.next_time))
             self.prev_time = self.next_time
             self.next_time += self.period_ms
 

@@ -86,10 +86,11 @@ class JobGenerator:
         # its RDD of that time is read back).
         down_times = range(checkpoint.checkpoint_time, restart_time, period)
         times = sorted({t for t in (*checkpoint.pending_times, *down_times) if t < restart_time})
-        log.warning("restarting from the checkpoint of %d ms: %d pending batch(es) %s, %d "
-                    "batch(es) while down; then on from %d ms", checkpoint.checkpoint_time,
+        log.warning("restarting from the checkpoint of batch %s: %d pending batch(es) %s, "
+                    "%d batch(es) while down; then on from %s",
+                    batch_time_text(checkpoint.checkpoint_time),
                     len(checkpoint.pending_times), list(checkpoint.pending_times),
-                    len(down_times), restart_time)
+                    len(down_times), batch_time_text(restart_time))
         for t in times:
             self.generate_jobs(t)
         self._timer.start(restart_time)
