@@ -70,6 +70,25 @@ def test_submit_gives_the_program_its_master_settings_and_arguments(app: Path) -
     assert seen["sum"] == 45
 
 
+def test_submit_options_may_follow_the_program(app: Path) -> None:
+    # `fastdstream submit app.py --master local[4] --conf k=v in.txt`: the options right
+    # after APP are submit's, APP's own arguments start at the first other one (or --).
+    done = run("submit", str(app), "--master", "local[3]", "--conf=spark.x=1", "-c",
+               "spark.y=2", "--name=late", "in.txt", "--master", "x")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["argv"] == ["in.txt", "--master", "x"]
+    assert seen["sc"] == ["local[3]", "late", "1"]
+
+    done = run("submit", "--master", "local[2]", str(app), "--", "--conf", "spark.z=3")
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["argv"] == ["--conf", "spark.z=3"]
+    assert seen["sc"][0] == "local[2]" and "spark.z" not in seen["conf"]
+
+    done = run("submit", str(app), "--master")
+    assert done.returncode == 2 and "--master needs a value" in done.stderr
+
+
 def test_what_the_program_sets_wins_over_the_command_line(app: Path) -> None:
     done = run("submit", "--master", "local[3]", "--name", "cli-name", "--conf", "spark.x=1",
                "--conf", "spark.y=2", str(app))
@@ -126,6 +145,7 @@ def test_help_explains_each_command() -> None:
 
     bare = run()
     assert bare.returncode == 2 and "commands:" in bare.stdout
+    assert bare.stdout.count("commands:") == 1  # the commands listed once
 
 
 def test_example_lists_and_runs_the_bundled_examples() -> None:

@@ -21,15 +21,7 @@ from fastdstream.conf import SUBMIT_CONF_ENV
 
 _DESCRIPTION = """\
 Run streaming programs written against fastdstream (PySpark's DStream API), and the
-local services they are tried against.
-
-commands:
-  submit        run a program with a master and settings, as spark-submit does
-  example       run one of the examples that ship with fastdstream
-  line-server   a TCP server sending lines to every client (what `nc -lk PORT` does)
-  kafka-broker  a single-node Apache Kafka broker on 127.0.0.1, until Ctrl-C
-
-`fastdstream COMMAND --help` tells more about each."""
+local services to try them against. `fastdstream COMMAND --help` tells more."""
 
 _EPILOG = """\
 examples:
@@ -50,10 +42,13 @@ _SUBMIT_EPILOG = """\
 examples:
   fastdstream submit app.py --master "local[4]"
   fastdstream submit app.py --master "local-cluster[2,1,1024]" --conf spark.task.maxFailures=8
-  fastdstream submit app.py --conf spark.streaming.stopGracefullyOnShutdown=true -- --in data/
+  fastdstream submit --conf spark.streaming.stopGracefullyOnShutdown=true app.py in.txt -v
 
-Options go before APP; everything after APP is APP's (use -- to end the options early).
-Inside the program, SparkContext().getConf().get("spark.master") shows what it got."""
+Options go before APP or right after it: APP's own arguments start at the first one
+that is not --master, --name or --conf (or after --). Inside the program,
+SparkContext().getConf().get("spark.master") shows what it got."""
+
+_SUBMIT_OPTIONS = ("--master", "--name", "--conf", "-c")
 
 
 def _examples_dir() -> Path:
@@ -88,8 +83,32 @@ def _parse_conf(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[s
     return settings
 
 
+def _options_after_app(args: argparse.Namespace, parser: argparse.ArgumentParser
+                       ) -> list[str]:
+    """Take submit's own options from the front of what follows APP (``submit app.py
+    --master local[4] in.txt``); return the rest, the program's arguments."""
+    rest = list(args.app_args)
+    while rest:
+        name, eq, value = rest[0].partition("=")
+        if rest[0] == "--":
+            return rest[1:]
+        if name not in _SUBMIT_OPTIONS:
+            break
+        if not eq:
+            if len(rest) < 2:
+                parser.error(f"{name} needs a value")
+            value = rest[1]
+        rest = rest[1 if eq else 2:]
+        if name in ("--conf", "-c"):
+            args.conf.append(value)
+        else:
+            setattr(args, name.lstrip("-"), value)
+    return rest
+
+
 def _submit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     app = Path(args.app)
+    app_args = _options_after_app(args, parser)
     if not app.is_file():
         parser.error(f"no such program: {app} (give the path of a Python file)")
     settings = _parse_conf(args.conf, parser)
@@ -97,10 +116,7 @@ def _submit(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         settings["spark.master"] = args.master
     # spark-submit names an application after its file when --name is not given.
     settings["spark.app.name"] = args.name or settings.get("spark.app.name", app.name)
-    app_args = list(args.app_args)
-    if app_args[:1] == ["--"]:
-        app_args = app_args[1:]
-    return _run_program(str(app), app_args, settings)
+    return _run_program(str(app), app_args + args.verbatim, settings)
 
 
 def _run_program(path: str, argv: list[str], settings: dict[str, str]) -> int:
@@ -160,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastdstream", description=_DESCRIPTION,
                                      epilog=_EPILOG, formatter_class=raw)
     parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
     submit = commands.add_parser(
         "submit", help="run a program with a master and settings (spark-submit)",
@@ -176,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a setting, e.g. spark.streaming.blockInterval=100ms (repeatable)")
     submit.add_argument("app", metavar="APP", help="the program: a .py file")
     submit.add_argument("app_args", nargs=argparse.REMAINDER, metavar="ARGS",
-                        help="the program's own arguments (its sys.argv[1:])")
+                        help="the program's own arguments (its sys.argv[1:]), after any "
+                             "of the options above")
     submit.set_defaults(run=_submit, command_parser=submit)
 
     example = commands.add_parser(
@@ -243,7 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # What follows `--` is the submitted program's, untouched (argparse would drop the
+    # `--` itself and then read the options after it as submit's).
+    verbatim: list[str] = []
+    if argv[:1] == ["submit"] and "--" in argv:
+        at = argv.index("--")
+        argv, verbatim = argv[:at], argv[at + 1:]
     args = parser.parse_args(argv)
+    args.verbatim = verbatim
     if args.command is None:
         parser.print_help()
         return 2
