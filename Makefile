@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv build test wordcount bench lint clean
+.PHONY: venv browser build test wordcount bench lint clean
 
 # Idempotent: a fresh clone gets a venv with the package (compiled core) and its test deps.
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src/fastdstream/*.pxi)
@@ -14,11 +14,18 @@ $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src
 
 venv: $(VENV)/.installed
 
-build: venv
-	$(PY) -m pip install --quiet build
-	$(PY) -m build --wheel --outdir dist .
+# The status page's test loads it in a real browser: Debian's headless-capable chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the status page test (apt-get, ~300 MB)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    >/dev/null; }
 
-test: venv
+# dist/: the sdist and a stripped manylinux wheel built from it (tools/build_dist.py).
+build: venv
+	$(PY) tools/build_dist.py dist
+
+test: venv browser
 	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 	$(PY) -m pytest tests $(PYTEST_ARGS)

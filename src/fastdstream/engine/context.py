@@ -133,6 +133,8 @@ class Context:
         self._broadcast_ids = itertools.count()
         self._thread_local = threading.local()
         self.startTime = int(time.time() * 1000)
+        # Set by a StreamingContext while it serves its status page.
+        self._ui_web_url: str | None = None
         self.sparkHome: str | None = self._conf.get("spark.home")
         self.environment: dict[str, str] = {}  # executors share the driver's environment
         self.pythonExec = sys.executable
@@ -576,8 +578,9 @@ class Context:
 
     @property
     def uiWebUrl(self) -> str | None:
-        """The URL of the web UI: None, as Spark gives when the UI is off (there is none)."""
-        return None
+        """The URL of the running StreamingContext's status page (``spark.ui.*``); None
+        while none is served, as Spark gives when the UI is off."""
+        return self._ui_web_url
 
     @property
     def resources(self) -> dict[str, Any]:
