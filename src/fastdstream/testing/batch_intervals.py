@@ -175,6 +175,7 @@ class IntervalRun:
             self.latencies.append(time.perf_counter() - began)
 
     def stop(self) -> None:
+        """Stop the run's StreamingContext and Context."""
         self._streaming.stop()
 
     def result(self, latencies: Sequence[float] | None = None) -> IntervalResult:

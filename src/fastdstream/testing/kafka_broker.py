@@ -310,6 +310,7 @@ class FetchProgress:
         return self.files > before
 
     def describe(self) -> str:
+        """What was downloaded so far, for a log line."""
         return (f"downloaded {self.files} files, {self.bytes / 1e6:.1f} MB "
                 f"(about {FIRST_FETCH_MB} MB on a first run)")
 
