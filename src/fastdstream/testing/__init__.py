@@ -189,11 +189,9 @@ class ManualStreaming:
         self.recorder = BatchRecorder()
         self.ssc.addStreamingListener(self.recorder)
         self._inputs: dict[int, tuple[queue.Queue[Any], int | None]] = {}
-        self._started = False
 
     def start(self) -> None:
         """Start the StreamingContext (:meth:`run_batches` does it if needed)."""
-        self._started = True
         self.ssc.start()
 
     def input(self, batches: Iterable[Any] = (), numSlices: int | None = None) -> DStream:
@@ -262,7 +260,7 @@ class ManualStreaming:
         timeout : float
             Seconds to wait for each batch before failing the test.
         """
-        if not self._started and self.ssc._state == "INITIALIZED":
+        if self.ssc._state == "INITIALIZED":
             self.start()
         done = len(self.recorder.completed)
         for i in range(n):
