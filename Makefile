@@ -26,12 +26,12 @@ build: venv
 	$(PY) tools/build_dist.py dist
 
 test: venv browser
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 wordcount: venv
-	$(PY) examples/network_wordcount.py $(ARGS)
+	$(VENV)/bin/fastdstream example network_wordcount $(ARGS)
 
 # The latency benchmark's peers, Quix Streams and Bytewax, in a venv of their own: Quix
 # pins an older confluent-kafka, which must not replace the one fastdstream is measured on.
@@ -45,7 +45,7 @@ bench: venv $(PEERS)/.installed
 	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 
 clean:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from fastdstream.conf import CLEAN_CHECKPOINTS, Conf
+from fastdstream.conf import CLEAN_CHECKPOINTS, Conf, submitted_settings
 from fastdstream.engine.accumulator import (
     Accumulator,
     AccumulatorParam,
@@ -85,6 +85,8 @@ class Context:
         ``local[*]``.
     appName : str, optional
     conf : Conf or mapping, optional
+        Settings. Keys it leaves unset take what ``fastdstream submit`` gave the
+        program (``--master``, ``--conf``), unless it is ``SparkConf(loadDefaults=False)``.
 
     Examples
     --------
@@ -108,6 +110,11 @@ class Context:
             self._conf.setMaster(master)
         if appName is not None:
             self._conf.setAppName(appName)
+        if self._conf._load_defaults:
+            # What `fastdstream submit` set, where the program set nothing itself
+            # (spark-submit's order: the program's SparkConf, then the command line).
+            for key, value in submitted_settings().items():
+                self._conf.setIfMissing(key, value)
         self.master = self._conf.get("spark.master") or "local[*]"
         self.appName = self._conf.get("spark.app.name") or "fastdstream"
         self._backend = create_backend(self.master, self._conf)

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from fastdstream import conf as keys
-from fastdstream.clock import create_clock
+from fastdstream.clock import batch_time_text, create_clock
 from fastdstream.engine.context import Context
 from fastdstream.sources.file_stream import (
     FileInputDStream,
@@ -161,7 +161,7 @@ class StreamingContext:
             self._report_error,
         )
         self._job_scheduler = JobScheduler(self._clock, self._bus, self._report_error,
-                                           self._on_batch_completed)
+                                           self._on_batch_completed, batch_ms)
         self._job_generator = JobGenerator(self._graph, self._clock, self._job_scheduler,
                                            self._receiver_tracker, self._report_error)
 
@@ -281,8 +281,9 @@ class StreamingContext:
             {sid: s.kind for sid, s in checkpoint.streams.items()},
         )
         self._initial_checkpoint = checkpoint
-        log.info("recovered from the checkpoint of %d ms in %s (%d pending batch(es))",
-                 checkpoint.checkpoint_time, path, len(checkpoint.pending_times))
+        log.info("recovered from the checkpoint of batch %s in %s (%d pending batch(es))",
+                 batch_time_text(checkpoint.checkpoint_time), path,
+                 len(checkpoint.pending_times))
 
     def _take_checkpoint(self, time_ms: int, pending_times: list[int]) -> Checkpoint:
         return Checkpoint.of(self, time_ms, pending_times)

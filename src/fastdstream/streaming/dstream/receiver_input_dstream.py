@@ -13,6 +13,7 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING
 
+from fastdstream.clock import batch_time_text
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import BlockRDD
@@ -99,8 +100,9 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
             if missing:
                 # A completed batch whose blocks were dropped after this checkpoint was
                 # taken: nothing will read it again. (A pending batch keeps its blocks.)
-                log.warning("receiver stream %d: batch %d ms not restored, %d of its logged "
-                            "block(s) are gone (%s)", self.stream_id, t, len(missing),
+                log.warning("receiver stream %d: batch %s not restored, %d of its logged "
+                            "block(s) are gone (%s)", self.stream_id, batch_time_text(t),
+                            len(missing),
                             missing[0])
                 continue
             locations = []
@@ -109,8 +111,8 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
                 locations.append(stream._sc._store_block(block_id, logged.data))
             rdd = BlockRDD(stream._sc, block_ids, locations,
                            [partial(read_block_data, path) for path in paths])
-            log.info("receiver stream %d: restored batch %d ms, %d block(s) from the "
-                     "write-ahead log", self.stream_id, t, len(block_ids))
+            log.info("receiver stream %d: restored batch %s, %d block(s) from the "
+                     "write-ahead log", self.stream_id, batch_time_text(t), len(block_ids))
             with stream._generated_lock:
                 stream._generated[t] = rdd
             stream._restored_block_ids.update(block_ids)

@@ -42,6 +42,10 @@ class ReceiverSupervisor:
         # Block ids stay unique across restarts, so replayed blocks never collide.
         self._run_id = time.time_ns()
         self._restart_delay_ms = restart_delay_ms
+        # Restarts in a row for the same failure (e.g. a server that is down): the first
+        # is logged with its traceback, the next ones as one line each with this count.
+        self._failure: tuple[str, type[BaseException]] | None = None
+        self._failures = 0
         self._block_seq = 0
         self._seq_lock = threading.Lock()
         self._stopped = threading.Event()
@@ -117,6 +121,7 @@ class ReceiverSupervisor:
         except BaseException:
             self.release_block(block_id)  # never stored: nothing will release it
             raise
+        self._failure, self._failures = None, 0  # data flows again: the next failure is new
         try:
             self.receiver.on_block_stored(block_id, metadata)
         except Exception as exc:
@@ -159,17 +164,28 @@ class ReceiverSupervisor:
 
     def restart_receiver(self, message: str, error: BaseException | None,
                          delay_ms: int | None) -> None:
-        if error is not None:  # listeners hear of it, not only the log
-            self.report_error(message, error)
+        if error is not None:  # listeners hear of it every time, the log once in full
+            with self._seq_lock:
+                again = self._failure == (message, type(error))
+                self._failure = message, type(error)
+                self._failures = self._failures + 1 if again else 1
+            if again:
+                self._sink.receiver_error(self.stream_id, self.receiver.name, message,
+                                          "".join(traceback.format_exception(error)))
+            else:
+                self.report_error(message, error)
         self._schedule_restart(message, error, delay_ms)
 
     def _schedule_restart(self, message: str, error: BaseException | None,
                           delay_ms: int | None) -> None:
         delay = self._restart_delay_ms if delay_ms is None else delay_ms
+        retry = self._failures if error is not None else 0
 
         def run() -> None:
-            log.warning("Restarting receiver %d (%s) with delay %d ms: %s%s", self.stream_id,
-                        self.receiver.name, delay, message, f": {error}" if error else "")
+            log.warning("Restarting receiver %d (%s) with delay %d ms%s: %s%s", self.stream_id,
+                        self.receiver.name, delay,
+                        f" (retry {retry} after the same error)" if retry > 1 else "",
+                        message, f": {error!r}" if error else "")
             self._stop_receiver_only(message)
             if self._stopped.wait(delay / 1000.0):
                 return
