@@ -152,3 +152,56 @@ def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path) -> No
         final.kill()
         final.wait(timeout=30)
     assert seen() == set(produced)  # nothing lost (duplicates are allowed)
+
+
+def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafka_broker,
+                                                                    tmp_path) -> None:
+    """Static group membership: after a SIGKILL the restarted job rejoins as the member
+    that died. A dynamic member would read nothing until the coordinator expired the
+    dead one, session.timeout.ms (45 s here) after its last heartbeat."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    session_timeout_s = 45
+    topic, group = f"recv-static-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    out = tmp_path / "out.txt"
+    job = Path(__file__).with_name("receiver_wal_job.py")
+
+    def run() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(job), "--bootstrap", kafka_broker.bootstrap_servers,
+             "--topic", topic, "--group", group, "--checkpoint", str(tmp_path / "ckpt"),
+             "--out", str(out), "--master", master,
+             "--session-timeout-ms", str(session_timeout_s * 1000)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def seen() -> set[str]:
+        return set(out.read_text().split()) if out.exists() else set()
+
+    first = run()
+    try:
+        kafka_broker.produce(topic, ["before-0"], partition=0)
+        kafka_broker.produce(topic, ["before-1"], partition=1)
+        wait_until(lambda: {"before-0", "before-1"} <= seen(), timeout=90,
+                   what="the first job to read both partitions")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    killed_at = time.monotonic()
+    kafka_broker.produce(topic, ["after-0"], partition=0)
+    kafka_broker.produce(topic, ["after-1"], partition=1)
+    second = run()
+    try:
+        wait_until(lambda: {"after-0", "after-1"} <= seen(), timeout=2 * session_timeout_s,
+                   what="the restarted job to read both partitions")
+        took = time.monotonic() - killed_at
+    finally:
+        second.kill()
+        second.wait(timeout=30)
+    # The bound is the behaviour, not a speed: a dynamic member cannot be assigned the
+    # dead member's partitions before its session times out (45 s after the kill).
+    assert took < session_timeout_s - 10, f"{took:.1f} s after the kill"
