@@ -207,3 +207,34 @@ def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafk
     print(f"restarted receiver job read again {took:.1f} s after the SIGKILL "
           f"(session.timeout.ms={session_timeout_s * 1000})")
     assert took < session_timeout_s - 10, f"{took:.1f} s after the kill"
+
+
+def test_a_second_consumer_with_the_receiver_s_instance_id_stops_it_saying_so(
+        master, kafka_broker) -> None:
+    import confluent_kafka
+
+    topic, group = f"recv-fence-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["a"])
+    streaming = ManualStreaming(master=master)
+    other = None
+    try:
+        stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers, group,
+                                         {topic: 1}, {"auto.offset.reset": "earliest"})
+        stream.foreachRDD(lambda rdd: None)
+        streaming.start()
+        streaming.cut_blocks(stream._id, 1, timeout=60)  # a member of the group
+        instance = stream.getReceiver().consumer_params()["group.instance.id"]
+        assert instance == f"fastdstream-{streaming.ssc.sparkContext.appName}-receiver-0"
+        # Another job with the same identity (same app name, no checkpoint directory).
+        other = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                          "group.id": group, "group.instance.id": instance})
+        other.subscribe([topic])
+        other.poll(5)
+        error = streaming.take_error(timeout=60)
+        assert f"fenced out of group {group}" in str(error)
+        assert f"group.instance.id={instance!r}" in str(error)
+    finally:
+        if other is not None:
+            other.close()
+        streaming.stop()

@@ -32,7 +32,7 @@ import confluent_kafka
 
 from fastdstream.errors import DecodeError
 from fastdstream.sources.kafka import kafka_kernels
-from fastdstream.sources.kafka.direct_stream import client_params
+from fastdstream.sources.kafka.direct_stream import KafkaError, client_params
 from fastdstream.sources.kafka.kafka_rdd import Decoding
 from fastdstream.streaming.receiver.receiver import Receiver
 
@@ -190,17 +190,6 @@ class KafkaReceiver(Receiver):
                     error = message.error()
                     if error is None:
                         good.append(message)
-                    elif error.code() in _FENCED or error.fatal():
-                        # Restarting would fence the other member in turn, back and forth.
-                        if error.code() not in _FENCED and "fenced" not in error.str().lower():
-                            raise confluent_kafka.KafkaException(error)
-                        self.stop(f"{self.name}: fenced out of group "
-                                  f"{self._params.get('group.id')}: another consumer joined "
-                                  f"as {INSTANCE_ID}={self._instance_id!r} (two jobs with the "
-                                  "same checkpoint directory or app name in one group?); "
-                                  f"give each its own {INSTANCE_ID} in kafkaParams",
-                                  confluent_kafka.KafkaException(error))
-                        return
                     elif error.code() != confluent_kafka.KafkaError._PARTITION_EOF:
                         raise confluent_kafka.KafkaException(error)
                 if not good:
@@ -216,4 +205,21 @@ class KafkaReceiver(Receiver):
         except DecodeError as exc:
             self.stop(str(exc), exc)
         except confluent_kafka.KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, confluent_kafka.KafkaError) and _is_fenced(error):
+                # Restarting would fence the other member in turn, back and forth.
+                fenced = KafkaError(
+                    f"{self.name}: fenced out of group {self._params.get('group.id')}: "
+                    f"another consumer joined as {INSTANCE_ID}={self._instance_id!r} (two "
+                    "jobs with the same checkpoint directory, or the same app name and "
+                    f"none, in one group?); give each its own {INSTANCE_ID} in kafkaParams")
+                fenced.__cause__ = exc
+                self.stop(str(fenced), fenced)
+                return
             self.restart(f"error consuming from {self._params['bootstrap.servers']}", exc)
+
+
+def _is_fenced(error: confluent_kafka.KafkaError) -> bool:
+    """Another member took this one's group.instance.id (librdkafka makes it fatal)."""
+    fatal = error.fatal() or error.code() == confluent_kafka.KafkaError._FATAL
+    return error.code() in _FENCED or (fatal and "fenced" in error.str().lower())
