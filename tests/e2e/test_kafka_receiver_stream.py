@@ -238,3 +238,41 @@ def test_a_second_consumer_with_the_receiver_s_instance_id_stops_it_saying_so(
         if other is not None:
             other.close()
         streaming.stop()
+
+
+def test_a_receiver_kept_waiting_for_its_assignment_says_what_it_waits_for(
+        master, kafka_broker, caplog) -> None:
+    import logging
+
+    import confluent_kafka
+
+    caplog.set_level(logging.INFO, logger="fastdstream.sources.kafka.receiver")
+    topic, group = f"recv-wait-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    # A member that stops polling (hung, not dead: it still heartbeats) holds the
+    # group's rebalance until it is expired.
+    hung = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                     "group.id": group, "session.timeout.ms": 45000,
+                                     "max.poll.interval.ms": 300000})
+    streaming = ManualStreaming(master=master)
+    try:
+        hung.subscribe([topic], on_assign=lambda c, ps: None)
+        wait_until(lambda: bool(hung.poll(0.2) or True) and hung.assignment() != [],
+                   timeout=60, what="the first member's assignment")
+        stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers, group,
+                                         {topic: 1}, {"auto.offset.reset": "earliest",
+                                                      "group.instance.id": ""})
+        stream.foreachRDD(lambda rdd: None)
+        streaming.start()
+
+        def waiting() -> list[str]:
+            return [r.getMessage() for r in caplog.records
+                    if "no partitions assigned by group" in r.getMessage()]
+
+        wait_until(lambda: waiting() != [], timeout=60, what="the receiver to say it waits")
+        assert f"group {group}" in waiting()[0]
+        assert "session.timeout.ms" in waiting()[0]
+        assert "as a dynamic member" in waiting()[0]
+    finally:
+        hung.close()
+        streaming.stop()

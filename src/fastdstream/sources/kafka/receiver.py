@@ -167,8 +167,9 @@ class KafkaReceiver(Receiver):
                     "coordinator is not reachable or busy, or another member with this "
                     f"{INSTANCE_ID} holds them (for up to session.timeout.ms={session_ms})")
         return (f"as a dynamic member ({INSTANCE_ID} set to ''), it waits until the group's "
-                f"members that died are expired, up to session.timeout.ms={session_ms} after "
-                "their last heartbeat")
+                "other members rejoin or are expired: one that died, "
+                f"session.timeout.ms={session_ms} after its last heartbeat; one that stopped "
+                "polling, max.poll.interval.ms after its last poll")
 
     def _consume(self) -> None:
         consumer = self._consumer
