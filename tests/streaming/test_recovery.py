@@ -517,7 +517,7 @@ def test_a_completed_batch_whose_blocks_were_half_deleted_is_not_replayed(
         streaming.run_batches(1)
         assert second.batches == {2000: ["c", "d"], 3000: []}
     assert not files["b"].exists()  # deleted, as batch 1 s would have
-    assert any("batch 1000 ms had completed" in r.getMessage() for r in caplog.records)
+    assert any("(1000 ms) had completed" in r.getMessage() for r in caplog.records)
 
 
 def test_a_pending_batch_with_a_lost_block_reads_the_rest_once_and_names_the_lost_one(
@@ -532,5 +532,5 @@ def test_a_pending_batch_with_a_lost_block_reads_the_rest_once_and_names_the_los
         streaming.run_batches(1)
         assert second.batches == {2000: ["d"], 3000: []}  # d once, not replayed again
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1 and "batch 2000 ms runs again without 1 of its 2" in errors[0]
+    assert len(errors) == 1 and "(2000 ms) runs again without 1 of its 2" in errors[0]
     assert files["c"].name in errors[0]

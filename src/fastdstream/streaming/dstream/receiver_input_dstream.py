@@ -14,6 +14,7 @@ import os
 from functools import partial
 from typing import TYPE_CHECKING
 
+from fastdstream.clock import batch_time_text
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import BlockRDD
@@ -103,9 +104,10 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
                 # Those left are not replayed -- that would process them twice -- but
                 # deleted as the batch would have; nothing is lost.
                 left = [p for p in paths if os.path.exists(p)]
-                log.warning("receiver stream %d: batch %d ms had completed and %d of its "
+                log.warning("receiver stream %d: batch %s had completed and %d of its "
                             "%d logged block(s) were already deleted; deleting the %d left, "
-                            "not replaying them", self.stream_id, t, len(missing),
+                            "not replaying them", self.stream_id, batch_time_text(t),
+                            len(missing),
                             len(block_ids), len(left))
                 for path in left:
                     with contextlib.suppress(FileNotFoundError):
@@ -117,10 +119,11 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
                 # are gone (deleted or lost by hand, or the batch completed after the
                 # checkpoint and was forgotten): it reads the blocks there are, once (not
                 # replayed as well); what the missing ones held cannot be read.
-                log.error("receiver stream %d: batch %d ms runs again without %d of its "
+                log.error("receiver stream %d: batch %s runs again without %d of its "
                           "%d logged block(s), gone from the write-ahead log in %s: %s; "
                           "their records are lost unless the batch had completed before "
-                          "the driver stopped", self.stream_id, t, len(missing),
+                          "the driver stopped", self.stream_id, batch_time_text(t),
+                          len(missing),
                           len(block_ids), os.path.dirname(paths[0]),
                           ", ".join(os.path.basename(wal_path(checkpoint_dir, self.stream_id, b))
                                     for b in missing))
@@ -134,8 +137,8 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
                 locations.append(stream._sc._store_block(block_id, logged.data))
             rdd = BlockRDD(stream._sc, block_ids, locations,
                            [partial(read_block_data, path) for path in paths])
-            log.info("receiver stream %d: restored batch %d ms, %d block(s) from the "
-                     "write-ahead log", self.stream_id, t, len(block_ids))
+            log.info("receiver stream %d: restored batch %s, %d block(s) from the "
+                     "write-ahead log", self.stream_id, batch_time_text(t), len(block_ids))
             with stream._generated_lock:
                 stream._generated[t] = rdd
             stream._restored_block_ids.update(block_ids)
