@@ -165,8 +165,12 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint file {path}: {exc}") from None
         try:
             return cls.from_json(json.loads(bytes(body)))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"checkpoint file {path}: unreadable body ({exc})") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
+                RecursionError) as exc:
+            # Whatever shape a body that passed the checksum has (a foreign or future
+            # writer's, or nested past the parser's depth): refused, naming the file.
+            raise CheckpointError(f"checkpoint file {path}: unreadable body "
+                                  f"({type(exc).__name__}: {exc})") from exc
 
 
 def checkpoint_path(directory: str, time_ms: int) -> str:

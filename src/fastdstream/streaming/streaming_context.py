@@ -275,12 +275,13 @@ class StreamingContext:
                 f"function now builds one of {self._graph.batch_duration_ms} ms: batch times "
                 "would not line up with the saved ones"
             )
+        # Set first: a stream's restore asks which of its batches run again.
+        self._initial_checkpoint = checkpoint
         self._graph.restore_checkpoint_data(
             {sid: s.data for sid, s in checkpoint.streams.items() if s.data},
             {sid: s.rdd_files for sid, s in checkpoint.streams.items() if s.rdd_files},
             {sid: s.kind for sid, s in checkpoint.streams.items()},
         )
-        self._initial_checkpoint = checkpoint
         log.info("recovered from the checkpoint of batch %s in %s (%d pending batch(es))",
                  batch_time_text(checkpoint.checkpoint_time), path,
                  len(checkpoint.pending_times))

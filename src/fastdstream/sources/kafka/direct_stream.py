@@ -241,6 +241,7 @@ class DirectKafkaInputDStream(InputDStream):
         self._missing_warn_interval_s = conf.get_duration_ms(MISSING_TOPIC_WARN_INTERVAL,
                                                              60_000) / 1000.0
         self._missing_warned: dict[str, float] = {}
+        self._create_asked: dict[str, float] = {}  # topic -> when its creation was asked
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -258,7 +259,10 @@ class DirectKafkaInputDStream(InputDStream):
             partitions = self._strategy.partitions(metadata)
             # Offsets restored from a checkpoint go on from there; only partitions the
             # checkpoint does not know start from fromOffsets / the group / the reset.
-            fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current])
+            # After a recovery those were created while the job was down: all their
+            # records are newer than what the checkpoint read, so from their beginning.
+            fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current],
+                                          from_beginning=bool(self._current))
             self._current = {**self._current, **fresh}
             # Every partition there is now is known: one that appears later is new.
             self._started = True
@@ -308,16 +312,27 @@ class DirectKafkaInputDStream(InputDStream):
         missing = self._strategy.missing(topics)
         if missing and self._auto_create:
             # A metadata request naming the topic is what makes a broker with
-            # auto.create.topics.enable create it (allow.auto.create.topics=true).
+            # auto.create.topics.enable create it (allow.auto.create.topics=true). A
+            # broker that refuses may take the whole metadata timeout to say so: asked
+            # again at most once per warning interval, not at every batch.
+            now = time.monotonic()
             for name in self._strategy.topics_to_describe() or []:
-                if name not in topics:
-                    topics.update(self._describe_topic(name))
+                if name in topics:
+                    self._create_asked.pop(name, None)
+                    continue
+                last = self._create_asked.get(name)
+                if last is not None and now - last < self._missing_warn_interval_s:
+                    continue
+                self._create_asked[name] = now
+                topics.update(self._describe_topic(name))
             missing = self._strategy.missing(topics)
         self._warn_missing(missing)
         return topics
 
     def _describe_topic(self, name: str) -> dict[str, list[int]]:
         assert self._driver is not None
+        log.debug("asking %s to create topic %r (allow.auto.create.topics=true)",
+                  self._bootstrap, name)
         try:
             with self._lock:
                 md = self._driver.list_topics(topic=name, timeout=METADATA_TIMEOUT_S)
