@@ -7,12 +7,19 @@ Each figure has its peer in the same run:
   directly on an empty RDD -- the difference is what the scheduler costs;
 - batch intervals of 10 ms / 100 ms / 1 s on the system clock: the delays the
   listener reports (``extra_info``), to show 10 ms batches stay stable;
+- line splitting alone (what the socket receiver does to each 64 KiB it reads):
+  the compiled kernel behind ``LineSplitter`` against the numpy + ``validate``
+  implementation it replaced and against pyarrow's own cast + ``split_pattern``;
 - socket word count: lines from a real TCP server on 127.0.0.1 counted per
   batch, lambda path and columnar path, against a plain loop that reads the same
-  bytes from a socket and counts words with pyarrow's kernels (the ceiling).
+  bytes from a socket and counts words with pyarrow's kernels (the ceiling);
+- socket throughput: a larger columnar word count at 1 s and 0.1 s batches on the
+  default block interval, lines/s in ``extra_info`` (the 0.1 s figure should stay
+  within 2x of the 1 s one).
 
 Run: ``make bench`` or ``pytest bench/test_bench_streaming.py --benchmark-only``.
-``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000).
+``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000);
+``FASTDSTREAM_BENCH_SOCKET_LINES`` those of the throughput run (default 2000000).
 """
 
 from __future__ import annotations
@@ -22,17 +29,21 @@ import os
 import socket
 import statistics
 import threading
+import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.sources.lines import split_lines
+from fastdstream.sources.lines import LineSplitter, split_lines
 from fastdstream.testing import BatchRecorder, ManualStreaming
 from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
+SOCKET_LINES = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_LINES", "2000000"))
+CHUNK = 1 << 16  # what the socket receiver reads at a time
 
 
 def _output(rdd) -> None:
@@ -108,10 +119,15 @@ def _serve(server: LineServer, data: bytes) -> None:
 
 
 def _socket_word_count(text_lines: list[str], expected: int, interval: float,
-                       columnar: bool) -> None:
-    data = "".join(f"{line}\n" for line in text_lines).encode()
+                       columnar: bool, conf: dict[str, str] | None = None,
+                       data: bytes | None = None) -> float:
+    """Run the word count until every word is counted; return lines/s from the first
+    byte sent to the last batch's output."""
+    if data is None:
+        data = "".join(f"{line}\n" for line in text_lines).encode()
     done = threading.Event()
     counted = [0]
+    started = [0.0]
 
     def add_batch(rdd) -> None:
         counted[0] += sum(n for _, n in rdd.collect())
@@ -119,7 +135,8 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
             done.set()
 
     with LineServer() as server:
-        sc = Context("local[2]", conf={"spark.streaming.blockInterval": "50ms"})
+        sc = Context("local[2]", conf=conf if conf is not None
+                     else {"spark.streaming.blockInterval": "50ms"})
         ssc = StreamingContext(sc, interval)
         lines = ssc.socketTextStream(*server.address)
         if columnar:
@@ -129,14 +146,17 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
                       .map(lambda w: (w, 1)).reduceByKey(operator.add))
         counts.foreachRDD(add_batch)
         ssc.start()
+        started[0] = time.perf_counter()
         sender = threading.Thread(target=_serve, args=(server, data))
         sender.start()
         try:
             assert done.wait(300), f"counted {counted[0]} of {expected} words"
+            elapsed = time.perf_counter() - started[0]
         finally:
             sender.join()
             ssc.stop()
     assert counted[0] == expected
+    return len(text_lines) / elapsed
 
 
 @pytest.mark.benchmark(group="socket-wordcount")
@@ -144,10 +164,11 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
 @pytest.mark.parametrize("path", ["columnar", "lambda"])
 def test_socket_word_count(benchmark, text_lines, expected_words, interval: float,
                            path: str) -> None:
+    rates: list[float] = []
     benchmark.extra_info["lines"] = len(text_lines)
-    benchmark.pedantic(_socket_word_count,
-                       args=(text_lines, expected_words, interval, path == "columnar"),
-                       rounds=2, iterations=1)
+    benchmark.pedantic(lambda: rates.append(_socket_word_count(
+        text_lines, expected_words, interval, path == "columnar")), rounds=2, iterations=1)
+    benchmark.extra_info["lines_per_s"] = round(max(rates))
 
 
 @pytest.mark.benchmark(group="socket-wordcount")
@@ -175,6 +196,102 @@ def test_socket_word_count_peer_plain_loop(benchmark, text_lines, expected_words
 
     benchmark.extra_info["lines"] = len(text_lines)
     benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.extra_info["lines_per_s"] = round(len(text_lines) / benchmark.stats.stats.min)
+
+
+@pytest.fixture(scope="module")
+def socket_text() -> tuple[list[str], bytes, int]:
+    base = DEMO_TEXT.splitlines()
+    lines = [f"{base[i % len(base)]} w{i % 1000}" for i in range(SOCKET_LINES)]
+    data = "".join(f"{line}\n" for line in lines).encode()
+    return lines, data, sum(len(line.split()) for line in lines)
+
+
+@pytest.mark.benchmark(group="socket-throughput")
+@pytest.mark.parametrize("interval", [0.1, 1.0], ids=["100ms", "1s"])
+def test_socket_word_count_throughput(benchmark, socket_text, interval: float) -> None:
+    """Columnar word count of SOCKET_LINES lines sent as fast as the receiver reads,
+    with the default block interval (min(200 ms, half the batch)); lines/s in extra_info."""
+    lines, data, expected = socket_text
+    rates: list[float] = []
+    benchmark.pedantic(lambda: rates.append(_socket_word_count(
+        lines, expected, interval, columnar=True, conf={}, data=data)),
+        rounds=2, iterations=1)
+    benchmark.extra_info.update(lines=len(lines), lines_per_s=round(max(rates)))
+
+
+@pytest.fixture(scope="module")
+def socket_chunks(text_lines: list[str]) -> list[bytes]:
+    data = "".join(f"{line}\n" for line in text_lines).encode()
+    return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def _feed(chunks: list[bytes]) -> int:
+    splitter = LineSplitter("bench")
+    rows = 0
+    for chunk in chunks:
+        table = splitter.feed(chunk)
+        if table is not None:
+            rows += table.num_rows
+    tail = splitter.flush()
+    return rows + (0 if tail is None else tail.num_rows)
+
+
+def _split_lines_numpy(data: bytes) -> pa.Array:
+    """The implementation the kernel replaced (strict path): numpy masks and copies,
+    then Arrow's full validation of the UTF-8."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    lengths = ends - starts - has_cr
+    keep = buf != 10
+    keep[ends[has_cr] - 1] = False
+    values = buf[keep]
+    offsets = np.zeros(len(ends) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    array = pa.Array.from_buffers(pa.string(), len(ends),
+                                  [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+    array.validate(full=True)
+    return array
+
+
+def _feed_with(split, chunks: list[bytes]) -> int:
+    """A chunked feed like LineSplitter's (the tail waits for the next chunk)."""
+    rows = 0
+    tail = b""
+    for chunk in chunks:
+        last_nl = chunk.rfind(b"\n")
+        if last_nl < 0:
+            tail += chunk
+            continue
+        rows += len(split(tail + chunk[: last_nl + 1]))
+        tail = chunk[last_nl + 1:]
+    return rows + (len(split(tail + b"\n")) if tail else 0)
+
+
+def _split_pyarrow(data: bytes) -> pa.Array:
+    """pyarrow alone: validate by casting binary to string, split at newlines."""
+    text = pa.array([data], pa.binary()).cast(pa.string())
+    lines = pc.list_flatten(pc.split_pattern(text, "\n"))
+    return lines[:-1]  # what follows the last newline
+
+
+@pytest.mark.benchmark(group="split-lines")
+@pytest.mark.parametrize("impl", ["kernel", "peer_numpy_validate", "peer_pyarrow_split"])
+def test_split_lines_64k_chunks(benchmark, socket_chunks, text_lines, impl: str) -> None:
+    """The receiver's splitting alone: 64 KiB chunks to Arrow string arrays."""
+    run = {
+        "kernel": lambda: _feed(socket_chunks),
+        "peer_numpy_validate": lambda: _feed_with(_split_lines_numpy, socket_chunks),
+        "peer_pyarrow_split": lambda: _feed_with(_split_pyarrow, socket_chunks),
+    }[impl]
+    assert run() == len(text_lines)
+    benchmark(run)
+    benchmark.extra_info.update(lines=len(text_lines),
+                                lines_per_s=round(len(text_lines) / benchmark.stats.stats.median))
 
 
 def test_bench_data_is_what_it_claims(text_lines, expected_words) -> None:
