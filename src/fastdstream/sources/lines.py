@@ -120,7 +120,7 @@ def split_lines(data: bytes, source: str = "<bytes>", first_line: int = 0,
 
     Examples
     --------
-    >>> split_lines(b"a b\r\n\nc\n").to_pylist()
+    >>> split_lines(b"a b\\r\\n\\nc\\n").to_pylist()
     ['a b', '', 'c']
     """
     if data and not data.endswith(b"\n"):
