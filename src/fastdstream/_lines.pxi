@@ -171,3 +171,117 @@ def split_lines(const uint8_t[::1] head, const uint8_t[::1] data, Py_ssize_t end
             pos = nl_at + 1
             first = False
     return offsets_arr, values_arr, line, invalid, too_long, stop
+
+
+# Words: ``str.split()`` over a string column, the word count's flatMap. Whitespace is
+# Python's (``str.isspace``): the ASCII bytes below, U+0085 and U+00A0 (two bytes),
+# U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F and U+3000 (three bytes). The
+# input is valid UTF-8 (an Arrow string column), so matching those byte sequences at
+# each position is exact: a continuation byte never starts one. Each word is copied
+# once; the offsets are sized from a bound and trimmed by one copy at the end.
+
+cdef uint8_t _ASCII_SPACE[128]
+for _b in range(128):
+    _ASCII_SPACE[_b] = 1 if _b in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32) else 0
+
+
+cdef inline Py_ssize_t _space_len(const uint8_t* p, Py_ssize_t j, Py_ssize_t e) noexcept nogil:
+    # Length of the whitespace character at p[j] (0: not whitespace).
+    cdef uint8_t c = p[j], c1, c2
+    if c < 0x80:
+        return _ASCII_SPACE[c]
+    if c == 0xC2:
+        if j + 1 < e and (p[j + 1] == 0x85 or p[j + 1] == 0xA0):
+            return 2
+        return 0
+    if c < 0xE1 or c > 0xE3 or j + 2 >= e:
+        return 0
+    c1 = p[j + 1]
+    c2 = p[j + 2]
+    if c == 0xE1:
+        return 3 if c1 == 0x9A and c2 == 0x80 else 0
+    if c == 0xE3:
+        return 3 if c1 == 0x80 and c2 == 0x80 else 0
+    if c1 == 0x80:  # 0xE2
+        return 3 if (0x80 <= c2 <= 0x8A or c2 == 0xA8 or c2 == 0xA9 or c2 == 0xAF) else 0
+    return 3 if c1 == 0x81 and c2 == 0x9F else 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def split_words(offsets, const uint8_t[::1] data, Py_ssize_t offset, Py_ssize_t length):
+    """``str.split()`` of every string of a string column (no nulls), flattened.
+
+    ``offsets`` (int32 or int64) and ``data`` are the column's buffers, ``offset`` and
+    ``length`` its slice. Returns ``(word_offsets, values, words)``: offsets of the same
+    width, exactly ``words + 1`` long, and the values (uint8, with spare capacity).
+    """
+    cdef bint wide = offsets.dtype == np.int64
+    cdef const int32_t[::1] in32
+    cdef const int64_t[::1] in64
+    if wide:
+        in64 = offsets
+        if offset < 0 or length < 0 or offset + length + 1 > in64.shape[0]:
+            raise ValueError("offset/length outside the offsets buffer")
+    else:
+        in32 = offsets
+        if offset < 0 or length < 0 or offset + length + 1 > in32.shape[0]:
+            raise ValueError("offset/length outside the offsets buffer")
+    cdef Py_ssize_t first = (in64[offset] if wide else in32[offset]) if length else 0
+    cdef Py_ssize_t last = (in64[offset + length] if wide else in32[offset + length]) if length else 0
+    if first < 0 or last < first or last > data.shape[0]:
+        raise ValueError("offsets outside the data buffer")
+    # A word and the whitespace after it take at least two bytes, and each string adds
+    # at most one word more than that: the bound sizes the scratch offsets.
+    cdef Py_ssize_t bound = (last - first) // 2 + length + 1
+    scratch = np.empty(bound, dtype=np.int64 if wide else np.int32)
+    values_arr = np.empty(last - first, dtype=np.uint8)
+    cdef int32_t[::1] o32
+    cdef int64_t[::1] o64
+    cdef int32_t* po32 = NULL
+    cdef int64_t* po64 = NULL
+    cdef const int32_t* pi32 = NULL
+    cdef const int64_t* pi64 = NULL
+    if wide:
+        o64 = scratch
+        po64 = &o64[0]
+        if length:
+            pi64 = &in64[0]
+    else:
+        o32 = scratch
+        po32 = &o32[0]
+        if length:
+            pi32 = &in32[0]
+    cdef uint8_t[::1] values_view = values_arr
+    cdef uint8_t* out = &values_view[0] if last > first else NULL
+    cdef const uint8_t* src = &data[0] if data.shape[0] else NULL
+    cdef Py_ssize_t i, j, s, e, k, start, out_len = 0, words = 0
+    with nogil:
+        if wide:
+            po64[0] = 0
+        else:
+            po32[0] = 0
+        for i in range(offset, offset + length):
+            if wide:
+                j = pi64[i]
+                e = pi64[i + 1]
+            else:
+                j = pi32[i]
+                e = pi32[i + 1]
+            while j < e:
+                k = _space_len(src, j, e)
+                if k:
+                    j += k
+                    continue
+                start = j
+                j += 1
+                while j < e and _space_len(src, j, e) == 0:
+                    j += 1
+                memcpy(out + out_len, src + start, j - start)
+                out_len += j - start
+                words += 1
+                if wide:
+                    po64[words] = out_len
+                else:
+                    po32[words] = out_len
+    return scratch[: words + 1].copy(), values_arr, words

@@ -259,3 +259,8 @@ def split_lines(
         lines.append(line)
         pos += len(raw) + 1
     return lines, invalid, -1, len(text)
+
+
+def split_words(strings: Sequence[str]) -> list[str]:
+    """``_core.split_words``: every string's ``str.split()``, flattened."""
+    return [word for s in strings for word in s.split()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,3 +107,49 @@ def test_input_that_does_not_end_a_line_is_refused(head: bytes, data: bytes, end
         with pytest.raises(ValueError):
             _reference.split_lines(head, data, end, -1, True)
 
+
+
+# --- split_words: str.split() over a string column ---------------------------------
+
+_SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+_NEAR_SPACES = ["\u0084", "\u0086", "\u009f", "\u00a1", "\u1681", "\u167f", "\u1fff", "\u200b",
+                "\u2027", "\u202a", "\u202e", "\u2030", "\u205e", "\u2060", "\u2fff", "\u3001",
+                "\u0081", "\u00c2", "é", "日", "🙂", "\x1b", "\x7f"]
+_words_text = st.lists(st.one_of(st.sampled_from(_SPACES), st.sampled_from(_NEAR_SPACES),
+                                 st.text(max_size=5)), max_size=12).map("".join)
+
+
+def words_kernel(array: pa.Array) -> list[str]:
+    large = pa.types.is_large_string(array.type)
+    _, offsets_buf, data_buf = array.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64 if large else np.int32)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else b""
+    word_offsets, values, n = _core.split_words(offsets, data, array.offset, len(array))
+    assert len(word_offsets) == n + 1 and word_offsets.dtype == offsets.dtype
+    raw = values.tobytes()
+    return [raw[word_offsets[i]:word_offsets[i + 1]].decode() for i in range(n)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(strings=st.lists(_words_text, max_size=8), large=st.booleans(),
+       cut=st.tuples(st.integers(0, 8), st.integers(0, 8)))
+def test_split_words_equals_str_split(strings: list[str], large: bool,
+                                      cut: tuple[int, int]) -> None:
+    array = pa.array(strings, pa.large_string() if large else pa.string())
+    start = min(cut[0], len(strings))
+    stop = max(start, min(cut[1], len(strings)))
+    assert words_kernel(array.slice(start, stop - start)) == _reference.split_words(
+        strings[start:stop])
+
+
+def test_split_words_at_every_python_space() -> None:
+    text = "a" + "b".join(_SPACES) + "c"
+    assert words_kernel(pa.array([text])) == text.split() == _reference.split_words([text])
+    assert len(text.split()) == len(_SPACES) + 1
+    joined = "x".join(_NEAR_SPACES)  # none of them is whitespace: one word
+    assert words_kernel(pa.array([joined])) == [joined]
+
+
+def test_split_words_of_empty_and_blank_strings() -> None:
+    assert words_kernel(pa.array(["", " ", "\t\n", "\u3000"])) == []
+    assert words_kernel(pa.array([], pa.string())) == []
