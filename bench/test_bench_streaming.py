@@ -220,6 +220,84 @@ def test_socket_word_count_throughput(benchmark, socket_text, interval: float) -
     benchmark.extra_info.update(lines=len(lines), lines_per_s=round(max(rates)))
 
 
+RATE = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_RATE", "2000000"))
+RATE_SECONDS = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_SECONDS", "5"))
+
+
+def _paced_word_count(data: bytes, cuts: list[int], words_per_second: int,
+                      interval: float) -> dict[str, float]:
+    """Offer one second of lines (``data``) per second for RATE_SECONDS, in slices of
+    ``cuts`` sent at their time; report how long the last words took to count after
+    the last slice (``drain_s``) and whether every batch kept within the interval."""
+    expected = words_per_second * RATE_SECONDS
+    done = threading.Event()
+    counted = [0]
+    recorder = BatchRecorder()
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(n for _, n in rdd.collect())
+        if counted[0] >= expected:
+            done.set()
+
+    def pace(server: LineServer, start: float) -> None:
+        assert server.wait_for_clients(1, timeout=30)
+        slices = len(cuts) - 1
+        for second in range(RATE_SECONDS):
+            for i in range(slices):
+                due = start + second + i / slices
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)  # pacing the offered load, not synchronisation
+                server.send_bytes(data[cuts[i]:cuts[i + 1]])
+
+    with LineServer() as server:
+        ssc = StreamingContext(Context("local[2]"), interval)
+        ssc.addStreamingListener(recorder)
+        lines = ssc.socketTextStream(*server.address)
+        lines.flatMap(str.split).countByValue().foreachRDD(add_batch)
+        ssc.start()
+        start = time.perf_counter() + 0.5
+        sender = threading.Thread(target=pace, args=(server, start))
+        sender.start()
+        try:
+            sender.join()
+            sent = time.perf_counter()
+            assert done.wait(300), f"counted {counted[0]} of {expected} words"
+            finished = time.perf_counter()
+        finally:
+            ssc.stop()
+    assert counted[0] == expected
+    busy = [b for b in recorder.completed if b.numRecords()]
+    return {"drain_s": round(finished - sent, 3),
+            "completed_lines_per_s": round(RATE * RATE_SECONDS / (finished - start)),
+            "max_scheduling_delay_ms": max(b.schedulingDelay() for b in busy),
+            "max_processing_delay_ms": max(b.processingDelay() for b in busy),
+            # Spark's test of a stable stream: batches are processed within the
+            # interval, so none waits for the one before it.
+            "kept_up": max(b.processingDelay() for b in busy) < interval * 1000
+            and max(b.schedulingDelay() for b in busy) < interval * 1000}
+
+
+@pytest.mark.benchmark(group="socket-offered-rate")
+@pytest.mark.parametrize("interval", [0.1, 1.0], ids=["100ms", "1s"])
+def test_socket_word_count_at_offered_rate(benchmark, interval: float) -> None:
+    """FASTDSTREAM_BENCH_SOCKET_RATE lines/s (default 2M) for RATE_SECONDS seconds,
+    sent in 20 slices a second: does the columnar word count keep up (extra_info)?"""
+    base = DEMO_TEXT.splitlines()
+    lines = [f"{base[i % len(base)]} w{i % 1000}\n" for i in range(RATE)]
+    data = "".join(lines).encode()
+    cuts = [0]
+    for i in range(1, 21):
+        cuts.append(cuts[-1] + sum(len(x.encode()) for x in lines[(i - 1) * RATE // 20:
+                                                                    i * RATE // 20]))
+    assert cuts[-1] == len(data)
+    words = sum(len(x.split()) for x in lines)
+    results: list[dict[str, float]] = []
+    benchmark.pedantic(lambda: results.append(_paced_word_count(data, cuts, words, interval)),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(offered_lines_per_s=RATE, seconds=RATE_SECONDS, **results[0])
+
+
 @pytest.fixture(scope="module")
 def socket_chunks(text_lines: list[str]) -> list[bytes]:
     data = "".join(f"{line}\n" for line in text_lines).encode()
