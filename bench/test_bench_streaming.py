@@ -10,12 +10,15 @@ Each figure has its peer in the same run:
 - line splitting alone (what the socket receiver does to each 64 KiB it reads):
   the compiled kernel behind ``LineSplitter`` against the numpy + ``validate``
   implementation it replaced and against pyarrow's own cast + ``split_pattern``;
+- word splitting alone (``flatMap(str.split)`` on a string column): the core's split
+  against the pyarrow trim + split + flatten + filter it replaced;
 - socket word count: lines from a real TCP server on 127.0.0.1 counted per
   batch, lambda path and columnar path, against a plain loop that reads the same
   bytes from a socket and counts words with pyarrow's kernels (the ceiling);
 - socket throughput: a larger columnar word count at 1 s and 0.1 s batches on the
   default block interval, lines/s in ``extra_info`` (the 0.1 s figure should stay
-  within 2x of the 1 s one).
+  within 2x of the 1 s one); and the same at an offered rate
+  (``FASTDSTREAM_BENCH_SOCKET_RATE``, default 2M lines/s) with Spark's stability test.
 
 Run: ``make bench`` or ``pytest bench/test_bench_streaming.py --benchmark-only``.
 ``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000);
@@ -37,6 +40,7 @@ import pyarrow.compute as pc
 import pytest
 
 from fastdstream import Context, StreamingContext
+from fastdstream.engine.columnar import functions
 from fastdstream.sources.lines import LineSplitter, split_lines
 from fastdstream.testing import BatchRecorder, ManualStreaming
 from fastdstream.testing.line_server import DEMO_TEXT, LineServer
@@ -375,3 +379,24 @@ def test_split_lines_64k_chunks(benchmark, socket_chunks, text_lines, impl: str)
 def test_bench_data_is_what_it_claims(text_lines, expected_words) -> None:
     table = pa.table({"value": text_lines})
     assert table.num_rows == LINES and expected_words > LINES
+
+
+def _split_words_pyarrow(table: pa.Table) -> pa.Table:
+    """The pyarrow implementation the core's split replaced: trim, split, flatten and
+    drop the empty strings Arrow keeps between runs of whitespace."""
+    column = pc.utf8_rtrim_whitespace(table.column(0))
+    words = pc.list_flatten(pc.utf8_split_whitespace(column))
+    return pa.table({"value": words.filter(pc.greater(pc.binary_length(words), 0))})
+
+
+@pytest.mark.benchmark(group="split-words")
+@pytest.mark.parametrize("impl", ["kernel", "peer_pyarrow"])
+def test_split_words(benchmark, text_lines: list[str], expected_words: int, impl: str) -> None:
+    """flatMap(str.split) on a string column: the word count's map step."""
+    table = pa.table({"value": text_lines})
+    run = {"kernel": lambda: functions.split_whitespace(table),
+           "peer_pyarrow": lambda: _split_words_pyarrow(table)}[impl]
+    assert run().num_rows == expected_words
+    benchmark(run)
+    benchmark.extra_info.update(lines=len(text_lines),
+                                lines_per_s=round(len(text_lines) / benchmark.stats.stats.median))
