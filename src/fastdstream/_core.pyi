@@ -118,3 +118,11 @@ _BinaryParts = tuple[I32, _ByteBuffer, U8, int]
 def messages_to_buffers(
     messages: list[object], start: int, max_bytes: int, topic_ids: dict[str, int], topics: list[str]
 ) -> tuple[int, _BinaryParts, _BinaryParts, I32, I32, I64, tuple[I64, U8, int]]: ...
+
+# _lines.pxi
+def split_lines(
+    head: bytes | U8, data: bytes | U8, end: int, max_line_bytes: int, stop_at_invalid: bool
+) -> tuple[Offsets, U8, int, int, int, int]: ...
+def split_words(
+    offsets: Offsets, data: U8 | bytes, offset: int, length: int
+) -> tuple[Offsets, U8, int]: ...

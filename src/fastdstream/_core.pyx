@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Compiled core of fastdstream: hashing, partitioning, reduction, slicing, Kafka offset
-bookkeeping and Kafka-messages-to-Arrow kernels, one include file per concern.
+bookkeeping, Kafka-messages-to-Arrow and text-lines-to-Arrow kernels, one include file per concern.
 
 The module links nothing but CPython. Arrow data arrives as plain buffers (offsets,
 data, validity bitmaps) through the buffer protocol, so the wheel never depends on the
@@ -24,3 +24,4 @@ include "_reduction.pxi"
 include "_slicing.pxi"
 include "_offsets.pxi"
 include "_kafka_arrow.pxi"
+include "_lines.pxi"

@@ -227,3 +227,40 @@ def messages_to_rows(messages: Sequence[object]) -> dict[str, list[object]]:
         cols["offset"].append(m.offset())  # type: ignore[attr-defined]
         cols["timestamp"].append(None if ts_type == 0 else ts)
     return cols
+
+
+def split_lines(
+    head: bytes, data: bytes, end: int, max_line_bytes: int, stop_at_invalid: bool
+) -> tuple[list[bytes], int, int, int]:
+    """``_core.split_lines`` as ``(lines, invalid, too_long, stop)``, the lines as bytes.
+
+    ``head + data[:end]`` split at ``\\n`` with one ``\\r`` before it dropped; the split
+    stops at the first line longer than ``max_line_bytes`` (negative: no limit) and,
+    with ``stop_at_invalid``, at the first line ``bytes.decode("utf-8")`` rejects.
+    """
+    text = head + data[:end]
+    if text and not text.endswith(b"\n"):
+        raise ValueError("split_lines needs data that ends with a newline")
+    limit = math.inf if max_line_bytes < 0 else max_line_bytes
+    lines: list[bytes] = []
+    invalid = -1
+    pos = 0
+    for i, raw in enumerate(text.split(b"\n")[:-1]):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if len(line) > limit:
+            return lines, invalid, i, pos
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            if invalid < 0:
+                invalid = i
+                if stop_at_invalid:
+                    return lines, invalid, -1, pos
+        lines.append(line)
+        pos += len(raw) + 1
+    return lines, invalid, -1, len(text)
+
+
+def split_words(strings: Sequence[str]) -> list[str]:
+    """``_core.split_words``: every string's ``str.split()``, flattened."""
+    return [word for s in strings for word in s.split()]

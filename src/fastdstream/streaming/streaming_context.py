@@ -154,9 +154,10 @@ class StreamingContext:
         self._max_line_bytes = conf.get_size_bytes(keys.MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES)
         if self._max_line_bytes < 1:
             raise ValueError(f"{keys.MAX_LINE_BYTES}={self._max_line_bytes}: must be positive")
+        self._block_interval_ms = block_interval_ms(conf, batch_ms)
         self._receiver_tracker = ReceiverTracker(
             self._sc, self._clock, self._bus,
-            conf.get_duration_ms(keys.BLOCK_INTERVAL, 200),
+            self._block_interval_ms,
             conf.get_duration_ms(keys.RECEIVER_RESTART_DELAY, 2000),
             self._report_error,
         )
@@ -591,6 +592,30 @@ class StreamingContext:
         if not dstreams:
             raise ValueError("transform needs at least one DStream")
         return TransformedDStream(tuple(dstreams), _list_transform(transformFunc))
+
+
+DEFAULT_BLOCK_INTERVAL_MS = 200
+
+
+def block_interval_ms(conf: keys.Conf, batch_ms: int) -> int:
+    """The block interval receivers cut their records at, in milliseconds.
+
+    ``spark.streaming.blockInterval`` when the user set it; otherwise Spark's 200 ms,
+    but at most half the batch interval: a block is cut only every block interval, so a
+    block interval of 200 ms under 100 ms batches would leave every other batch empty.
+    A user's value above the batch interval is kept, with a warning (Spark's tuning
+    guide advises blocks well within a batch).
+    """
+    if not conf.contains(keys.BLOCK_INTERVAL):
+        return max(1, min(DEFAULT_BLOCK_INTERVAL_MS, batch_ms // 2))
+    block_ms = conf.get_duration_ms(keys.BLOCK_INTERVAL, DEFAULT_BLOCK_INTERVAL_MS)
+    if block_ms <= 0:
+        raise ValueError(f"{keys.BLOCK_INTERVAL}={block_ms} ms: must be positive")
+    if block_ms > batch_ms:
+        log.warning("%s=%d ms is longer than the batch interval (%d ms): batches between "
+                    "two block cuts get no received data; set it to at most half the "
+                    "batch interval", keys.BLOCK_INTERVAL, block_ms, batch_ms)
+    return block_ms
 
 
 def _list_transform(func: Callable[..., Any]) -> Callable[..., Any]:

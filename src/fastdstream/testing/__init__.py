@@ -274,9 +274,7 @@ class ManualStreaming:
         wait_until(lambda: tracker.pending_rows(stream_id)
                    + tracker.unallocated_rows(stream_id) >= rows, timeout,
                    f"{rows} records at receiver {stream_id}")
-        block_ms = self.ssc.sparkContext.getConf().get_duration_ms(
-            "spark.streaming.blockInterval", 200)
-        self.clock.advance(block_ms)
+        self.clock.advance(self.ssc._block_interval_ms)
         wait_until(lambda: tracker.unallocated_rows(stream_id) >= rows, timeout,
                    f"{rows} records cut into blocks")
 
