@@ -512,3 +512,40 @@ def accumulate_count(const int32_t[::1] gids not None, const uint8_t[::1] validi
         for i in range(length):
             if v == NULL or _is_valid(v, offset + i):
                 c[gp[i]] += 1
+
+
+# -- Python rows: the map-side combine of the lambda path ---------------------------
+#
+# combineByKey / reduceByKey over Python objects: one dict of partial values, filled by
+# a loop that does nothing else. Compiled, the loop costs a dict probe and one call of
+# the user's function per row, with no bytecode around them; it holds the GIL, as
+# anything calling user functions must.
+
+import operator as _operator
+
+cdef object _ADD = _operator.add
+
+
+def combine_rows(rows, create, merge_value, dict combiners not None):
+    """Fold (key, value) rows into ``combiners``, a dict of key -> combiner.
+
+    A key not yet in the dict gets ``create(value)`` (the value itself when ``create``
+    is None); a key already there gets ``merge_value(combiner, value)``. Each row makes
+    exactly one of the two calls, once. ``operator.add`` as ``merge_value`` is applied
+    as ``combiner + value`` without the call. Returns the number of rows.
+    """
+    cdef PyObject* found
+    cdef Py_ssize_t n = 0
+    cdef bint first_is_value = create is None
+    cdef bint add = merge_value is _ADD
+    for row in rows:
+        k, v = row
+        found = PyDict_GetItemWithError(combiners, k)
+        if found is NULL:
+            combiners[k] = v if first_is_value else create(v)
+        elif add:
+            combiners[k] = <object>found + v
+        else:
+            combiners[k] = merge_value(<object>found, v)
+        n += 1
+    return n
