@@ -92,6 +92,31 @@ def accumulate_minmax(
 def accumulate_count(
     gids: I32, validity: U8 | None, offset: int, length: int, counts: I64
 ) -> None: ...
+def group_sum_binary(
+    grouper: Grouper,
+    offsets: Offsets,
+    data: U8 | None,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
+def group_sum_int64(
+    grouper: Grouper,
+    keys: I64,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
 def combine_rows(
     rows: Iterable[Any],
     create: Callable[[Any], Any] | None,
