@@ -5,7 +5,8 @@ are the Arrow array's offset and length. ``validity`` is the Arrow validity bitm
 None when the array has no nulls.
 """
 
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,9 @@ def partition_ids_int64(
     values: I64, validity: U8 | None, offset: int, length: int, num_partitions: int, out: I32
 ) -> None: ...
 def partition_order(pids: I32, num_partitions: int) -> tuple[I64, I64]: ...
+def partition_items(
+    combiners: dict[Any, Any], num_partitions: int, fallback: Callable[[Any], int]
+) -> list[list[tuple[Any, Any]]]: ...
 
 # _reduction.pxi
 class Grouper:
@@ -88,6 +92,37 @@ def accumulate_minmax(
 def accumulate_count(
     gids: I32, validity: U8 | None, offset: int, length: int, counts: I64
 ) -> None: ...
+def group_sum_binary(
+    grouper: Grouper,
+    offsets: Offsets,
+    data: U8 | None,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
+def group_sum_int64(
+    grouper: Grouper,
+    keys: I64,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
+def combine_rows(
+    rows: Iterable[Any],
+    create: Callable[[Any], Any] | None,
+    merge_value: Callable[[Any, Any], Any],
+    combiners: dict[Any, Any],
+) -> int: ...
 
 # _slicing.pxi
 def block_boundaries(ts: I64, start_ms: int, interval_ms: int) -> tuple[I64, I64]: ...

@@ -9,7 +9,8 @@ not depend on the process.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 _M64 = (1 << 64) - 1
 _P1 = 0x9E3779B97F4A7C15
@@ -79,6 +80,40 @@ def partition_rows(keys: Sequence[Key], num_partitions: int) -> list[list[int]]:
     for i, p in enumerate(hash_partition(keys, num_partitions)):
         parts[p].append(i)
     return parts
+
+
+def partition_items(
+    combiners: dict[Any, Any], num_partitions: int, fallback: Callable[[Any], int]
+) -> list[list[tuple[Any, Any]]]:
+    """(key, value) pairs per partition: hash_value for str/bytes/int64/None keys."""
+    parts: list[list[tuple[Any, Any]]] = [[] for _ in range(num_partitions)]
+    for k, c in combiners.items():
+        try:
+            k.encode("utf-8") if isinstance(k, str) else None
+            fast = k is None or type(k) in (str, bytes) or (
+                type(k) in (int, bool) and -(2**63) <= k < 2**63)
+        except UnicodeEncodeError:  # lone surrogates: the fallback's business
+            fast = False
+        h = hash_value(int(k) if type(k) is bool else k) if fast else fallback(k)
+        parts[h % num_partitions].append((k, c))
+    return parts
+
+
+def combine_rows(
+    rows: Iterable[Any],
+    create: Callable[[Any], Any] | None,
+    merge_value: Callable[[Any, Any], Any],
+    combiners: dict[Any, Any],
+) -> int:
+    """combineByKey's map side: one create or merge_value call per row."""
+    n = 0
+    for k, v in rows:
+        if k in combiners:
+            combiners[k] = merge_value(combiners[k], v)
+        else:
+            combiners[k] = v if create is None else create(v)
+        n += 1
+    return n
 
 
 def _wrap_int64(x: int) -> int:
