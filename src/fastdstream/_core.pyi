@@ -116,5 +116,11 @@ class _ByteBuffer:
 _BinaryParts = tuple[I32, _ByteBuffer, U8, int]
 
 def messages_to_buffers(
-    messages: list[object], start: int, max_bytes: int, topic_ids: dict[str, int], topics: list[str]
+    messages: list[object],
+    start: int,
+    max_bytes: int,
+    topic_ids: dict[str, int],
+    topics: list[str],
+    until_offset: int = -1,
+    stop_at_error: bool = False,
 ) -> tuple[int, _BinaryParts, _BinaryParts, I32, I32, I64, tuple[I64, U8, int]]: ...

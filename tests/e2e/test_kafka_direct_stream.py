@@ -588,38 +588,53 @@ def test_executor_consumers_are_executor_state_and_close_with_it(kafka_broker) -
     KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
                          [OffsetRange(topic, 0, 0, 1)]).collect()
     (key,) = [k for k in executor.state_keys() if k[0] == kafka_rdd.CONSUMER_STATE]
-    consumer = executor.state(key, lambda: None)
+    cache = executor.state(key, lambda: None)
+    assert cache.partitions() == [(topic, 0)]
     sc.stop()
     assert executor.state_keys() == []
-    with pytest.raises(RuntimeError):  # closed by the executor's stop
-        consumer.assignment()
+    assert len(cache) == 0  # closed by the executor's stop
+    with pytest.raises(kafka_rdd.KafkaReadError, match="closed"):
+        cache.read(OffsetRange(topic, 0, 0, 1), 1.0)
+
+
+def _consumer_of_this_partition(split: int, rows: object) -> object:
+    """(executor, Kafka partition, id of the consumer that read it) -- run right after
+    the read, in the same task."""
+    from fastdstream.engine.backend.task_context import TaskContext
+    from fastdstream.sources.kafka import kafka_rdd
+
+    tc = TaskContext.get()
+    assert tc is not None
+    (key,) = [k for k in tc.executor.state_keys() if k[0] == kafka_rdd.CONSUMER_STATE]
+    cache = tc.executor_state(key, list)
+    partition = split  # the ranges below are in partition order
+    yield (tc.executor.executor_id, partition,
+           id(cache._consumers[(next(iter(cache.partitions()))[0], partition)]))
 
 
 def test_executor_consumers_are_reused_batch_after_batch(master, kafka_broker) -> None:
     from fastdstream import Context
-    from fastdstream.sources.kafka import kafka_rdd
 
     topic = unique("reuse")
-    kafka_broker.create_topic(topic, partitions=2)
-    for p in range(2):
-        kafka_broker.produce(topic, ["a", "b"], partition=p)
+    kafka_broker.create_topic(topic, partitions=4)
+    for p in range(4):
+        kafka_broker.produce(topic, ["a", "b", "c"], partition=p)
     sc = Context(master)
     try:
         servers = {"bootstrap.servers": kafka_broker.bootstrap_servers}
-
-        def consumers() -> list[str]:
-            keys = sc._backend.executor_state_keys()
-            return [k for ks in keys.values() for k in ks if kafka_rdd.CONSUMER_STATE in k]
-
-        for start in (0, 1):  # two "batches" over the same partitions
-            ranges = [OffsetRange(topic, p, start, start + 1) for p in range(2)]
-            assert len(KafkaUtils.createRDD(sc, servers, ranges).collect()) == 2
-            if start == 0:
-                first = consumers()
-        # one consumer per executor thread, made once: the second batch reused them (on
-        # local-cluster each partition is read by the same worker, batch after batch)
-        assert len(consumers()) <= sc.defaultParallelism
+        seen = []
+        for start in (0, 1, 2):  # three "batches" over the same partitions
+            ranges = [OffsetRange(topic, p, start, start + 1) for p in range(4)]
+            rdd = KafkaUtils.createRDD(sc, servers, ranges)
+            assert sorted(rdd.collect()) == [(None, "abc"[start])] * 4
+            seen.append(sorted(rdd.mapPartitionsWithIndex(_consumer_of_this_partition)
+                               .collect()))
+        # the same executor reads a Kafka partition with the same consumer, batch after
+        # batch (on local-cluster: each worker its own two partitions)
+        assert seen[0] == seen[1] == seen[2]
+        executors = {e for e, _, _ in seen[0]}
         if master.startswith("local-cluster"):
-            assert consumers() == first and len(first) == 2
+            assert len(executors) == 2
+            assert sorted(sum(1 for e, _, _ in seen[0] if e == x) for x in executors) == [2, 2]
     finally:
         sc.stop()
