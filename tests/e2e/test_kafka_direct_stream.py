@@ -638,3 +638,50 @@ def test_executor_consumers_are_reused_batch_after_batch(master, kafka_broker) -
             assert sorted(sum(1 for e, _, _ in seen[0] if e == x) for x in executors) == [2, 2]
     finally:
         sc.stop()
+
+
+def test_a_backlog_is_read_over_several_batches_within_the_byte_budget(
+        master, kafka_broker) -> None:
+    topic = unique("budget")
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):  # 60 records of 1000+ value bytes per partition: ~125 kB
+        kafka_broker.produce(topic, [f"{p}-{i:03d}-" + "x" * 994 for i in range(60)],
+                             partition=p)
+    budget = 32 * 1024
+    streaming = ManualStreaming(master=master,
+                                conf={"fastdstream.kafka.maxBytesPerBatch": str(budget)})
+    try:
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        batches: list = []
+        stream.map(operator.itemgetter(1)).foreachRDD(lambda rdd: batches.append(rdd.collect()))
+        streaming.start()
+        streaming.run_batches(8)
+        estimates = dict(stream._bytes_per_record)
+    finally:
+        streaming.stop()
+    sizes = [len(b) for b in batches]
+    # each batch within the budget (a record is > 1000 bytes as Arrow), the backlog
+    # spread over several batches, nothing lost, nothing twice, each partition in order
+    assert all(n * 1000 <= budget for n in sizes), sizes
+    assert sum(1 for n in sizes if n) >= 4, sizes
+    everything = [v for b in batches for v in b]
+    assert len(everything) == 120
+    for p in range(2):
+        assert [v[:6] for v in everything if v.startswith(f"{p}-")] == [
+            f"{p}-{i:03d}-" for i in range(60)]
+    # what the reads measured is what the next batches plan with
+    assert set(estimates) == {TopicAndPartition(topic, 0), TopicAndPartition(topic, 1)}
+    assert all(1000 < e < 1100 for e in estimates.values()), estimates
+
+
+def test_a_zero_byte_budget_reads_the_whole_backlog_at_once(kafka_broker, streaming) -> None:
+    topic = unique("nobudget")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["x" * 1000] * 50)
+    streaming.ssc.sparkContext.getConf().set("fastdstream.kafka.maxBytesPerBatch", "0")
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    sizes: list = []
+    stream.foreachRDD(lambda rdd: sizes.append(rdd.count()))
+    streaming.start()
+    streaming.run_batches(1)
+    assert sizes == [50]

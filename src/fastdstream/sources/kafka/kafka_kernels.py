@@ -15,6 +15,7 @@ from fastdstream import _core
 
 __all__ = [
     "KAFKA_SCHEMA",
+    "byte_budget_caps",
     "check_contiguous",
     "merge_commits",
     "messages_to_arrow",
@@ -127,6 +128,57 @@ def plan_offset_ranges(
         out_of_range.view(np.uint8),
     )
     return until, out_of_range
+
+
+def byte_budget_caps(
+    lag: np.ndarray | Sequence[int],
+    bytes_per_record: np.ndarray | Sequence[float],
+    max_bytes: int,
+) -> np.ndarray | None:
+    """Per-partition record caps that keep one batch within ``max_bytes``.
+
+    The direct stream's byte budget (``fastdstream.kafka.maxBytesPerBatch``): when
+    reading every partition's whole lag would take more than ``max_bytes`` at the
+    estimated bytes per record, each partition reads the same share of its lag
+    (rounded down; at least one record where there is a lag, so a record larger than
+    the budget still goes through) and the backlog is read over several batches.
+
+    Parameters
+    ----------
+    lag : array_like of int
+        Records waiting per partition (latest offset minus next offset).
+    bytes_per_record : array_like of float
+        Estimated bytes a record of each partition takes, aligned with ``lag``.
+    max_bytes : int
+        The budget, > 0.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int64 caps (``1 <= cap <= lag`` where ``lag > 0``), or None when the whole lag
+        fits the budget.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths, a negative lag, a size that is not a finite
+        positive number (naming the partition index) or a budget that is not positive.
+
+    Examples
+    --------
+    >>> byte_budget_caps([1000, 3000], [100.0, 100.0], 200_000).tolist()
+    [500, 1500]
+    >>> byte_budget_caps([10, 30], [100.0, 100.0], 200_000) is None
+    True
+    """
+    lags = _int64_offsets(lag, "lag")
+    sizes = np.ascontiguousarray(bytes_per_record, dtype=np.float64)
+    if sizes.ndim != 1:
+        raise ValueError(f"bytes_per_record must be one-dimensional, got shape {sizes.shape}")
+    caps = np.empty(len(lags), dtype=np.int64)
+    if not _core.byte_budget_caps(lags, sizes, int(max_bytes), caps):
+        return None
+    return caps
 
 
 def check_contiguous(
