@@ -413,9 +413,8 @@ class PartitionConsumer:
                 self._consumer.assign([confluent_kafka.TopicPartition(
                     source.topic, source.partition, source.fromOffset)])
                 self.next_offset = source.fromOffset
-            with _gc_paused():
-                table, self._leftover = read_offset_range(
-                    self._consumer, source, poll_timeout_s, self._leftover)
+            table, self._leftover = read_offset_range(
+                self._consumer, source, poll_timeout_s, self._leftover)
             self.next_offset = source.untilOffset
             return table
         except BaseException:
@@ -463,20 +462,15 @@ def read_offset_range(consumer: confluent_kafka.Consumer, source: OffsetRange,
     next_offset = source.fromOffset
     last_progress = time.monotonic()
     pending = leftover or []
+    messages: list[Any] = []
     while next_offset < source.untilOffset:
-        if pending:
-            messages, pending = pending, []
-        else:
-            wanted = min(CONSUME_CHUNK, source.untilOffset - next_offset)
-            messages = consumer.consume(num_messages=wanted, timeout=0.5)
+        messages = []  # the last chunk's records die before the next chunk is consumed
+        # Paused per chunk, not per read: a read that waits for the broker must not
+        # keep the GC off for the user's other threads all that time.
+        with _gc_paused():
+            messages, table, stop = _next_chunk(consumer, source, next_offset, pending)
+        pending = []
         if messages:
-            first = messages[0]
-            if first.error() is None and (first.offset() or 0) < next_offset:
-                # Records before the position (a compressed batch's head): not ours.
-                messages = [m for m in messages
-                            if m.error() is not None or m.offset() >= next_offset]
-        if messages:
-            table, stop = kafka_kernels.messages_until(messages, source.untilOffset)
             if table.num_rows:
                 tables.append(table)
                 next_offset = int(table.column("offset")[-1].as_py()) + 1
@@ -507,6 +501,28 @@ def read_offset_range(consumer: confluent_kafka.Consumer, source: OffsetRange,
                 f"is the broker reachable?"
             )
     return _concat(tables), []
+
+
+def _next_chunk(consumer: confluent_kafka.Consumer, source: OffsetRange, next_offset: int,
+                pending: list[Any]) -> tuple[list[Any], pa.Table, int]:
+    """The next messages (``pending`` first) and the records among them that are in the
+    range; ``stop`` indexes the first message not converted."""
+    if pending:
+        messages = pending
+    else:
+        wanted = min(CONSUME_CHUNK, source.untilOffset - next_offset)
+        messages = consumer.consume(num_messages=wanted, timeout=0.5)
+    if not messages:
+        return messages, _EMPTY, 0
+    first = messages[0]
+    if first.error() is None and (first.offset() or 0) < next_offset:
+        # Records before the position (a compressed batch's head): not ours.
+        messages = [m for m in messages if m.error() is not None or m.offset() >= next_offset]
+    table, stop = kafka_kernels.messages_until(messages, source.untilOffset)
+    return messages, table, stop
+
+
+_EMPTY = kafka_kernels.messages_to_arrow([])
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
