@@ -56,6 +56,9 @@ PROBE_RECORDS = 16
 PROBE_TIMEOUT_S = 2.0
 # Bytes per record assumed for a partition the probe found nothing in.
 FALLBACK_BYTES_PER_RECORD = 1024.0
+# Kafka's default largest record (message.max.bytes): a lag that fits the budget even
+# at this size needs no probe.
+LARGEST_RECORD_BYTES = 1_048_588.0
 METADATA_TIMEOUT_S = 10.0
 
 
@@ -421,7 +424,13 @@ class DirectKafkaInputDStream(InputDStream):
         unknown = [i for i, tp in enumerate(tps)
                    if lag[i] > 0 and tp not in self._bytes_per_record]
         if unknown:
-            self._probe_sizes([tps[i] for i in unknown], [int(start[i]) for i in unknown])
+            # No probe where even records of Kafka's default largest size would fit.
+            sizes = np.array([self._bytes_per_record.get(tp, LARGEST_RECORD_BYTES)
+                              for tp in tps])
+            if float((lag * sizes).sum()) <= self._max_bytes:
+                return None
+            self._probe_sizes([tps[i] for i in unknown], [int(start[i]) for i in unknown],
+                              [int(lag[i]) for i in unknown])
         known = list(self._bytes_per_record.values())
         default = max(known) if known else FALLBACK_BYTES_PER_RECORD
         sizes = np.array([self._bytes_per_record.get(tp, default) for tp in tps])
@@ -443,7 +452,8 @@ class DirectKafkaInputDStream(InputDStream):
                     (size - seen_size) / (records - seen_records), 1.0)
         self._sizes_seen = totals
 
-    def _probe_sizes(self, tps: list[TopicAndPartition], starts: list[int]) -> None:
+    def _probe_sizes(self, tps: list[TopicAndPartition], starts: list[int],
+                     lags: list[int]) -> None:
         """Measure a few records at each partition's next offset (before its first read,
         a batch's size is otherwise unknown)."""
         settings: dict[str, Any] = dict(executor_params(self._params))
@@ -451,12 +461,14 @@ class DirectKafkaInputDStream(InputDStream):
         settings["fetch.queue.backoff.ms"] = 0
         probe = confluent_kafka.Consumer(settings)
         got: dict[tuple[str, int], list[Any]] = {(tp.topic, tp.partition): [] for tp in tps}
+        wanted = {(tp.topic, tp.partition): min(PROBE_RECORDS, lag)
+                  for tp, lag in zip(tps, lags, strict=True)}
         try:
             probe.assign([confluent_kafka.TopicPartition(tp.topic, tp.partition, start)
                           for tp, start in zip(tps, starts, strict=True)])
             deadline = time.monotonic() + PROBE_TIMEOUT_S
             while (time.monotonic() < deadline
-                   and any(len(m) < PROBE_RECORDS for m in got.values())):
+                   and any(len(m) < wanted[k] for k, m in got.items())):
                 for message in probe.consume(PROBE_RECORDS * len(tps), timeout=0.1):
                     if message.error() is None:
                         records = got.get((str(message.topic()), int(message.partition() or 0)))
