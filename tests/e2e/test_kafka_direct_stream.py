@@ -685,3 +685,27 @@ def test_a_zero_byte_budget_reads_the_whole_backlog_at_once(kafka_broker, stream
     streaming.start()
     streaming.run_batches(1)
     assert sizes == [50]
+
+
+def test_the_byte_budget_learns_record_sizes_from_the_batches_read(
+        kafka_broker, streaming) -> None:
+    topic = unique("learn")
+    kafka_broker.create_topic(topic)
+    budget = 32 * 1024
+    streaming.ssc.sparkContext.getConf().set("fastdstream.kafka.maxBytesPerBatch", str(budget))
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    sizes: list = []
+    stream.foreachRDD(lambda rdd: sizes.append(rdd.count()))
+    kafka_broker.produce(topic, ["s" * 100] * 40)
+    streaming.start()
+    streaming.run_batches(1)  # small records: all 40 fit
+    kafka_broker.produce(topic, ["L" * 2000] * 100)
+    # planned with the small records' size (the only one known), it reads them all and
+    # learns theirs; from then on the batches keep within the budget
+    streaming.run_batches(1)
+    kafka_broker.produce(topic, ["L" * 2000] * 100)
+    streaming.run_batches(8)
+    assert sizes[:2] == [40, 100]
+    assert sum(sizes[2:]) == 100
+    assert all(n * 2000 <= budget for n in sizes[2:]), sizes
+    assert sum(1 for n in sizes[2:] if n) >= 6, sizes
