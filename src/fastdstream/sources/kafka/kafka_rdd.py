@@ -299,7 +299,10 @@ MAX_CACHED_CONSUMERS = 64
 # was full a moment ago, which small batches hit every time.
 RANGE_READ_SETTINGS = {
     "fetch.queue.backoff.ms": "0",
-    # What one partition's consumer prefetches; bounds an idle executor's memory.
+    # What one partition's consumer prefetches (librdkafka's default is 100k records,
+    # 64 MB, per consumer: with a consumer per partition that is the largest memory
+    # term of a batch); 20k records still keep a batch of 10 ms or more fed.
+    "queued.min.messages": "20000",
     "queued.max.messages.kbytes": "16384",
 }
 # Records asked of the client per consume() call: large enough that the per-call cost
