@@ -370,6 +370,32 @@ def test_messages_to_arrow_raises_on_error_events() -> None:
     assert "_PARTITION_EOF" in text and "No more messages" in text
 
 
+@SETTINGS
+@given(
+    values=st.lists(payloads, max_size=40),
+    until=st.integers(0, 45),
+    error_at=st.none() | st.integers(0, 40),
+    chunk=st.sampled_from([2**31 - 1, 20, 33]),
+)
+def test_messages_until_stops_at_the_range_end_or_an_error(
+    values: list[bytes | None], until: int, error_at: int | None, chunk: int
+) -> None:
+    msgs = [msg(i, value=v) for i, v in enumerate(values)]
+    if error_at is not None and error_at < len(msgs):
+        msgs[error_at] = Message(topic="t", partition=0, offset=error_at,
+                                 error=KafkaError(KafkaError._PARTITION_EOF, "eof"))
+    stop = min(until, len(msgs), len(msgs) if error_at is None else error_at)
+    table, got_stop = kafka_kernels.messages_until(msgs, until, max_chunk_bytes=chunk)
+    table.validate(full=True)
+    assert got_stop == stop
+    assert rows(table) == ref.messages_to_rows(msgs[:stop])
+
+
+def test_messages_until_refuses_a_negative_end() -> None:
+    with pytest.raises(ValueError, match="until_offset must be >= 0"):
+        kafka_kernels.messages_until([msg(0)], -1)
+
+
 def test_messages_to_arrow_accepts_bytes_like_payloads() -> None:
     msgs = [DuckMessage(bytearray(b"ab"), memoryview(b"cde")), DuckMessage(None, b"")]
     table = kafka_kernels.messages_to_arrow(msgs)
