@@ -296,9 +296,11 @@ MAX_CACHED_CONSUMERS = 64
 # Settings for consumers that read bounded ranges, unless kafkaParams set them. The
 # consumer stays assigned across batches, so librdkafka's prefetch is the next batch's
 # read-ahead; fetch.queue.backoff.ms (1 s by default) would stall a read whose queue
-# was full a moment ago, which small batches hit every time.
+# was full a moment ago, which small batches hit every time. Not 0: with a full queue
+# librdkafka then re-checks in a busy loop (half a core per idle consumer, measured);
+# 10 ms is far less than a full queue takes to drain.
 RANGE_READ_SETTINGS = {
-    "fetch.queue.backoff.ms": "0",
+    "fetch.queue.backoff.ms": "10",
     # What one partition's consumer prefetches (librdkafka's default is 100k records,
     # 64 MB, per consumer: with a consumer per partition that is the largest memory
     # term of a batch); 20k records still keep a batch of 10 ms or more fed.
