@@ -141,6 +141,7 @@ def plan_offset_ranges(
 ) -> None: ...
 def offsets_differ(expected_next: I64, from_offsets: I64, out: U8) -> None: ...
 def max_per_sorted_key(keys: I64, values: I64, order: I64) -> tuple[I64, I64]: ...
+def byte_budget_caps(lag: I64, bytes_per_record: F64, budget: int, caps: I64) -> bool: ...
 
 # _kafka_arrow.pxi
 class _ByteBuffer:
@@ -151,7 +152,13 @@ class _ByteBuffer:
 _BinaryParts = tuple[I32, _ByteBuffer, U8, int]
 
 def messages_to_buffers(
-    messages: list[object], start: int, max_bytes: int, topic_ids: dict[str, int], topics: list[str]
+    messages: list[object],
+    start: int,
+    max_bytes: int,
+    topic_ids: dict[str, int],
+    topics: list[str],
+    until_offset: int = -1,
+    stop_at_error: bool = False,
 ) -> tuple[int, _BinaryParts, _BinaryParts, I32, I32, I64, tuple[I64, U8, int]]: ...
 
 # _lines.pxi

@@ -214,6 +214,22 @@ def plan_offset_ranges(
     return until, out_of_range
 
 
+def byte_budget_caps(
+    lag: Sequence[int], bytes_per_record: Sequence[float], budget: int
+) -> tuple[list[int], bool]:
+    """(caps, whether the budget binds): each partition the same share of its lag."""
+    if budget <= 0:
+        raise ValueError("budget")
+    for i, (k, b) in enumerate(zip(lag, bytes_per_record, strict=True)):
+        if k < 0 or not 0 < b < float("inf"):
+            raise ValueError(f"partition index {i}")
+    total = sum(k * b for k, b in zip(lag, bytes_per_record, strict=True))
+    if total <= budget:
+        return list(lag), False
+    share = budget / total
+    return [min(k, max(int(k * share), 1 if k else 0)) for k in lag], True
+
+
 def check_contiguous(expected_next: Sequence[int], from_offsets: Sequence[int]) -> list[bool]:
     if len(expected_next) != len(from_offsets):
         raise ValueError("lengths differ")

@@ -410,3 +410,7 @@ FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDurat
 # (files written in place rather than moved in); 0 is off.
 FILE_STREAM_MIN_FILE_AGE = "fastdstream.fileStream.minFileAge"
 CLEAN_CHECKPOINTS = "spark.cleaner.referenceTracking.cleanCheckpoints"
+# The most bytes (records as Arrow columns) one batch of a direct Kafka stream reads; a
+# backlog is read over several batches within it. 0 is no budget.
+MAX_BYTES_PER_BATCH = "fastdstream.kafka.maxBytesPerBatch"
+DEFAULT_MAX_BYTES_PER_BATCH = 64 * 1024 * 1024
