@@ -558,6 +558,9 @@ class DirectKafkaInputDStream(InputDStream):
             self._current[tp] = int(until[i])
         self._report_input_info(time_ms, int((until - start).sum()), {
             "offsets": ranges,
+            # Each partition's end when the batch was planned: the status page's lag.
+            "latestOffsets": {f"{tp.topic}/{tp.partition}": int(high[i])
+                              for i, tp in enumerate(tps)},
             StreamInputInfo.METADATA_KEY_DESCRIPTION: _describe(ranges),
         })
         return self._kafka_rdd(ranges)
