@@ -10,6 +10,9 @@ from fastdstream import Context, StreamingContext
 from fastdstream.testing import ManualStreaming
 from fastdstream.testing.line_server import LineServer
 
+# The ``reliability`` fixture and the table of figures printed at the end of the run.
+pytest_plugins = ["reliability.figures"]
+
 MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
 """Every back end the suite runs on: threads in this process, and worker processes."""
 

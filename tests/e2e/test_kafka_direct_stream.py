@@ -353,7 +353,7 @@ def test_new_partitions_of_a_subscribed_topic_are_picked_up(kafka_broker, stream
 
 
 def test_partitions_added_while_running_are_read_from_their_beginning(
-        kafka_broker, streaming) -> None:
+        kafka_broker, streaming, reliability) -> None:
     # With auto.offset.reset=latest, Spark starts a new partition at its end: what was
     # written to it before the stream noticed it was skipped. Here it is read.
     topic = unique("grow-latest")
@@ -372,8 +372,13 @@ def test_partitions_added_while_running_are_read_from_their_beginning(
         kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(50)], partition=p)
     kafka_broker.produce(topic, ["after"], partition=0)
     streaming.run_batches(1)
+    added = [f"p{p}-{i}" for p in (1, 2) for i in range(50)]
+    reliability.record(
+        "2 partitions added to the topic while the stream runs (auto.offset.reset=latest)",
+        "the new partitions are read from their beginning", written_to_new_partitions=len(
+            added), read=len(set(added) & set(seen[1])), skipped=len(set(added) - set(seen[1])))
     assert seen[0] == []  # latest: what was there at the start is skipped, as asked
-    assert seen[1] == sorted(["after", *(f"p{p}-{i}" for p in (1, 2) for i in range(50))])
+    assert seen[1] == sorted(["after", *added])
 
 
 def test_a_missing_topic_is_warned_about_and_read_once_created(

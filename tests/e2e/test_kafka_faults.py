@@ -1,5 +1,6 @@
 """The direct stream across broker failures: a broker of the test's own, stopped and
-restarted (and killed) mid-stream. Nothing is lost, nothing is read twice."""
+restarted (and killed) mid-stream. Nothing is lost, nothing is read twice. (The
+receiver stream's case: test_kafka_receiver_stream.py.)"""
 
 from __future__ import annotations
 
@@ -15,16 +16,9 @@ from fastdstream.testing.kafka_broker import KafkaBroker
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def own_broker():
-    broker = KafkaBroker()
-    broker.start()
-    yield broker
-    broker.stop()
-
-
 @pytest.mark.parametrize("how", ["restart", "kill"])
-def test_broker_down_and_back_mid_stream(master, own_broker: KafkaBroker, how: str) -> None:
+def test_broker_down_and_back_mid_stream(master, own_broker: KafkaBroker, how: str,
+                                         reliability) -> None:
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     own_broker.create_topic(topic, partitions=2)
     own_broker.produce(topic, [f"a{i}" for i in range(20)], partition=0)
@@ -56,7 +50,15 @@ def test_broker_down_and_back_mid_stream(master, own_broker: KafkaBroker, how: s
         streaming.clock.advance(streaming.batch_ms)
         wait_until(lambda: len(streaming.recorder.completed) > done, timeout=60,
                    what="a batch after the broker came back")
-        assert sorted(seen) == sorted([f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
-                                      + [f"c{i}" for i in range(10)])
+        produced = [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)] + [
+            f"c{i}" for i in range(10)]
+        reliability.record(
+            f"Kafka broker {'SIGKILLed' if how == 'kill' else 'stopped'} and restarted "
+            "mid-stream, direct stream", "the batch while it is away fails naming the "
+            "broker; then the stream goes on where it was", produced=len(produced),
+            read=len(seen), lost=len(set(produced) - set(seen)),
+            read_twice=len(seen) - len(set(seen)),
+            broker_restart_s=own_broker.last_start_seconds)
+        assert sorted(seen) == sorted(produced)
     finally:
         streaming.stop()

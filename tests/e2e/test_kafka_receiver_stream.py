@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
 
 from fastdstream.kafka import KafkaUtils
 from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.e2e
 
@@ -89,7 +91,8 @@ def test_undecodable_record_stops_the_receiver_naming_it(master, kafka_broker) -
         streaming.stop()
 
 
-def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path) -> None:
+def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path, reliability
+                                          ) -> None:
     """At-least-once, shown: SIGKILL at random points while producing; every record
     produced is processed at least once."""
     import contextlib
@@ -151,11 +154,19 @@ def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path) -> No
     finally:
         final.kill()
         final.wait(timeout=30)
+    processed = out.read_text().split()
+    reliability.record(
+        "receiver job SIGKILLed mid-stream, Kafka receiver with the write-ahead log",
+        "logged blocks not processed are replayed: 0 lost (at-least-once)", kills=killed,
+        produced=len(produced), processed=len(processed),
+        lost=len(set(produced) - set(processed)),
+        processed_twice=len(processed) - len(set(processed)))
     assert seen() == set(produced)  # nothing lost (duplicates are allowed)
 
 
 def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafka_broker,
-                                                                    tmp_path) -> None:
+                                                                    tmp_path, reliability
+                                                                    ) -> None:
     """Static group membership: after a SIGKILL the restarted job rejoins as the member
     that died. A dynamic member would read nothing until the coordinator expired the
     dead one, session.timeout.ms (45 s here) after its last heartbeat."""
@@ -206,6 +217,10 @@ def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafk
     # dead member's partitions before its session times out (45 s after the kill).
     print(f"restarted receiver job read again {took:.1f} s after the SIGKILL "
           f"(session.timeout.ms={session_timeout_s * 1000})")
+    reliability.record(
+        "receiver job SIGKILLed and restarted, static group membership",
+        "the restarted job takes its partitions back at once, not after the dead member's "
+        "session", session_timeout_s=session_timeout_s, read_again_s_after_kill=took)
     assert took < session_timeout_s - 10, f"{took:.1f} s after the kill"
 
 
@@ -275,4 +290,54 @@ def test_a_receiver_kept_waiting_for_its_assignment_says_what_it_waits_for(
         assert "as a dynamic member" in waiting()[0]
     finally:
         hung.close()
+        streaming.stop()
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_the_receiver_goes_on_after_the_broker_is_down_and_back(
+        master, own_broker: KafkaBroker, how: str, reliability) -> None:
+    """The consumer's errors while the broker is away restart the receiver (every 2 s);
+    once it is back, the group gives the static member its partitions and it reads on
+    from the offsets committed for what it had stored: nothing lost."""
+    topic, group = f"recv-down-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    own_broker.create_topic(topic, partitions=2)
+    produced = [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
+    own_broker.produce(topic, produced[:20], partition=0)
+    own_broker.produce(topic, produced[20:], partition=1)
+    streaming = ManualStreaming(master=master)
+    seen: list[str] = []
+    try:
+        stream = KafkaUtils.createStream(streaming.ssc, own_broker.bootstrap_servers, group,
+                                         {topic: 1}, {"auto.offset.reset": "earliest"})
+        stream.foreachRDD(lambda rdd: seen.extend(v for _, v in rdd.collect()))
+        streaming.start()
+        streaming.cut_blocks(stream._id, 40, timeout=60)
+        streaming.run_batches(1)
+        assert sorted(seen) == sorted(produced)
+        wait_until(lambda: own_broker.committed(group, topic, 2) == [20, 20], timeout=30,
+                   what="the stored blocks' offsets committed")
+        if how == "restart":
+            own_broker.stop(keep_data=True)
+        else:
+            own_broker.kill()
+        own_broker.start()
+        back_at = time.monotonic()
+        after = [f"c{i}" for i in range(10)]
+        own_broker.produce(topic, after, partition=1)
+        produced += after
+        deadline = back_at + 120
+        while not set(produced) <= set(seen):  # in as many batches as it takes
+            assert time.monotonic() < deadline, f"read {sorted(seen)}"
+            streaming.cut_blocks(stream._id, 1, timeout=120)
+            streaming.run_batches(1)
+        took = time.monotonic() - back_at
+        reliability.record(
+            f"Kafka broker {'SIGKILLed' if how == 'kill' else 'stopped'} and restarted "
+            "mid-stream, receiver stream", "the receiver restarts while it is away, then "
+            "reads on from its committed offsets", produced=len(produced), read=len(seen),
+            lost=len(set(produced) - set(seen)), read_twice=len(seen) - len(set(seen)),
+            receiver_errors=len(streaming.recorder.events_named("receiverError")),
+            read_again_s=took)
+        assert set(seen) == set(produced)  # at-least-once: a duplicate would be allowed
+    finally:
         streaming.stop()

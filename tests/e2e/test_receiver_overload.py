@@ -112,7 +112,7 @@ def overload(conf: dict[str, str]) -> Run:
 def report(name: str, run: Run) -> dict[str, object]:
     sending = [b for b in run.batches if b["scheduling_ms"] >= 0]
     figures = {
-        "case": name, "lines sent": run.sent, "lines processed": run.processed,
+        "lines sent": run.sent, "lines processed": run.processed,
         "RSS start MB": run.rss[0][1] // MB, "RSS max MB": max(r for _, r in run.rss) // MB,
         "RSS end MB": run.rss[-1][1] // MB,
         "max scheduling delay s": max(b["scheduling_ms"] for b in sending) / 1000,
@@ -134,10 +134,13 @@ def assert_levels_off(run: Run, max_growth_mb: int) -> None:
     assert max(late) < 15_000, run.batches
 
 
-def test_backpressure_keeps_rss_and_delay_level_and_loses_nothing() -> None:
+def test_backpressure_keeps_rss_and_delay_level_and_loses_nothing(reliability) -> None:
     run = overload({"spark.streaming.backpressure.enabled": "true",
                     "spark.streaming.backpressure.initialRate": "50000"})
-    report("backpressure", run)
+    reliability.record(
+        f"socket receiver sent to as fast as TCP goes for {SEND_S:.0f} s, job takes "
+        f"{PROCESS_RATE:,} lines/s; backpressure", "rate follows the job, TCP slows the "
+        "sender: RSS and delay level off, every line processed", **report("backpressure", run))
     assert_levels_off(run, max_growth_mb=400)
     # initialRate holds until the first estimate (the second batch's): ~1 s of it a batch
     for batch in run.batches[:2]:
@@ -146,8 +149,12 @@ def test_backpressure_keeps_rss_and_delay_level_and_loses_nothing() -> None:
     assert 0 < run.batches[-1]["rate"] <= 2 * PROCESS_RATE, run.batches
 
 
-def test_memory_bound_alone_keeps_rss_and_delay_level_and_loses_nothing() -> None:
+def test_memory_bound_alone_keeps_rss_and_delay_level_and_loses_nothing(reliability) -> None:
     run = overload({"fastdstream.receiver.maxBufferedBytes": "16m"})
-    report("memory bound 16m", run)
+    reliability.record(
+        f"socket receiver sent to as fast as TCP goes for {SEND_S:.0f} s, job takes "
+        f"{PROCESS_RATE:,} lines/s; memory bound alone", "store() waits at the bound, TCP "
+        "slows the sender: RSS and delay level off, every line processed",
+        **report("memory bound 16m", run))
     assert_levels_off(run, max_growth_mb=400)
     assert max(b["buffered_bytes"] for b in run.batches) <= 16 * MB + len(CHUNK) * 2

@@ -47,10 +47,16 @@ def finish(job: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_sigterm_with_stop_gracefully_on_shutdown_processes_what_was_received(
-        master: str, tmp_path: Path) -> None:
+        master: str, tmp_path: Path, reliability) -> None:
     job, out = run_job(tmp_path, master, "--graceful")
     job.send_signal(signal.SIGTERM)
     returncode, output = finish(job)
+    processed = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
+    reliability.record(
+        "SIGTERM with spark.streaming.stopGracefullyOnShutdown=true",
+        "graceful stop (received data processed, commits flushed), then exit by SIGTERM",
+        lines_sent=len(LINES), lines_processed=len(processed),
+        lost=len(set(LINES) - set(processed)), exit_code=returncode)
     # Every line received was processed, and then the process ended as SIGTERM ends it.
     assert out.read_text(encoding="utf-8").splitlines() == LINES, output
     assert returncode == -signal.SIGTERM, output

@@ -83,7 +83,7 @@ def test_invalid_utf8_fails_loudly_naming_the_source(master, line_server: LineSe
 
 
 def test_lines_before_an_invalid_one_in_the_same_chunk_are_stored(
-        master, line_server: LineServer) -> None:
+        master, line_server: LineServer, reliability) -> None:
     streaming = ManualStreaming(master=master)
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
@@ -100,6 +100,11 @@ def test_lines_before_an_invalid_one_in_the_same_chunk_are_stored(
             streaming.ssc.awaitTerminationOrTimeout(10)
         message = str(info.value)
         assert f"127.0.0.1:{line_server.port}" in message
+        reliability.record(
+            "socket text stream: 2 valid lines, then one not UTF-8, in one chunk",
+            "the valid lines are stored, then the receiver stops with a DecodeError naming "
+            "source, line, offset and how many lines were delivered",
+            lines_processed=len(seen), error=type(info.value).__name__)
         assert "line 3 (byte offset 12)" in message
         assert "2 line(s) received" in message and "were stored" in message
     finally:
@@ -107,7 +112,7 @@ def test_lines_before_an_invalid_one_in_the_same_chunk_are_stored(
 
 
 def test_a_line_longer_than_max_line_bytes_stops_the_receiver(
-        master, line_server: LineServer) -> None:
+        master, line_server: LineServer, reliability) -> None:
     streaming = ManualStreaming(master=master, conf={"fastdstream.text.maxLineBytes": "1k"})
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
@@ -123,6 +128,11 @@ def test_a_line_longer_than_max_line_bytes_stops_the_receiver(
             streaming.ssc.awaitTerminationOrTimeout(10)
         message = str(info.value)
         assert f"127.0.0.1:{line_server.port}" in message
+        reliability.record(
+            "socket text stream: a line of 2,000 bytes without newline, "
+            "fastdstream.text.maxLineBytes=1k", "the lines before it are stored, then the "
+            "receiver stops with a DecodeError naming source, line and offset",
+            lines_processed=len(seen), error=type(info.value).__name__)
         assert "line 2 (byte offset 6) is longer than 1024 bytes" in message
         assert "fastdstream.text.maxLineBytes" in message
     finally:

@@ -247,7 +247,7 @@ class CountingChunk(bytes):
     find = rfind  # type: ignore[assignment]
 
 
-def test_a_line_without_newline_is_kept_as_its_chunks_and_searched_once():
+def test_a_line_without_newline_is_kept_as_its_chunks_and_searched_once(reliability):
     # Structural, not timed: quadratic work means re-searching or re-copying the
     # held bytes per chunk; here every chunk is held as received (no join) and
     # searched exactly once, so the work per chunk does not grow with the line.
@@ -256,6 +256,11 @@ def test_a_line_without_newline_is_kept_as_its_chunks_and_searched_once():
     chunks = [CountingChunk(bytes([65 + i % 26]) * 4096) for i in range(300)]
     for chunk in chunks:
         assert splitter.feed(chunk) is None
+    received = sum(len(chunk) for chunk in chunks)
+    reliability.record(
+        f"a line of {received / 2**20:.1f} MiB without newline, in {len(chunks)} chunks",
+        "linear: each chunk held as received and searched once", bytes_received=received,
+        bytes_searched=CountingChunk.searched[0], chunks_held=len(splitter._pending))
     assert CountingChunk.searched[0] == 300 * 4096
     assert len(splitter._pending) == 300
     assert all(held is fed for held, fed in zip(splitter._pending, chunks, strict=True))

@@ -216,7 +216,7 @@ def test_stop_without_grace_drops_queued_batches_and_stops_everything(
 
 
 def test_stop_from_inside_an_output_operation_stops_the_context(
-        manual: ManualStreaming) -> None:
+        manual: ManualStreaming, reliability) -> None:
     # Spark allows stopping from an output operation: the stop cannot join the job thread
     # it runs on, so it runs on a thread of its own and awaitTermination returns.
     seen: list[list[int]] = []
@@ -236,6 +236,13 @@ def test_stop_from_inside_an_output_operation_stops_the_context(
     assert [e.outputOperationInfo().failureReason()
             for e in manual.recorder.events_named("outputOperationCompleted")] == [None]
     wait_until(lambda: manual.sc._stopped, what="the Context to be stopped too")
+    reliability.record(
+        "ssc.stop() called inside foreachRDD", "stops on a thread of its own; "
+        "awaitTermination returns, getActive() is None, the queued batches never run",
+        batches_run=len(manual.recorder.completed),
+        output_errors=sum(e.outputOperationInfo().failureReason() is not None
+                          for e in manual.recorder.events_named("outputOperationCompleted")),
+        context_active=StreamingContext.getActive() is not None)
     with pytest.raises(RuntimeError, match="already been stopped"):
         manual.ssc.start()
 
