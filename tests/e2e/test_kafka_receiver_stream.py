@@ -296,9 +296,9 @@ def test_a_receiver_kept_waiting_for_its_assignment_says_what_it_waits_for(
 @pytest.mark.parametrize("how", ["restart", "kill"])
 def test_the_receiver_goes_on_after_the_broker_is_down_and_back(
         master, own_broker: KafkaBroker, how: str, reliability) -> None:
-    """The consumer's errors while the broker is away restart the receiver (every 2 s);
-    once it is back, the group gives the static member its partitions and it reads on
-    from the offsets committed for what it had stored: nothing lost."""
+    """While the broker is away the consumer reconnects (and, should it report an
+    error, the receiver restarts and the static member rejoins the group); once the
+    broker is back the receiver reads on from where it was: nothing lost."""
     topic, group = f"recv-down-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
     own_broker.create_topic(topic, partitions=2)
     produced = [f"a{i}" for i in range(20)] + [f"b{i}" for i in range(20)]
@@ -333,8 +333,8 @@ def test_the_receiver_goes_on_after_the_broker_is_down_and_back(
         took = time.monotonic() - back_at
         reliability.record(
             f"Kafka broker {'SIGKILLed' if how == 'kill' else 'stopped'} and restarted "
-            "mid-stream, receiver stream", "the receiver restarts while it is away, then "
-            "reads on from its committed offsets", produced=len(produced), read=len(seen),
+            "mid-stream, receiver stream", "the consumer reconnects; once the broker is "
+            "back the receiver reads on where it was", produced=len(produced), read=len(seen),
             lost=len(set(produced) - set(seen)), read_twice=len(seen) - len(set(seen)),
             receiver_errors=len(streaming.recorder.events_named("receiverError")),
             read_again_s=took)

@@ -93,7 +93,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
               for report in terminalreporter.stats.get(key, [])}
     for row in rows:
         row.failed = row.test in failed
-    terminalreporter.write_sep("=", f"reliability figures ({len(rows)} rows)")
+    plural = "s" if len(rows) != 1 else ""
+    terminalreporter.write_sep("=", f"reliability figures ({len(rows)} row{plural})")
     for line in table(rows):
         terminalreporter.write_line(line)
     path = config.rootpath / ARTIFACT
