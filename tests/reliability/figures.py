@@ -46,7 +46,7 @@ class Reliability:
         """One row: the fault the test made, what happened, and the figures measured.
 
         Figures are the test's own values (counts, seconds, megabytes), never constants;
-        a float is shown with up to three significant decimals.
+        a float is shown with three significant digits.
         """
         self._rows.append(Row(fault, outcome, dict(figures), self._test))
 
