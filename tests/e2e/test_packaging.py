@@ -107,6 +107,24 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(installed: Installed, tmp_path:
     _smoke(installed.python, tmp_path)
 
 
+def test_the_installed_command_lists_examples_and_submits_a_program(
+        installed: Installed, tmp_path: Path) -> None:
+    command = installed.python.parent / "fastdstream"
+    listed = subprocess.run([str(command), "example"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "network_wordcount" in listed.stdout  # the examples ship in the wheel
+    app = tmp_path / "app.py"
+    app.write_text("from fastdstream import Context\n"
+                   "with Context() as sc:\n"
+                   "    print(sc.master, sc.getConf().get('x.y'))\n")
+    submitted = subprocess.run([str(command), "submit", "--master", "local[3]", "--conf",
+                                "x.y=z", str(app)], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    assert submitted.stdout.strip() == "local[3] z"
+
+
 def test_sdist_builds_from_scratch_in_a_fresh_venv(dist: Dist, tmp_path: Path) -> None:
     # pip compiles the core from the sdist's Cython sources in an isolated build env.
     python = _fresh_venv(tmp_path / "venv", dist.sdist)
