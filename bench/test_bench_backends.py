@@ -1,5 +1,10 @@
-"""Back ends side by side: ``local[2]`` (threads) against ``local-cluster[2,1,1024]``
-(two worker processes), on the same word count data in the same run.
+"""Back ends side by side: ``local[2]`` (threads), ``local-cluster[2,1,1024]`` (two
+worker processes) and ``ray`` (two executor actors on a local Ray of two CPUs), on
+the same word count data in the same run.
+
+- per-batch overhead: one empty batch of 4 partitions through the streaming
+  machinery (a ``foreachRDD`` that counts it): what a back end adds to every batch
+  before any data moves (target on ``ray``: under 5 ms median);
 
 - lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
   plain-Python functions, where threads share one GIL and worker processes do not;
@@ -22,10 +27,26 @@ import pyarrow as pa
 import pytest
 
 from fastdstream import Context
+from fastdstream.testing import ManualStreaming
 from fastdstream.testing.line_server import DEMO_TEXT
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
-MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
+MASTERS = ["local[2]", "local-cluster[2,1,1024]", "ray"]
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """A local Ray that ``Context("ray")`` joins. Four logical CPUs on this two-core
+    machine: the module's Context and a benchmark's own (batch overhead) each have two
+    one-CPU executor actors, as local-cluster[2,1,1024] has two one-core workers."""
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +62,8 @@ def expected(lines: pa.Table) -> int:
 
 @pytest.fixture(scope="module", params=MASTERS)
 def sc(request: pytest.FixtureRequest) -> Iterator[Context]:
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
     context = Context(request.param, "bench")
     yield context
     context.stop()
@@ -70,3 +93,22 @@ def test_columnar_word_count(benchmark, sc: Context, lines: pa.Table, expected: 
     benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
     total = benchmark.pedantic(_columnar_word_count, args=(sc, lines), rounds=5, iterations=1)
     assert total == expected
+
+
+@pytest.mark.benchmark(group="backend-batch-overhead")
+@pytest.mark.parametrize("master", MASTERS)
+def test_empty_batch_overhead(benchmark, request: pytest.FixtureRequest, master: str) -> None:
+    """One empty batch of 4 partitions, counted by its output: clock tick to completed."""
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    benchmark.extra_info.update(master=master, partitions=4)
+    streaming = ManualStreaming(batch_seconds=0.01, master=master)
+    empty = streaming.sc.parallelize([], 4)
+    streaming.ssc.queueStream([], default=empty).foreachRDD(lambda rdd: rdd.count())
+    streaming.start()
+    try:
+        benchmark.pedantic(streaming.run_batches, args=(1,), rounds=200, iterations=1,
+                           warmup_rounds=10)
+    finally:
+        streaming.stop()
+    assert len(streaming.recorder.completed) >= 200

@@ -10,14 +10,43 @@ from fastdstream import Context, StreamingContext
 from fastdstream.testing import ManualStreaming
 from fastdstream.testing.line_server import LineServer
 
-MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
-"""Every back end the suite runs on: threads in this process, and worker processes."""
+MASTERS = ["local[2]", "local-cluster[2,1,1024]", "ray"]
+"""Every back end the suite runs on: threads in this process, worker processes, and
+Ray actors (on the session's Ray, see ``ray_session``)."""
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole session, started on first use, which ``Context("ray")``
+    joins (two CPUs: this machine's). Shut down at the end; if the test process is
+    killed, the watchdog ends Ray's processes with it."""
+    import os
+
+    import ray
+
+    from fastdstream.engine.backend import ray_watchdog
+
+    watchdog = ray_watchdog.start(os.getpid())
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        yield
+    finally:
+        ray.shutdown()
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+
+
+def _with_backend(request: pytest.FixtureRequest, master: str) -> str:
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    return master
 
 
 @pytest.fixture(params=MASTERS)
 def master(request: pytest.FixtureRequest) -> str:
     """The master of the back end under test; tests that use it run once per back end."""
-    return str(request.param)
+    return _with_backend(request, str(request.param))
 
 
 @pytest.fixture
@@ -30,7 +59,7 @@ def sc(master: str) -> Iterator[Context]:
 @pytest.fixture(scope="module", params=MASTERS)
 def module_sc(request: pytest.FixtureRequest) -> Iterator[Context]:
     """One Context per back end for a whole module (property tests run many small jobs)."""
-    context = Context(str(request.param), request.module.__name__)
+    context = Context(_with_backend(request, str(request.param)), request.module.__name__)
     yield context
     context.stop()
 
