@@ -19,19 +19,23 @@ Ray actors (on the session's Ray, see ``ray_session``)."""
 def ray_session() -> Iterator[None]:
     """One local Ray for the whole session, started on first use, which ``Context("ray")``
     joins (two CPUs: this machine's). Shut down at the end; if the test process is
-    killed, the watchdog ends Ray's processes with it."""
+    killed, the watchdog ends Ray's processes with it. Executors are kept warm between
+    the tests' Contexts (``fastdstream.ray.reuseExecutors``): a Context per test would
+    otherwise start two actor processes per test."""
     import os
 
     import ray
 
-    from fastdstream.engine.backend import ray_watchdog
+    from fastdstream.engine.backend import ray_executor_pool, ray_watchdog
 
     watchdog = ray_watchdog.start(os.getpid())
+    os.environ[ray_executor_pool.REUSE_ENV] = "1"
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
         yield
     finally:
+        os.environ.pop(ray_executor_pool.REUSE_ENV, None)
         ray.shutdown()
         assert watchdog.stdin is not None
         watchdog.stdin.close()

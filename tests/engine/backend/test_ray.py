@@ -20,10 +20,13 @@ from fastdstream import Context, TaskContext
 from fastdstream.engine.backend.ray import RemoteTaskError, is_ray_master
 from fastdstream.testing import block_ids, wait_until
 
+FRESH = {"fastdstream.ray.reuseExecutors": "false"}
+"""New actors for the Context, as its ids and process ids are checked."""
+
 
 @pytest.fixture
 def cluster(ray_session: None) -> Iterator[Context]:
-    sc = Context("ray", "test-ray")
+    sc = Context("ray", "test-ray", conf=FRESH)
     yield sc
     sc.stop()
 
@@ -58,13 +61,13 @@ def test_tasks_run_on_actors_each_with_its_own_executor(cluster: Context) -> Non
 
 
 def test_a_context_joins_the_running_ray_and_leaves_it_running(ray_session: None) -> None:
-    with Context("ray") as sc:
+    with Context("ray", conf=FRESH) as sc:
         assert sc.parallelize(range(10), 2).sum() == 45
     assert ray.is_initialized()
 
 
 def test_executor_instances_and_cores_size_the_actors(ray_session: None) -> None:
-    conf = {"spark.executor.instances": "1", "spark.executor.cores": "2"}
+    conf = {"spark.executor.instances": "1", "spark.executor.cores": "2", **FRESH}
     with Context("ray", conf=conf) as sc:
         assert sc.defaultParallelism == 2
         where = sc.parallelize(range(4), 4).map(
@@ -84,6 +87,28 @@ def test_executors_a_cluster_cannot_hold_fail_clearly(ray_session: None) -> None
             "fastdstream.ray.startTimeout": "2s"}
     with pytest.raises(RuntimeError, match="did not start within 2 s"):
         Context("ray", conf=conf)
+
+
+def test_warm_executors_go_to_the_next_context_without_their_state_or_blocks(
+        ray_session: None) -> None:
+    warm = {"fastdstream.ray.reuseExecutors": "true"}
+
+    def touch(x):
+        TaskContext.get().executor_state("consumer", lambda: object())
+        return os.getpid()
+
+    with Context("ray", conf=warm) as first:
+        pids = set(first.parallelize(range(4), 4).map(touch).collect())
+        first.parallelize(range(4), 4).cache().count()
+        ids = first._backend.executor_ids()
+        assert first._backend.executor_state_keys() == {i: ["'consumer'"] for i in ids}
+    with Context("ray", conf=warm) as second:
+        assert set(second._backend.actor_pids().values()) == pids  # the same processes
+        assert sorted(second._backend.executor_ids()) == sorted(ids)
+        assert second._backend.executor_state_keys() == {i: [] for i in ids}
+        assert block_ids(second) == set()
+        assert sorted(second.parallelize([(1, 2), (1, 3)], 2).reduceByKey(add).collect()) \
+            == [(1, 5)]
 
 
 def test_a_partition_runs_on_the_same_executor_batch_after_batch(cluster: Context) -> None:

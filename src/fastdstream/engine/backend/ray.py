@@ -23,7 +23,9 @@ outputs it held are recomputed from lineage.
 
 Ray-only settings live under ``fastdstream.ray.``: ``fastdstream.ray.executor.resources``
 (JSON, Ray custom resources per executor actor, e.g. ``{"worker_node": 1}``) and
-``fastdstream.ray.startTimeout`` (how long to wait for executors to come up).
+``fastdstream.ray.startTimeout`` (how long to wait for executors to come up) and
+``fastdstream.ray.reuseExecutors`` (keep executors warm for the next Context in this
+process, see :mod:`ray_executor_pool`).
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ import sys
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from fastdstream.conf import Conf, parse_duration_ms
-from fastdstream.engine.backend import ray_watchdog, serde
+from fastdstream.engine.backend import ray_executor_pool, ray_watchdog, serde
 from fastdstream.engine.backend.base import (
     ExecutorBackend,
     ExecutorLostError,
@@ -63,6 +65,7 @@ EXECUTOR_INSTANCES = "spark.executor.instances"
 EXECUTOR_CORES = "spark.executor.cores"
 RAY_EXECUTOR_RESOURCES = "fastdstream.ray.executor.resources"
 RAY_START_TIMEOUT = "fastdstream.ray.startTimeout"
+RAY_REUSE_EXECUTORS = "fastdstream.ray.reuseExecutors"
 
 DEFAULT_INSTANCES = 2  # Spark's default for spark.executor.instances
 STOP_TIMEOUT_S = 10.0
@@ -110,14 +113,22 @@ class RayBackend(ExecutorBackend):
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
         self._running = 0  # stages in flight: stop() lets them end before Ray goes
-        self._ids = itertools.count()
+        self._ids: Iterator[int] = itertools.count()
         self._round_robin = itertools.count()
         self._name_prefix = f"fastdstream-{uuid.uuid4().hex[:12]}-executor-"
         self._slots: list[_Actor] = []
         self._stopped = False
         self._started_ray = False
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._reuse = conf.get_bool(
+            RAY_REUSE_EXECUTORS, os.environ.get(ray_executor_pool.REUSE_ENV, "") == "1")
         self._connect()
+        self._pool_key: ray_executor_pool.PoolKey = (
+            ray.get_runtime_context().get_job_id(), float(self.cores),
+            json.dumps(self._resources, sort_keys=True))
+        if self._reuse:
+            pool = ray_executor_pool.pool_for(self._pool_key)
+            self._name_prefix, self._ids = pool.name_prefix, pool.ids
         try:
             # Tasks wait in their own group, so a block fetch from another executor
             # (default group) is served even while every task thread is busy.
@@ -125,8 +136,16 @@ class RayBackend(ExecutorBackend):
             self._actor_class: Any = ray.remote(  # type: ignore[call-overload]
                 concurrency_groups={TASKS_GROUP: max(4, 2 * self.cores)},
                 max_concurrency=8, max_restarts=0)(RayExecutor)
-            self._slots = [self._start_actor(slot) for slot in range(self.instances)]
-            self._wait_ready(self._slots)
+            warm = (ray_executor_pool.take(self._pool_key, self.instances)
+                    if self._reuse else [])
+            self._slots = [_Actor(executor_id, slot, handle, None, ready=True)
+                           for slot, (executor_id, handle) in enumerate(warm)]
+            if len(self._slots) < self.instances:
+                ray_executor_pool.evict_idle()  # idle actors hold CPUs these need
+                started = [self._start_actor(slot)
+                           for slot in range(len(self._slots), self.instances)]
+                self._slots.extend(started)
+                self._wait_ready(started)
         except BaseException:
             self.stop()
             raise
@@ -389,20 +408,42 @@ class RayBackend(ExecutorBackend):
             self._stopped = True
             actors = list(self._slots)
         if ray.is_initialized():
+            live = [a for a in actors if a.alive and a.ready]
+            kept: list[_Actor] = []
+            if self._reuse and not self._started_ray and self._running == 0:
+                kept = self._keep_warm(live)
             # Close hooks first (cached consumers and the like), then the actors go,
             # which also ends any task still running.
-            refs = [a.handle.stop.remote() for a in actors if a.alive and a.ready]
+            refs = [a.handle.stop.remote() for a in live if a not in kept]
             if refs:
                 ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)
             for actor in actors:
+                if actor.alive and actor not in kept:
+                    with contextlib.suppress(Exception):
+                        ray.kill(actor.handle, no_restart=True)
                 actor.alive = False
-                with contextlib.suppress(Exception):
-                    ray.kill(actor.handle, no_restart=True)
         with self._idle:  # stages see their actors die and end before Ray goes
             self._idle.wait_for(lambda: self._running == 0, STOP_TIMEOUT_S)
         if self._started_ray:
             ray.shutdown()
         self._release_watchdog()
+
+    def _keep_warm(self, actors: list[_Actor]) -> list[_Actor]:
+        """Reset the executors (close hooks, blocks) and leave them for the next Context;
+        the ones kept (a reset that failed or hung leaves that actor to be killed)."""
+        refs = [a.handle.reset.remote() for a in actors]
+        if refs:
+            ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)
+        kept = []
+        for actor, ref in zip(actors, refs, strict=True):
+            try:
+                ray.get(ref, timeout=0)
+            except Exception as exc:
+                log.warning("%s is not kept warm: %s", actor.describe(), _first_line(exc))
+                continue
+            kept.append(actor)
+        ray_executor_pool.give_back(self._pool_key, [(a.executor_id, a.handle) for a in kept])
+        return kept
 
     def _release_watchdog(self) -> None:
         """Ray is down: the watchdog may end."""

@@ -147,6 +147,13 @@ class RayExecutor:
     def state_keys(self) -> list[str]:
         return [repr(k) for k in self.executor.state_keys()]
 
+    def reset(self) -> None:
+        """End this executor's life in one Context (close hooks, blocks dropped) and start
+        it afresh, with the same id, for the next (warm executors, see ray_executor_pool)."""
+        old = self.executor
+        self.executor = Executor(old.executor_id, self.fetcher)
+        old.stop()
+
     def stop(self) -> None:
         """Run the state's close hooks and drop the blocks; the driver kills the actor
         next, which ends any task still running."""
