@@ -18,8 +18,9 @@ Ray actors (on the session's Ray, see ``ray_session``)."""
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """One local Ray for the whole session, started on first use, which ``Context("ray")``
-    joins (two CPUs: this machine's). Shut down at the end; if the test process is
-    killed, the watchdog ends Ray's processes with it. Executors are kept warm between
+    joins. Four logical CPUs on this two-core machine: a module's Context and a test's
+    own (two one-CPU executor actors each) are alive at once in some modules. Shut down
+    at the end; if the test process is killed, the watchdog ends Ray's processes with it. Executors are kept warm between
     the tests' Contexts (``fastdstream.ray.reuseExecutors``): a Context per test would
     otherwise start two actor processes per test."""
     import os
@@ -31,7 +32,7 @@ def ray_session() -> Iterator[None]:
     watchdog = ray_watchdog.start(os.getpid())
     os.environ[ray_executor_pool.REUSE_ENV] = "1"
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
         yield
     finally:

@@ -136,7 +136,7 @@ class RayBackend(ExecutorBackend):
             self._actor_class: Any = ray.remote(  # type: ignore[call-overload]
                 concurrency_groups={TASKS_GROUP: max(4, 2 * self.cores)},
                 max_concurrency=8, max_restarts=0)(RayExecutor)
-            warm = (ray_executor_pool.take(self._pool_key, self.instances)
+            warm = (ray_executor_pool.take(self._pool_key, self.instances, _sys_path())
                     if self._reuse else [])
             self._slots = [_Actor(executor_id, slot, handle, None, ready=True)
                            for slot, (executor_id, handle) in enumerate(warm)]
@@ -179,7 +179,7 @@ class RayBackend(ExecutorBackend):
         if self._resources:
             options["resources"] = self._resources
         handle = self._actor_class.options(**options).remote(
-            executor_id, self.cores, self._name_prefix, [p for p in sys.path if p])
+            executor_id, self.cores, self._name_prefix, _sys_path())
         return _Actor(executor_id, slot, handle, handle.ready.remote())
 
     def _wait_ready(self, actors: Sequence[_Actor]) -> None:
@@ -449,6 +449,10 @@ class RayBackend(ExecutorBackend):
         """Ray is down: the watchdog may end."""
         if self._watchdog is not None and self._watchdog.stdin is not None:
             self._watchdog.stdin.close()
+
+
+def _sys_path() -> list[str]:
+    return [p for p in sys.path if p]
 
 
 def _positive_int(conf: Conf, key: str, default: int) -> int:

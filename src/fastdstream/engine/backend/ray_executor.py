@@ -16,6 +16,7 @@ forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -86,11 +87,8 @@ class RayExecutor:
 
     def __init__(self, executor_id: str, cores: int, name_prefix: str,
                  sys_path: Sequence[str] = ()):
-        # Closures are pickled by reference to modules the driver can import (a test
-        # module, a script's directory): the actor must find them where the driver does.
-        for entry in reversed(sys_path):
-            if entry not in sys.path:
-                sys.path.insert(0, entry)
+        self._added_paths: list[str] = []
+        self.adopt(sys_path)
         self.fetcher = ActorFetcher(name_prefix)
         self.executor = Executor(executor_id, self.fetcher)
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
@@ -98,6 +96,25 @@ class RayExecutor:
 
     def ready(self) -> int:
         """The actor's process id, once it is up (the driver waits on this)."""
+        return os.getpid()
+
+    def adopt(self, sys_path: Sequence[str]) -> int:
+        """Take the driver's ``sys.path`` (at start, and when a warm executor goes to a new
+        Context, whose pyFiles may differ); return the process id.
+
+        Closures are pickled by reference to modules the driver can import (a test
+        module, a script's directory, pyFiles): the actor must find them where the
+        driver does. Entries an earlier Context added and this one lacks are taken back.
+        """
+        for entry in self._added_paths:
+            if entry not in sys_path:
+                with contextlib.suppress(ValueError):
+                    sys.path.remove(entry)
+        self._added_paths = [e for e in self._added_paths if e in sys_path]
+        for entry in reversed(sys_path):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+                self._added_paths.append(entry)
         return os.getpid()
 
     def run_tasks(self, frame: bytes, stage_id: int,

@@ -11,7 +11,9 @@ and the next Context of the same shape (CPUs and resources per executor, on the
 same Ray job) takes them. An idle actor still holds its CPUs on the cluster, so
 any Context that must start actors first ends the idle ones it does not take.
 
-Executors kept warm keep their ids and actor names: the ids of one pool come
+Python modules a task imported stay imported, as in PySpark, whose Python workers
+are reused by default (``spark.python.worker.reuse``). Executors kept warm keep
+their ids and actor names: the ids of one pool come
 from one counter, so two Contexts alive at once never share one.
 """
 
@@ -56,14 +58,15 @@ def pool_for(key: PoolKey) -> ExecutorPool:
         return pool
 
 
-def take(key: PoolKey, n: int) -> list[tuple[str, Any]]:
-    """Up to ``n`` idle executors of this shape that are still alive."""
+def take(key: PoolKey, n: int, sys_path: list[str]) -> list[tuple[str, Any]]:
+    """Up to ``n`` idle executors of this shape that are still alive, given the new
+    Context's ``sys_path`` (its pyFiles)."""
     pool = pool_for(key)
     with _lock:
         taken, pool.idle = pool.idle[:n], pool.idle[n:]
     if not taken:
         return []
-    refs = [actor.ready.remote() for _, actor in taken]
+    refs = [actor.adopt.remote(sys_path) for _, actor in taken]
     ray.wait(refs, num_returns=len(refs), timeout=CHECK_TIMEOUT_S)
     alive = []
     for (executor_id, actor), ref in zip(taken, refs, strict=True):
