@@ -20,9 +20,10 @@ def ray_session() -> Iterator[None]:
     """One local Ray for the whole session, started on first use, which ``Context("ray")``
     joins. Four logical CPUs on this two-core machine: a module's Context and a test's
     own (two one-CPU executor actors each) are alive at once in some modules. Shut down
-    at the end; if the test process is killed, the watchdog ends Ray's processes with it. Executors are kept warm between
-    the tests' Contexts (``fastdstream.ray.reuseExecutors``): a Context per test would
-    otherwise start two actor processes per test."""
+    at the end; if the test process is killed, the watchdog ends Ray's processes with
+    it. Executors are kept warm between the tests' Contexts
+    (``fastdstream.ray.reuseExecutors``): a Context per test would otherwise start two
+    actor processes per test."""
     import os
 
     import ray
