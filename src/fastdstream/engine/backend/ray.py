@@ -35,6 +35,7 @@ import itertools
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -158,6 +159,8 @@ class RayBackend(ExecutorBackend):
         if self.master == "ray":
             # Started before Ray, so that Ray's processes are seen from their start.
             self._watchdog = ray_watchdog.start(os.getpid())
+            main = threading.current_thread() is threading.main_thread()
+            sigterm = signal.getsignal(signal.SIGTERM) if main else None
             try:
                 ray.init(num_cpus=self.parallelism, include_dashboard=False,
                          log_to_driver=False, logging_level=logging.WARNING,
@@ -165,6 +168,12 @@ class RayBackend(ExecutorBackend):
             except BaseException:
                 self._release_watchdog()
                 raise
+            if main and sigterm is not None:
+                # ray.init makes SIGTERM exit(15) so that its atexit hook stops Ray; the
+                # watchdog does that here, and SIGTERM keeps the meaning the program
+                # gave it (the process ends as SIGTERM ends it, or the streaming
+                # context's graceful stop runs).
+                signal.signal(signal.SIGTERM, sigterm)
         else:
             ray.init(address=self.master, log_to_driver=False, logging_level=logging.WARNING,
                      configure_logging=False)

@@ -125,9 +125,9 @@ class RayExecutor:
         except BaseException as exc:
             failed = (False, encode_error(exc))
             return [failed for _ in tasks]
-        if len(tasks) == 1:  # the pool hand-off costs more than a tiny task
-            split, attempt = tasks[0]
-            return [self._run_one(fn, stage_id, split, attempt)]
+        # Always on the executor's ``cores`` task threads, never on the thread Ray calls
+        # this on (one of several, and not the same each time): per-thread executor
+        # state, such as a cached Kafka consumer, then stays one per task thread.
         futures = [self._pool.submit(self._run_one, fn, stage_id, split, attempt)
                    for split, attempt in tasks]
         return [f.result() for f in futures]
