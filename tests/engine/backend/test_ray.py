@@ -283,3 +283,54 @@ def test_a_ray_the_context_started_goes_with_it_also_when_the_driver_is_killed()
         finally:
             driver.kill()
             driver.wait()
+
+
+_TWO_NODES = textwrap.dedent("""
+    import os, sys
+    from operator import add
+    import ray
+    from ray.cluster_utils import Cluster
+    from fastdstream import Context, TaskContext
+    from fastdstream.engine.backend import ray_watchdog
+
+    watchdog = ray_watchdog.start(os.getpid())  # a killed test leaves no node behind
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    sc = Context("ray", conf={"spark.executor.instances": "2"})
+
+    def node(_):
+        return (TaskContext.get().executor.executor_id,
+                ray.get_runtime_context().get_node_id())
+
+    placed = dict(sc.parallelize(range(2), 2).map(node).collect())
+    assert len(set(placed.values())) == 2, placed  # one executor on each node
+    victim = next(e for e, n in placed.items() if n == worker.node_id)
+    data = sc.parallelize([(i % 7, 1) for i in range(700)], 4)
+    counts = data.reduceByKey(add)
+    expected = sorted(counts.collect())
+    pid = sc._backend.actor_pids()[victim]
+    # The node goes, and with it every process it ran (raylet and all: the machine is
+    # gone); an actor's process outlives its raylet for a while otherwise.
+    cluster.remove_node(worker, allow_graceful=False)
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    # Map outputs on the lost node are recomputed; its tasks run on the executor left
+    # (the replacement waits for a CPU the cluster no longer has).
+    assert sorted(counts.collect()) == expected
+    assert sorted(data.reduceByKey(add).collect()) == expected
+    left = sc._backend.executor_ids()
+    assert victim not in left and len(left) == 1, (victim, placed, left)
+    sc.stop()
+    ray.shutdown()
+    cluster.shutdown()
+    print("ok", flush=True)
+""")
+
+
+def test_a_node_lost_with_its_executor_on_a_two_node_cluster() -> None:
+    job = subprocess.run([sys.executable, "-c", _TWO_NODES], capture_output=True, text=True,
+                         timeout=240)
+    assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
