@@ -334,3 +334,35 @@ def test_a_node_lost_with_its_executor_on_a_two_node_cluster() -> None:
     job = subprocess.run([sys.executable, "-c", _TWO_NODES], capture_output=True, text=True,
                          timeout=240)
     assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
+
+
+_CLIENT = textwrap.dedent("""
+    import os, socket
+    from operator import add
+    import ray
+    from ray.cluster_utils import Cluster
+    from fastdstream import Context
+    from fastdstream.engine.backend import ray_watchdog
+
+    watchdog = ray_watchdog.start(os.getpid())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 2, "ray_client_server_port": port})
+    sc = Context(f"ray://127.0.0.1:{port}")
+    assert ray.util.client.ray.is_connected()
+    counts = sc.parallelize([(i % 7, 1) for i in range(700)], 4).reduceByKey(add).collect()
+    assert sorted(counts) == [(k, 100) for k in range(7)], counts
+    assert sorted(sc._backend.executor_ids()) == ["0", "1"]
+    sc.stop()
+    assert not ray.is_initialized()  # the Context's own connection, closed with it
+    cluster.shutdown()
+    print("ok", flush=True)
+""")
+
+
+def test_a_ray_client_master_runs_through_ray_client() -> None:
+    job = subprocess.run([sys.executable, "-c", _CLIENT], capture_output=True, text=True,
+                         timeout=240)
+    assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr

@@ -293,7 +293,7 @@ class RayBackend(ExecutorBackend):
             calls: dict[Any, tuple[_Actor, list[int]]] = {}
             for actor, batch in self._place(pending, preferred, failed_on).items():
                 tasks = [(split, attempts[split]) for split in batch]
-                ref = actor.handle.run_tasks.options(concurrency_group=TASKS_GROUP).remote(
+                ref = actor.handle.run_tasks.remote(
                     frame, stage_id, tasks)
                 calls[ref] = (actor, batch)
             retry: list[int] = []

@@ -117,6 +117,7 @@ class RayExecutor:
                 self._added_paths.append(entry)
         return os.getpid()
 
+    @ray.method(concurrency_group=TASKS_GROUP)
     def run_tasks(self, frame: bytes, stage_id: int,
                   tasks: Sequence[tuple[int, int]]) -> list[TaskOutcome]:
         """Run ``(split, attempt)`` tasks of one stage; an outcome per task, in order."""
