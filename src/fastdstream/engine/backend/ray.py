@@ -124,13 +124,13 @@ class RayBackend(ExecutorBackend):
         self._reuse = conf.get_bool(
             RAY_REUSE_EXECUTORS, os.environ.get(ray_executor_pool.REUSE_ENV, "") == "1")
         self._connect()
-        self._pool_key: ray_executor_pool.PoolKey = (
-            ray.get_runtime_context().get_job_id(), float(self.cores),
-            json.dumps(self._resources, sort_keys=True))
-        if self._reuse:
-            pool = ray_executor_pool.pool_for(self._pool_key)
-            self._name_prefix, self._ids = pool.name_prefix, pool.ids
         try:
+            self._pool_key: ray_executor_pool.PoolKey = (
+                ray.get_runtime_context().get_job_id(), float(self.cores),
+                json.dumps(self._resources, sort_keys=True))
+            if self._reuse:
+                pool = ray_executor_pool.pool_for(self._pool_key)
+                self._name_prefix, self._ids = pool.name_prefix, pool.ids
             # Tasks wait in their own group, so a block fetch from another executor
             # (default group) is served even while every task thread is busy.
             # (Ray's stubs know only the task options of ray.remote, not the actor ones.)
@@ -218,7 +218,8 @@ class RayBackend(ExecutorBackend):
             return ready
         # Nothing is up (every executor was lost at once): wait for a replacement.
         with self._lock:
-            self._wait_any([a for a in self._slots if a.alive])
+            starting = [a for a in self._slots if a.alive]
+        self._wait_any(starting)
         return self._live()
 
     def _ready(self) -> list[_Actor]:
@@ -440,6 +441,8 @@ class RayBackend(ExecutorBackend):
     def _keep_warm(self, actors: list[_Actor]) -> list[_Actor]:
         """Reset the executors (close hooks, blocks) and leave them for the next Context;
         the ones kept (a reset that failed or hung leaves that actor to be killed)."""
+        if not actors:
+            return []
         refs = [a.handle.reset.remote() for a in actors]
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=STOP_TIMEOUT_S)
