@@ -18,7 +18,7 @@ import ray
 
 from fastdstream import Context, TaskContext
 from fastdstream.engine.backend.ray import RemoteTaskError, is_ray_master
-from fastdstream.testing import block_ids, wait_until
+from fastdstream.testing import ManualStreaming, block_ids, wait_until
 
 FRESH = {"fastdstream.ray.reuseExecutors": "false"}
 """New actors for the Context, as its ids and process ids are checked."""
@@ -366,3 +366,44 @@ def test_a_ray_client_master_runs_through_ray_client() -> None:
     job = subprocess.run([sys.executable, "-c", _CLIENT], capture_output=True, text=True,
                          timeout=240)
     assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
+
+
+def _running_counts(streaming: ManualStreaming, checkpoint: str, marker: str | None
+                    ) -> list[list[tuple[str, int]]]:
+    """A stateful word count over 8 batches; with ``marker``, the executor running the
+    task that meets word ``d4`` dies (once: the marker file records it)."""
+    def words(line):
+        if marker is not None and "d4" in line and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return line.split()
+
+    streaming.ssc.checkpoint(checkpoint)
+    lines = [[f"a b c{i % 3} d{i}", f"a c{i % 2}"] for i in range(8)]
+    stream = streaming.ssc.queueStream([streaming.sc.parallelize(b, 2) for b in lines])
+    out: list[list[tuple[str, int]]] = []
+    counts = stream.flatMap(words).map(lambda w: (w, 1)).reduceByKey(add, 4)
+    state = counts.updateStateByKey(lambda new, last: sum(new) + (last or 0))
+    state.foreachRDD(lambda rdd: out.append(sorted(rdd.collect())))
+    streaming.start()
+    streaming.run_batches(8, timeout=60)
+    return out
+
+
+def test_a_stateful_stream_gives_the_same_results_when_an_executor_dies_mid_batch(
+        ray_session: None, tmp_path) -> None:
+    clean = ManualStreaming(master="ray")
+    try:
+        expected = _running_counts(clean, str(tmp_path / "clean"), None)
+    finally:
+        clean.stop()
+    faulty = ManualStreaming(master="ray")
+    try:
+        before = set(faulty.sc._backend.actor_pids().values())
+        marker = tmp_path / "killed"
+        assert _running_counts(faulty, str(tmp_path / "faulty"), str(marker)) == expected
+        assert marker.exists()  # an executor did die
+        assert set(faulty.sc._backend.actor_pids().values()) != before
+    finally:
+        faulty.stop()
+    assert len(expected) == 8 and dict(expected[-1])["a"] == 16
