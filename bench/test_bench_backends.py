@@ -5,6 +5,8 @@ the same word count data in the same run.
 - per-batch overhead: one empty batch of 4 partitions through the streaming
   machinery (a ``foreachRDD`` that counts it): what a back end adds to every batch
   before any data moves (target on ``ray``: under 5 ms median);
+- socket word count: lines from a real TCP server, received on the driver, stored
+  as blocks on the executors and counted per 100 ms batch on the columnar path;
 
 - lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
   plain-Python functions, where threads share one GIL and worker processes do not;
@@ -21,14 +23,15 @@ from __future__ import annotations
 
 import operator
 import os
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
 
-from fastdstream import Context
+from fastdstream import Context, StreamingContext
 from fastdstream.testing import ManualStreaming
-from fastdstream.testing.line_server import DEMO_TEXT
+from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
 MASTERS = ["local[2]", "local-cluster[2,1,1024]", "ray"]
@@ -112,3 +115,40 @@ def test_empty_batch_overhead(benchmark, request: pytest.FixtureRequest, master:
     finally:
         streaming.stop()
     assert len(streaming.recorder.completed) >= 200
+
+
+def _socket_word_count(sc: Context, data: bytes, expected: int) -> None:
+    done = threading.Event()
+    counted = [0]
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(rdd.collectAsMap().values())
+        if counted[0] >= expected:
+            done.set()
+
+    with LineServer() as server:
+        ssc = StreamingContext(sc, 0.1)
+        ssc.socketTextStream(*server.address).flatMap(str.split).countByValue().foreachRDD(
+            add_batch)
+        ssc.start()
+
+        def serve() -> None:
+            assert server.wait_for_clients(1, timeout=30)
+            server.send_bytes(data)
+
+        sender = threading.Thread(target=serve)
+        sender.start()
+        try:
+            assert done.wait(300), f"counted {counted[0]} of {expected} words"
+        finally:
+            sender.join()
+            ssc.stop(stopSparkContext=False)
+    assert counted[0] == expected
+
+
+@pytest.mark.benchmark(group="backend-socket-wordcount")
+def test_socket_word_count(benchmark, sc: Context, lines: pa.Table, expected: int) -> None:
+    """Socket word count, 100 ms batches, columnar path, on the module's Context."""
+    benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
+    data = "".join(f"{line}\n" for line in lines.column(0).to_pylist()).encode()
+    benchmark.pedantic(_socket_word_count, args=(sc, data, expected), rounds=2, iterations=1)
