@@ -55,7 +55,7 @@ def test_tasks_run_on_actors_each_with_its_own_executor(cluster: Context) -> Non
         lambda _: (os.getpid(), TaskContext.get().executor.executor_id)).collect()
     pids = {pid for pid, _ in where}
     assert os.getpid() not in pids
-    assert pids == set(cluster._backend.actor_pids().values())
+    assert pids == set(cluster._backend.worker_pids().values())
     assert {e for _, e in where} == {"0", "1"}
     assert cluster.defaultParallelism == 2
 
@@ -103,7 +103,7 @@ def test_warm_executors_go_to_the_next_context_without_their_state_or_blocks(
         ids = first._backend.executor_ids()
         assert first._backend.executor_state_keys() == {i: ["'consumer'"] for i in ids}
     with Context("ray", conf=warm) as second:
-        assert set(second._backend.actor_pids().values()) == pids  # the same processes
+        assert set(second._backend.worker_pids().values()) == pids  # the same processes
         assert sorted(second._backend.executor_ids()) == sorted(ids)
         assert second._backend.executor_state_keys() == {i: [] for i in ids}
         assert block_ids(second) == set()
@@ -168,7 +168,7 @@ def test_an_exception_that_does_not_pickle_comes_back_as_text(cluster: Context) 
 
 
 def test_an_actor_killed_mid_task_is_replaced_and_its_task_retried(cluster: Context) -> None:
-    before = cluster._backend.actor_pids()
+    before = cluster._backend.worker_pids()
 
     def die_on_first_attempt(x):
         context = TaskContext.get()
@@ -180,9 +180,9 @@ def test_an_actor_killed_mid_task_is_replaced_and_its_task_retried(cluster: Cont
     assert [x for x, _, _ in result] == [0, 1, 2, 3]
     assert result[0][1] == 1  # the retry, on the executor that was left
     assert result[0][2] == "1"
-    wait_until(lambda: len(cluster._backend.actor_pids()) == 2,
+    wait_until(lambda: len(cluster._backend.worker_pids()) == 2,
                what="a new actor in the dead one's place")
-    after = cluster._backend.actor_pids()
+    after = cluster._backend.worker_pids()
     assert set(after) == {"1", "2"} and after["1"] == before["1"]
     assert not _alive(before["0"])
 
@@ -200,7 +200,7 @@ def test_shuffle_outputs_lost_with_an_actor_are_recomputed(cluster: Context) -> 
 
 
 def test_stop_kills_the_actors(cluster: Context) -> None:
-    pids = list(cluster._backend.actor_pids().values())
+    pids = list(cluster._backend.worker_pids().values())
     cluster.stop()
     wait_until(lambda: not any(_alive(p) for p in pids), what="the actors to exit")
     with pytest.raises(RuntimeError, match="stopped"):
@@ -309,7 +309,7 @@ _TWO_NODES = textwrap.dedent("""
     data = sc.parallelize([(i % 7, 1) for i in range(700)], 4)
     counts = data.reduceByKey(add)
     expected = sorted(counts.collect())
-    pid = sc._backend.actor_pids()[victim]
+    pid = sc._backend.worker_pids()[victim]
     # The node goes, and with it every process it ran (raylet and all: the machine is
     # gone); an actor's process outlives its raylet for a while otherwise.
     cluster.remove_node(worker, allow_graceful=False)
@@ -399,11 +399,11 @@ def test_a_stateful_stream_gives_the_same_results_when_an_executor_dies_mid_batc
         clean.stop()
     faulty = ManualStreaming(master="ray")
     try:
-        before = set(faulty.sc._backend.actor_pids().values())
+        before = set(faulty.sc._backend.worker_pids().values())
         marker = tmp_path / "killed"
         assert _running_counts(faulty, str(tmp_path / "faulty"), str(marker)) == expected
         assert marker.exists()  # an executor did die
-        assert set(faulty.sc._backend.actor_pids().values()) != before
+        assert set(faulty.sc._backend.worker_pids().values()) != before
     finally:
         faulty.stop()
     assert len(expected) == 8 and dict(expected[-1])["a"] == 16

@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -70,6 +71,7 @@ RAY_REUSE_EXECUTORS = "fastdstream.ray.reuseExecutors"
 
 DEFAULT_INSTANCES = 2  # Spark's default for spark.executor.instances
 STOP_TIMEOUT_S = 10.0
+MONITOR_POLL_S = 0.1
 CALL_TIMEOUT_S = 60.0
 INLINE_FRAME_BYTES = 64 * 1024
 """A stage closure larger than this goes into the object store once per stage, not
@@ -94,6 +96,7 @@ class _Actor:
     ready_ref: Any
     ready: bool = False
     alive: bool = True
+    watch_ref: Any = None  # pending while the actor lives (RayExecutor.watch)
 
     def describe(self) -> str:
         return f"executor {self.executor_id} (Ray actor)"
@@ -121,6 +124,7 @@ class RayBackend(ExecutorBackend):
         self._stopped = False
         self._started_ray = False
         self._watchdog: subprocess.Popen[bytes] | None = None
+        self._monitor: threading.Thread | None = None
         self._reuse = conf.get_bool(
             RAY_REUSE_EXECUTORS, os.environ.get(ray_executor_pool.REUSE_ENV, "") == "1")
         self._connect()
@@ -139,7 +143,8 @@ class RayBackend(ExecutorBackend):
                 max_concurrency=8, max_restarts=0)(RayExecutor)
             warm = (ray_executor_pool.take(self._pool_key, self.instances, _sys_path())
                     if self._reuse else [])
-            self._slots = [_Actor(executor_id, slot, handle, None, ready=True)
+            self._slots = [_Actor(executor_id, slot, handle, None, ready=True,
+                                  watch_ref=handle.watch.remote())
                            for slot, (executor_id, handle) in enumerate(warm)]
             if len(self._slots) < self.instances:
                 ray_executor_pool.evict_idle()  # idle actors hold CPUs these need
@@ -147,6 +152,9 @@ class RayBackend(ExecutorBackend):
                            for slot in range(len(self._slots), self.instances)]
                 self._slots.extend(started)
                 self._wait_ready(started)
+            self._monitor = threading.Thread(target=self._watch_executors, daemon=True,
+                                             name="ray-executor-monitor")
+            self._monitor.start()
         except BaseException:
             self.stop()
             raise
@@ -162,7 +170,7 @@ class RayBackend(ExecutorBackend):
             main = threading.current_thread() is threading.main_thread()
             sigterm = signal.getsignal(signal.SIGTERM) if main else None
             try:
-                ray.init(num_cpus=self.parallelism, include_dashboard=False,
+                ray.init(address="local", num_cpus=self.parallelism, include_dashboard=False,
                          log_to_driver=False, logging_level=logging.WARNING,
                          configure_logging=False)
             except BaseException:
@@ -189,7 +197,8 @@ class RayBackend(ExecutorBackend):
             options["resources"] = self._resources
         handle = self._actor_class.options(**options).remote(
             executor_id, self.cores, self._name_prefix, _sys_path())
-        return _Actor(executor_id, slot, handle, handle.ready.remote())
+        return _Actor(executor_id, slot, handle, handle.ready.remote(),
+                      watch_ref=handle.watch.remote())
 
     def _wait_ready(self, actors: Sequence[_Actor]) -> None:
         refs = [a.ready_ref for a in actors]
@@ -245,6 +254,31 @@ class RayBackend(ExecutorBackend):
         for actor in actors:
             if actor.ready_ref in done:
                 actor.ready = True
+
+    def _watch_executors(self) -> None:
+        """Notice an executor's death when it happens, not at the next call to it: its
+        blocks (received input, map outputs) are known lost at once, as in local-cluster."""
+        while not self._stopped:
+            with self._lock:
+                watched = {a.watch_ref: a for a in self._slots
+                           if a.alive and a.watch_ref is not None}
+            if not watched:
+                time.sleep(MONITOR_POLL_S)
+                continue
+            try:
+                done, _ = ray.wait(list(watched), num_returns=1, timeout=MONITOR_POLL_S)
+                for ref in done:
+                    actor = watched[ref]
+                    actor.watch_ref = None
+                    try:
+                        ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        if not self._stopped:
+                            self._lost(actor, _first_line(exc))
+            except Exception:  # Ray going down under a stopping Context
+                if not self._stopped:
+                    log.exception("watching the Ray executors failed")
+                return
 
     def _lost(self, actor: _Actor, why: str) -> None:
         with self._lock:
@@ -407,7 +441,7 @@ class RayBackend(ExecutorBackend):
     def executor_state_keys(self) -> dict[str, list[str]]:
         return {actor.executor_id: keys for actor, keys in self._call_all("state_keys")}
 
-    def actor_pids(self) -> dict[str, int]:
+    def worker_pids(self) -> dict[str, int]:
         """Each live executor's process id (tests: kill one)."""
         return {actor.executor_id: pid for actor, pid in self._call_all("ready")}
 
@@ -434,6 +468,8 @@ class RayBackend(ExecutorBackend):
                 actor.alive = False
         with self._idle:  # stages see their actors die and end before Ray goes
             self._idle.wait_for(lambda: self._running == 0, STOP_TIMEOUT_S)
+        if self._monitor is not None:
+            self._monitor.join(STOP_TIMEOUT_S)
         if self._started_ray:
             ray.shutdown()
         self._release_watchdog()

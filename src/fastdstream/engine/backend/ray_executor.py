@@ -92,11 +92,17 @@ class RayExecutor:
         self.fetcher = ActorFetcher(name_prefix)
         self.executor = Executor(executor_id, self.fetcher)
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
-        self._lock = threading.Lock()
+        self._released = threading.Event()
 
     def ready(self) -> int:
         """The actor's process id, once it is up (the driver waits on this)."""
         return os.getpid()
+
+    def watch(self) -> None:
+        """Return when this executor is released by its Context (reset, stop): until
+        then the call is pending, and the driver learns of the actor's death the moment
+        it happens, from this call failing -- also while no task runs on it."""
+        self._released.wait()
 
     def adopt(self, sys_path: Sequence[str]) -> int:
         """Take the driver's ``sys.path`` (at start, and when a warm executor goes to a new
@@ -171,9 +177,12 @@ class RayExecutor:
         old = self.executor
         self.executor = Executor(old.executor_id, self.fetcher)
         old.stop()
+        released, self._released = self._released, threading.Event()
+        released.set()
 
     def stop(self) -> None:
         """Run the state's close hooks and drop the blocks; the driver kills the actor
         next, which ends any task still running."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.executor.stop()
+        self._released.set()
