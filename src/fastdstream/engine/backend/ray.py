@@ -1,13 +1,18 @@
 """The ``ray`` back end: executors as Ray actors, on the Ray cluster this process uses.
 
 ``Context("ray")`` joins the Ray cluster this process is already connected to
-(``ray.is_initialized()``), else starts a local one sized
-``spark.executor.instances`` x ``spark.executor.cores`` CPUs; ``Context("ray://host:port")``
-connects through Ray Client. A Ray the Context started itself is shut down by
-:meth:`RayBackend.stop`; one it joined is left running, as it found it. Ray ties
-a cluster started by ``ray.init`` to the driver: its processes exit when the
-driver does, also when the driver is killed, and the executor actors (not
-detached) die with the driver's job.
+(``ray.is_initialized()``), or the one ``RAY_ADDRESS`` names, else starts a local
+one of its own (never another process's) with ``spark.executor.instances`` x
+``spark.executor.cores`` CPUs; ``Context("ray://host:port")`` connects through Ray
+Client. A Ray the Context started or connected to itself is shut down (or
+disconnected) by :meth:`RayBackend.stop`; one it joined is left as it was found.
+The executor actors are not detached: they die with the driver's Ray job. The
+processes of a Ray the Context started end with the driver, also when it is
+killed: Ray ties its GCS and raylet to the driver, and :mod:`ray_watchdog` the
+rest (Ray's agents would otherwise linger for a minute).
+
+An executor's death is noticed when it happens (a pending ``watch`` call per actor
+fails), so the blocks it held are known lost at once, as in ``local-cluster``.
 
 Each executor is one actor (:mod:`ray_executor`) with ``spark.executor.cores``
 CPUs, holding its block manager, shuffle outputs and per-executor state. A stage
@@ -22,7 +27,7 @@ outputs from the actor that wrote them. An actor that dies fails its tasks with
 outputs it held are recomputed from lineage.
 
 Ray-only settings live under ``fastdstream.ray.``: ``fastdstream.ray.executor.resources``
-(JSON, Ray custom resources per executor actor, e.g. ``{"worker_node": 1}``) and
+(JSON, Ray custom resources per executor actor, e.g. ``{"worker_node": 1}``),
 ``fastdstream.ray.startTimeout`` (how long to wait for executors to come up) and
 ``fastdstream.ray.reuseExecutors`` (keep executors warm for the next Context in this
 process, see :mod:`ray_executor_pool`).
@@ -164,7 +169,11 @@ class RayBackend(ExecutorBackend):
     def _connect(self) -> None:
         if ray.is_initialized():
             return
-        if self.master == "ray":
+        if self.master == "ray" and os.environ.get("RAY_ADDRESS"):
+            # The cluster the environment names, as Ray's own tools would join it.
+            ray.init(log_to_driver=False, logging_level=logging.WARNING,
+                     configure_logging=False)
+        elif self.master == "ray":
             # Started before Ray, so that Ray's processes are seen from their start.
             self._watchdog = ray_watchdog.start(os.getpid())
             main = threading.current_thread() is threading.main_thread()
