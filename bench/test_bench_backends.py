@@ -44,7 +44,8 @@ def ray_session() -> Iterator[None]:
     one-CPU executor actors, as local-cluster[2,1,1024] has two one-core workers."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+    # address="local": a Ray of its own, never one another process left its address for.
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     try:
         yield

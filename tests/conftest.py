@@ -33,8 +33,10 @@ def ray_session() -> Iterator[None]:
     watchdog = ray_watchdog.start(os.getpid())
     os.environ[ray_executor_pool.REUSE_ENV] = "1"
     try:
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        # address="local": a Ray of its own, never one another process left its
+        # address for (ray.cluster_utils writes /tmp/ray/ray_current_cluster).
+        ray.init(address="local", num_cpus=4, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
         yield
     finally:
         os.environ.pop(ray_executor_pool.REUSE_ENV, None)
