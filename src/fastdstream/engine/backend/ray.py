@@ -63,10 +63,12 @@ from fastdstream.engine.backend.base import (
     TaskCallback,
 )
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.local_cluster import RemoteTaskError
 from fastdstream.engine.backend.ray_executor import TASKS_GROUP, RayExecutor
-from fastdstream.errors import FastDStreamError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RayBackend", "RemoteTaskError", "is_ray_master"]
 
 EXECUTOR_INSTANCES = "spark.executor.instances"
 EXECUTOR_CORES = "spark.executor.cores"
@@ -81,10 +83,6 @@ CALL_TIMEOUT_S = 60.0
 INLINE_FRAME_BYTES = 64 * 1024
 """A stage closure larger than this goes into the object store once per stage, not
 inline in every executor's call."""
-
-
-class RemoteTaskError(FastDStreamError):
-    """A task failed on a Ray executor with an exception that could not come back as itself."""
 
 
 def is_ray_master(master: str) -> bool:

@@ -20,7 +20,6 @@ import contextlib
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,22 +29,13 @@ import ray
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId, BlockNotFoundError
 from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.worker import encode_error
 
 TASKS_GROUP = "tasks"
 """The concurrency group of :meth:`RayExecutor.run_tasks`."""
 
 TaskOutcome = tuple[bool, bytes]
 """``(True, serde frame of the result)`` or ``(False, serde frame of (exception, text))``."""
-
-
-def encode_error(exc: BaseException) -> bytes:
-    """A task's exception for the driver: the exception itself where it pickles, and
-    always the executor-side traceback text."""
-    text = "".join(traceback.format_exception(exc))
-    try:
-        return serde.dumps((exc, text))
-    except Exception:
-        return serde.dumps((None, f"{type(exc).__module__}.{type(exc).__qualname__}: {text}"))
 
 
 class ActorFetcher:
