@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: venv build test wordcount bench lint clean
+.PHONY: venv browser build test wordcount bench lint clean
 
 # Idempotent: a fresh clone gets a venv with the package (compiled core) and its test deps.
 $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src/fastdstream/*.pxi)
@@ -14,23 +14,38 @@ $(VENV)/.installed: pyproject.toml setup.py $(wildcard src/fastdstream/*.pyx src
 
 venv: $(VENV)/.installed
 
-build: venv
-	$(PY) -m pip install --quiet build
-	$(PY) -m build --wheel --outdir dist .
+# The status page's test loads it in a real browser: Debian's headless-capable chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the status page test (apt-get, ~300 MB)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    >/dev/null; }
 
-test: venv
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+# dist/: the sdist and a stripped manylinux wheel built from it (tools/build_dist.py).
+build: venv
+	$(PY) tools/build_dist.py dist
+
+test: venv browser
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 wordcount: venv
-	$(PY) examples/network_wordcount.py $(ARGS)
+	$(VENV)/bin/fastdstream example network_wordcount $(ARGS)
 
-bench: venv
+# The latency benchmark's peers, Quix Streams and Bytewax, in a venv of their own: Quix
+# pins an older confluent-kafka, which must not replace the one fastdstream is measured on.
+PEERS := .venv-peers
+$(PEERS)/.installed: Makefile
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet numpy "quixstreams>=3.20" "bytewax>=0.21"
+	touch $@
+
+bench: venv $(PEERS)/.installed
 	$(PY) -m pytest bench --benchmark-only $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check $(wildcard src tests bench examples)
+	$(PY) -m ruff check $(wildcard src tests bench)
 	$(PY) -m mypy
 
 clean:

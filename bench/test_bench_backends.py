@@ -7,7 +7,6 @@ the same word count data in the same run.
   before any data moves (target on ``ray``: under 5 ms median);
 - socket word count: lines from a real TCP server, received on the driver, stored
   as blocks on the executors and counted per 100 ms batch on the columnar path;
-
 - lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
   plain-Python functions, where threads share one GIL and worker processes do not;
 - columnar path: ``flatMap(str.split).countByValue()``: the compiled kernels, which
@@ -15,6 +14,10 @@ the same word count data in the same run.
   moving partitions across the process boundary.
 
 Each is one job over the whole data (4 partitions), the Context started beforehand.
+The lambda word count also runs as a stream (``queueStream`` of 4 batches of the same
+lines, manual clock, each batch's counts collected), and its peer is the same count as
+a plain-Python dict loop in one process -- what a user would write without an engine
+(PySpark's same program, the issue's yardstick, is not installed here).
 Run: ``pytest bench/test_bench_backends.py --benchmark-only``;
 ``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000).
 """
@@ -30,7 +33,8 @@ import pyarrow as pa
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.testing import ManualStreaming
+from fastdstream.clock import ManualClock
+from fastdstream.testing import BatchRecorder, ManualStreaming
 from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
@@ -68,7 +72,8 @@ def expected(lines: pa.Table) -> int:
 def sc(request: pytest.FixtureRequest) -> Iterator[Context]:
     if request.param == "ray":
         request.getfixturevalue("ray_session")
-    context = Context(request.param, "bench")
+    # The manual clock only matters to the streaming benchmark: batches run on demand.
+    context = Context(request.param, "bench", conf={"spark.streaming.clock": "manual"})
     yield context
     context.stop()
 
@@ -148,8 +153,73 @@ def _socket_word_count(sc: Context, data: bytes, expected: int) -> None:
 
 
 @pytest.mark.benchmark(group="backend-socket-wordcount")
-def test_socket_word_count(benchmark, sc: Context, lines: pa.Table, expected: int) -> None:
-    """Socket word count, 100 ms batches, columnar path, on the module's Context."""
-    benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
+@pytest.mark.parametrize("master", MASTERS)
+def test_socket_word_count(benchmark, request: pytest.FixtureRequest, master: str,
+                           lines: pa.Table, expected: int) -> None:
+    """Socket word count, 100 ms batches on the system clock, columnar path; the
+    Context (and its executors) started beforehand."""
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    benchmark.extra_info.update(master=master, lines=lines.num_rows)
     data = "".join(f"{line}\n" for line in lines.column(0).to_pylist()).encode()
-    benchmark.pedantic(_socket_word_count, args=(sc, data, expected), rounds=2, iterations=1)
+    with Context(master, "bench-socket") as sc:
+        benchmark.pedantic(_socket_word_count, args=(sc, data, expected), rounds=2,
+                           iterations=1)
+
+
+QUEUE_BATCHES = 4
+
+
+def _lambda_queue_word_count(sc: Context, lines: pa.Table) -> int:
+    rows = lines.column(0).to_pylist()
+    size = -(-len(rows) // QUEUE_BATCHES)
+    batches = [sc.parallelize(rows[i:i + size], 2) for i in range(0, len(rows), size)]
+    counted = [0]
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(n for _, n in rdd.collect())
+
+    ssc = StreamingContext(sc, 1.0)
+    recorder = BatchRecorder()
+    ssc.addStreamingListener(recorder)
+    stream = ssc.queueStream(batches)
+    (stream.flatMap(lambda line: line.split()).map(lambda w: (w, 1))
+     .reduceByKey(operator.add).foreachRDD(add_batch))
+    ssc.start()
+    try:
+        clock = ssc._clock
+        assert isinstance(clock, ManualClock)
+        for i in range(len(batches)):
+            clock.advance(1000)
+            recorder.wait_for_batches(i + 1, timeout=300)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    return counted[0]
+
+
+@pytest.mark.benchmark(group="backend-wordcount-lambda")
+def test_lambda_queue_word_count(benchmark, sc: Context, lines: pa.Table,
+                                 expected: int) -> None:
+    benchmark.extra_info.update(master=sc.master, lines=lines.num_rows,
+                                batches=QUEUE_BATCHES)
+    total = benchmark.pedantic(_lambda_queue_word_count, args=(sc, lines), rounds=3,
+                               iterations=1)
+    assert total == expected
+
+
+def _plain_python_word_count(rows: list[str]) -> int:
+    counts: dict[str, int] = {}
+    for line in rows:
+        for w in line.split():
+            counts[w] = counts.get(w, 0) + 1
+    return sum(counts.values())
+
+
+@pytest.mark.benchmark(group="backend-wordcount-lambda")
+def test_lambda_word_count_peer_plain_python(benchmark, lines: pa.Table,
+                                             expected: int) -> None:
+    """Peer: the same count as a dict loop in this process, the lines already in a list."""
+    rows = lines.column(0).to_pylist()
+    benchmark.extra_info.update(lines=lines.num_rows)
+    total = benchmark.pedantic(_plain_python_word_count, args=(rows,), rounds=3, iterations=1)
+    assert total == expected

@@ -1,21 +1,35 @@
 """Direct-stream word count from a preloaded topic, against a plain confluent-kafka loop.
 
-The peer is the ceiling for Kafka ingestion: one consumer reading the same topic
-from the beginning with ``consume(10000)`` and nothing else. Ours runs a
-StreamingContext at 100 ms / 1 s / 5 s batches until every record is counted
-(``map(itemgetter(1)).flatMap(str.split).countByValue()``, the columnar path).
-Besides the wall time of the whole run, ``extra_info`` has the messages per
-second over the batches' processing time (what the batch interval does not
+The peer is the ceiling for Kafka ingestion: consumers reading the same topic
+from the beginning with ``consume(10000)`` and nothing else, with the settings
+our executors' consumers use -- one process reading the four partitions, and two
+processes of two partitions each (what ``local-cluster[2,1,1024]`` can at best
+do on two cores). Ours runs a StreamingContext until every record is counted
+(``map(itemgetter(1)).flatMap(str.split).countByValue()``, the columnar path):
+at 100 ms / 1 s / 5 s batches on ``local[2]`` and ``local-cluster[2,1,1024]``,
+and with ``maxRatePerPartition`` at 10 ms / 100 ms / 1 s batches (many small
+batches: what a consumer that re-assigns per batch stalls on). Besides the wall
+time of the whole run, ``extra_info`` has the messages per second over the
+batches' processing time (what the batch interval and worker start-up do not
 dilute), so ratios to the ceiling can be read both ways.
+
+Peak memory: the same word count over the whole backlog at 1 s batches in a
+process of its own, with the byte budget per batch (``fastdstream.kafka.
+maxBytesPerBatch``) off, at its default and at 16 MiB, against the plain loop's
+process; ``extra_info["peak_rss_mb"]`` is the child's own peak RSS (VmHWM).
 
 ``FASTDSTREAM_BENCH_KAFKA_MESSAGES`` sets the topic size (default 400000).
 """
 
 from __future__ import annotations
 
+import json
 import operator
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 
 import confluent_kafka
@@ -23,6 +37,7 @@ import pytest
 
 from fastdstream import Context, StreamingContext, StreamingListener
 from fastdstream.kafka import KafkaUtils
+from fastdstream.sources.kafka.kafka_rdd import RANGE_READ_SETTINGS
 from fastdstream.testing.kafka_broker import KafkaBroker
 from fastdstream.testing.line_server import DEMO_TEXT
 
@@ -52,34 +67,75 @@ def loaded_topic():
         yield broker, topic, words
 
 
-def _plain_consume(bootstrap: str, topic: str) -> int:
+def _plain_consume(bootstrap: str, topic: str, partitions: tuple[int, ...] = tuple(
+        range(PARTITIONS))) -> tuple[int, float]:
+    """(records read, seconds from assign to the last record) of one plain consumer."""
     consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap,
                                          "group.id": f"peer-{uuid.uuid4()}",
-                                         "enable.auto.commit": False})
+                                         "enable.auto.commit": False, **RANGE_READ_SETTINGS})
     try:
-        consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        total = _end_offsets(consumer, topic, partitions)
+        started = time.perf_counter()
+        consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in partitions])
         n = 0
-        while n < MESSAGES:
+        while n < total:
             for message in consumer.consume(10000, timeout=1.0):
                 assert message.error() is None
                 n += 1
-        return n
+        return n, time.perf_counter() - started
     finally:
         consumer.close()
+
+
+def _end_offsets(consumer: confluent_kafka.Consumer, topic: str,
+                 partitions: tuple[int, ...]) -> int:
+    return sum(consumer.get_watermark_offsets(confluent_kafka.TopicPartition(topic, p),
+                                              timeout=10)[1] for p in partitions)
+
+
+_PEER_PROCESS = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from test_bench_kafka import _plain_consume
+n, seconds = _plain_consume({bootstrap!r}, {topic!r}, {partitions!r})
+print(json.dumps([n, seconds]))
+"""
+
+
+def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int, ...]]
+                             ) -> tuple[int, float]:
+    """Plain consumers in processes of their own, one per partition group, at once:
+    (records read, seconds of the slowest one's loop)."""
+    bench = os.path.dirname(os.path.abspath(__file__))
+    procs = [subprocess.Popen([sys.executable, "-c", _PEER_PROCESS.format(
+        bench=bench, bootstrap=bootstrap, topic=topic, partitions=group)],
+        stdout=subprocess.PIPE, text=True) for group in groups]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return sum(n for n, _ in results), max(seconds for _, seconds in results)
 
 
 class _Processing(StreamingListener):
     def __init__(self) -> None:
         self.busy_ms = 0
+        self.batches = 0
+        self.late = 0  # batches whose processing took longer than the interval
+        self.max_scheduling_ms = 0
 
     def onBatchCompleted(self, batchCompleted):
         info = batchCompleted.batchInfo()
         if info.numRecords():
             self.busy_ms += max(info.processingDelay(), 0)  # -1: not known
+            self.batches += 1
+            self.max_scheduling_ms = max(self.max_scheduling_ms, info.schedulingDelay() or 0)
 
 
 def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
-                       processing: _Processing) -> None:
+                       processing: _Processing, master: str = "local[2]",
+                       conf: dict[str, str] | None = None) -> None:
     done = threading.Event()
     counted = [0]
 
@@ -88,7 +144,10 @@ def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
         if counted[0] >= words:
             done.set()
 
-    ssc = StreamingContext(Context("local[2]"), interval)
+    sc = Context(master)
+    for key, value in (conf or {}).items():
+        sc.getConf().set(key, value)
+    ssc = StreamingContext(sc, interval)
     ssc.addStreamingListener(processing)
     stream = KafkaUtils.createDirectStream(
         ssc, [topic], {"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
@@ -102,13 +161,20 @@ def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
     assert counted[0] == words
 
 
+MASTERS = pytest.mark.parametrize("master", ["local[2]", "local-cluster[2,1,1024]"],
+                                  ids=["local2", "cluster2"])
+
+
 @pytest.mark.benchmark(group="kafka-direct-wordcount")
+@MASTERS
 @pytest.mark.parametrize("interval", [0.1, 1.0, 5.0], ids=["100ms", "1s", "5s"])
-def test_direct_stream_word_count(benchmark, loaded_topic, interval: float) -> None:
+def test_direct_stream_word_count(benchmark, loaded_topic, interval: float, master: str
+                                  ) -> None:
     broker, topic, words = loaded_topic
     processing = _Processing()
     benchmark.pedantic(_stream_word_count,
-                       args=(broker.bootstrap_servers, topic, words, interval, processing),
+                       args=(broker.bootstrap_servers, topic, words, interval, processing,
+                             master),
                        rounds=2, iterations=1)
     benchmark.extra_info.update(
         messages=MESSAGES,
@@ -117,11 +183,88 @@ def test_direct_stream_word_count(benchmark, loaded_topic, interval: float) -> N
     )
 
 
+# maxRatePerPartition per interval: 10 ms batches at 100k msg/s (the issue's stability
+# target), 100 ms and 1 s at 1M msg/s, so both read the backlog in many batches.
+RATE_CAPPED = [(0.01, 25_000), (0.1, 250_000), (1.0, 250_000)]
+
+
+@pytest.mark.benchmark(group="kafka-direct-small-batches")
+@pytest.mark.parametrize(("interval", "rate"), RATE_CAPPED,
+                         ids=["10ms-100k", "100ms-1M", "1s-1M"])
+def test_direct_stream_word_count_rate_capped(benchmark, loaded_topic, interval: float,
+                                              rate: int) -> None:
+    broker, topic, words = loaded_topic
+    processing = _Processing()
+    benchmark.pedantic(_stream_word_count,
+                       args=(broker.bootstrap_servers, topic, words, interval, processing,
+                             "local[2]", {"spark.streaming.kafka.maxRatePerPartition": str(rate)}),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        messages=MESSAGES, rate_cap=rate * PARTITIONS, batches=processing.batches,
+        messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
+        messages_per_s_processing=round(MESSAGES / max(processing.busy_ms, 1) * 1000),
+        max_scheduling_delay_ms=processing.max_scheduling_ms,
+    )
+
+
 @pytest.mark.benchmark(group="kafka-direct-wordcount")
 def test_peer_plain_confluent_kafka_loop(benchmark, loaded_topic) -> None:
     broker, topic, _ = loaded_topic
-    n = benchmark.pedantic(_plain_consume, args=(broker.bootstrap_servers, topic),
-                           rounds=2, iterations=1)
+    n, seconds = benchmark.pedantic(_plain_consume, args=(broker.bootstrap_servers, topic),
+                                    rounds=2, iterations=1)
     assert n == MESSAGES
     benchmark.extra_info.update(messages=MESSAGES,
+                                messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
+                                messages_per_s_loop=round(MESSAGES / seconds))
+
+
+@pytest.mark.benchmark(group="kafka-direct-wordcount")
+def test_peer_plain_loop_two_processes(benchmark, loaded_topic) -> None:
+    """The ceiling on two cores: two processes of two partitions each."""
+    broker, topic, _ = loaded_topic
+    groups = [tuple(range(0, PARTITIONS, 2)), tuple(range(1, PARTITIONS, 2))]
+    n, seconds = benchmark.pedantic(_plain_consume_processes,
+                                    args=(broker.bootstrap_servers, topic, groups),
+                                    rounds=2, iterations=1)
+    assert n == MESSAGES
+    benchmark.extra_info.update(messages=MESSAGES,
+                                messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
+                                messages_per_s_loop=round(MESSAGES / seconds))
+
+
+_RSS_JOB = """
+import json, sys
+sys.path.insert(0, {bench!r})
+from test_bench_kafka import _Processing, _stream_word_count, _plain_consume
+if {budget!r} is None:
+    _plain_consume({bootstrap!r}, {topic!r})
+else:
+    conf = {{}} if {budget!r} == "default" else {{"fastdstream.kafka.maxBytesPerBatch": {budget!r}}}
+    p = _Processing()
+    _stream_word_count({bootstrap!r}, {topic!r}, {words!r}, 1.0, p, "local[2]", conf)
+    print("batches", p.batches, file=sys.stderr)
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's over exec)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+print(json.dumps(int(hwm.split()[1])))
+"""
+
+
+def _peak_rss_mb(bootstrap: str, topic: str, words: int, budget: str | None) -> float:
+    """Peak RSS (MB) of a process that reads the whole backlog (budget None: the plain loop)."""
+    code = _RSS_JOB.format(bench=os.path.dirname(os.path.abspath(__file__)),
+                           bootstrap=bootstrap, topic=topic, words=words, budget=budget)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, check=True)
+    return int(proc.stdout.strip().splitlines()[-1]) / 1024
+
+
+@pytest.mark.benchmark(group="kafka-backlog-peak-rss")
+@pytest.mark.parametrize("budget", [None, "0", "default", "16m"],
+                         ids=["plain-loop", "no-budget", "budget-default", "budget-16m"])
+def test_backlog_peak_rss(benchmark, loaded_topic, budget: str | None) -> None:
+    broker, topic, words = loaded_topic
+    peaks: list[float] = []
+    benchmark.pedantic(lambda: peaks.append(
+        _peak_rss_mb(broker.bootstrap_servers, topic, words, budget)), rounds=1, iterations=1)
+    benchmark.extra_info.update(messages=MESSAGES, peak_rss_mb=round(max(peaks)),
                                 messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median))

@@ -131,3 +131,47 @@ def test_plan_offset_ranges_numpy(benchmark, offset_state) -> None:
     until, oor = benchmark(_numpy_plan, frm, latest, caps)
     ours_until, ours_oor = kafka_kernels.plan_offset_ranges(frm, latest, caps)
     assert np.array_equal(until, ours_until) and np.array_equal(oor, ours_oor)
+
+
+# -- a consume() chunk with and without the cyclic GC --------------------------------------
+
+CHUNK = 20_000
+
+
+@pytest.fixture(scope="module")
+def live_heap() -> list[dict[str, int]]:
+    """What a running job keeps alive (state, cached objects): the GC's older
+    generations, which full collections walk."""
+    return [{"k": i} for i in range(1_000_000)]
+
+
+def _consume_and_convert(payloads: list[bytes]) -> pa.Table:
+    # A consume() call allocates one tracked Message per record, then the read converts
+    # them up to the range's end.
+    msgs = [Message(topic="events", partition=0, offset=i, value=v,
+                    timestamp=(TIMESTAMP_CREATE_TIME, i)) for i, v in enumerate(payloads)]
+    table, _ = kafka_kernels.messages_until(msgs, len(msgs))
+    return table
+
+
+def _chunks(payloads: list[bytes], paused: bool) -> int:
+    from fastdstream.sources.kafka.kafka_rdd import _gc_paused
+
+    rows = 0
+    for _ in range(10):
+        if paused:
+            with _gc_paused():
+                rows += _consume_and_convert(payloads).num_rows
+        else:
+            rows += _consume_and_convert(payloads).num_rows
+    return rows
+
+
+@pytest.mark.benchmark(group="kafka-chunk-gc")
+@pytest.mark.parametrize("paused", [True, False], ids=["gc-paused", "gc-enabled"])
+def test_consume_chunks_gc(benchmark, live_heap, paused: bool) -> None:
+    """Ten chunks of 20k records allocated and converted, with the GC paused around
+    them (what a range read does) and, the peer, with the GC on."""
+    payloads = [b"the quick brown fox jumps over the lazy dog %d" % i for i in range(CHUNK)]
+    assert benchmark(_chunks, payloads, paused) == 10 * CHUNK
+    assert live_heap

@@ -6,6 +6,9 @@ each benchmark checks once that ours and the peer agree, so a fast wrong kernel 
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from fastdstream.engine.columnar import kernels
+from fastdstream.engine import tasks
+from fastdstream.engine.columnar import kernels, registry
+from fastdstream.engine.partitioner import HashPartitioner
 
 if TYPE_CHECKING:
     # Only for annotations: importing "conftest" at run time can pick up
@@ -42,6 +47,63 @@ def test_reduce_by_key_sum_ours(benchmark, word_data: WordData) -> None:
 def test_reduce_by_key_sum_pyarrow_group_by(benchmark, word_data: WordData) -> None:
     """Peer: ``Table.group_by(...).aggregate([("v", "sum")])`` on one thread."""
     result = benchmark(_pyarrow_sum, word_data.table)
+    ours = kernels.reduce_by_key(word_data.keys, word_data.values, "sum")
+    assert _as_dict(result["k"], result["v_sum"]) == _as_dict(ours["key"], ours["value"])
+
+
+# -- reduce_by_key on 2 threads: what local[2] runs ------------------------------------
+#
+# The stage pair of ``reduceByKey(add)`` over a two-partition table, run as local[2]
+# runs it -- map tasks then reduce tasks on a pool of 2 threads -- minus the scheduler:
+# each map task reduces its partition and hash-partitions the partial result, each
+# reduce task merges its bucket of every map task's output. The core loops release the
+# GIL, so the two tasks of a stage share the two cores.
+
+THREADS = 2
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(THREADS) as executor:
+        yield executor
+
+
+def _ours_threads(pool: ThreadPoolExecutor, table: pa.Table) -> list[pa.Table]:
+    plan = registry.plan("reduceByKey", operator.add)
+    partitioner = HashPartitioner(THREADS)
+    n = table.num_rows
+    splits = [table.slice(n * i // THREADS, n * (i + 1) // THREADS - n * i // THREADS)
+              for i in range(THREADS)]
+    map_outputs = list(pool.map(
+        lambda i: tasks.reduce_map_side(operator.add, plan, partitioner, i, splits[i]),
+        range(THREADS)))
+    return list(pool.map(
+        lambda r: tasks.reduce_reduce_side(operator.add, "sum", r,
+                                           [out[r] for out in map_outputs]),
+        range(THREADS)))
+
+
+def _pyarrow_sum_threaded(table: pa.Table) -> pa.Table:
+    return table.group_by("k", use_threads=True).aggregate([("v", "sum")])
+
+
+@pytest.mark.benchmark(group="reduce_by_key")
+def test_reduce_by_key_sum_ours_two_threads(benchmark, pool: ThreadPoolExecutor,
+                                            word_data: WordData) -> None:
+    """Ours as local[2] runs it: map and reduce tasks of the shuffle on 2 threads."""
+    benchmark.extra_info["threads"] = THREADS
+    parts = benchmark(_ours_threads, pool, word_data.table)
+    merged: dict = {}
+    for part in parts:
+        merged.update(_as_dict(part["key"], part["value"]))
+    peer = _pyarrow_sum(word_data.table)
+    assert merged == _as_dict(peer["k"], peer["v_sum"])
+
+
+@pytest.mark.benchmark(group="reduce_by_key")
+def test_reduce_by_key_sum_pyarrow_group_by_threaded(benchmark, word_data: WordData) -> None:
+    """Peer: ``Table.group_by(..., use_threads=True)``, pyarrow's own thread pool."""
+    result = benchmark(_pyarrow_sum_threaded, word_data.table)
     ours = kernels.reduce_by_key(word_data.keys, word_data.values, "sum")
     assert _as_dict(result["k"], result["v_sum"]) == _as_dict(ours["key"], ours["value"])
 

@@ -7,12 +7,22 @@ Each figure has its peer in the same run:
   directly on an empty RDD -- the difference is what the scheduler costs;
 - batch intervals of 10 ms / 100 ms / 1 s on the system clock: the delays the
   listener reports (``extra_info``), to show 10 ms batches stay stable;
+- line splitting alone (what the socket receiver does to each 64 KiB it reads):
+  the compiled kernel behind ``LineSplitter`` against the numpy + ``validate``
+  implementation it replaced and against pyarrow's own cast + ``split_pattern``;
+- word splitting alone (``flatMap(str.split)`` on a string column): the core's split
+  against the pyarrow trim + split + flatten + filter it replaced;
 - socket word count: lines from a real TCP server on 127.0.0.1 counted per
   batch, lambda path and columnar path, against a plain loop that reads the same
-  bytes from a socket and counts words with pyarrow's kernels (the ceiling).
+  bytes from a socket and counts words with pyarrow's kernels (the ceiling);
+- socket throughput: a larger columnar word count at 1 s and 0.1 s batches on the
+  default block interval, lines/s in ``extra_info`` (the 0.1 s figure should stay
+  within 2x of the 1 s one); and the same at an offered rate
+  (``FASTDSTREAM_BENCH_SOCKET_RATE``, default 2M lines/s) with Spark's stability test.
 
 Run: ``make bench`` or ``pytest bench/test_bench_streaming.py --benchmark-only``.
-``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000).
+``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000);
+``FASTDSTREAM_BENCH_SOCKET_LINES`` those of the throughput run (default 2000000).
 """
 
 from __future__ import annotations
@@ -22,17 +32,22 @@ import os
 import socket
 import statistics
 import threading
+import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.sources.lines import split_lines
+from fastdstream.engine.columnar import functions
+from fastdstream.sources.lines import LineSplitter, split_lines
 from fastdstream.testing import BatchRecorder, ManualStreaming
 from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
+SOCKET_LINES = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_LINES", "2000000"))
+CHUNK = 1 << 16  # what the socket receiver reads at a time
 
 
 def _output(rdd) -> None:
@@ -108,10 +123,15 @@ def _serve(server: LineServer, data: bytes) -> None:
 
 
 def _socket_word_count(text_lines: list[str], expected: int, interval: float,
-                       columnar: bool) -> None:
-    data = "".join(f"{line}\n" for line in text_lines).encode()
+                       columnar: bool, conf: dict[str, str] | None = None,
+                       data: bytes | None = None) -> float:
+    """Run the word count until every word is counted; return lines/s from the first
+    byte sent to the last batch's output."""
+    if data is None:
+        data = "".join(f"{line}\n" for line in text_lines).encode()
     done = threading.Event()
     counted = [0]
+    started = [0.0]
 
     def add_batch(rdd) -> None:
         counted[0] += sum(n for _, n in rdd.collect())
@@ -119,7 +139,8 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
             done.set()
 
     with LineServer() as server:
-        sc = Context("local[2]", conf={"spark.streaming.blockInterval": "50ms"})
+        sc = Context("local[2]", conf=conf if conf is not None
+                     else {"spark.streaming.blockInterval": "50ms"})
         ssc = StreamingContext(sc, interval)
         lines = ssc.socketTextStream(*server.address)
         if columnar:
@@ -129,14 +150,17 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
                       .map(lambda w: (w, 1)).reduceByKey(operator.add))
         counts.foreachRDD(add_batch)
         ssc.start()
+        started[0] = time.perf_counter()
         sender = threading.Thread(target=_serve, args=(server, data))
         sender.start()
         try:
             assert done.wait(300), f"counted {counted[0]} of {expected} words"
+            elapsed = time.perf_counter() - started[0]
         finally:
             sender.join()
             ssc.stop()
     assert counted[0] == expected
+    return len(text_lines) / elapsed
 
 
 @pytest.mark.benchmark(group="socket-wordcount")
@@ -144,10 +168,11 @@ def _socket_word_count(text_lines: list[str], expected: int, interval: float,
 @pytest.mark.parametrize("path", ["columnar", "lambda"])
 def test_socket_word_count(benchmark, text_lines, expected_words, interval: float,
                            path: str) -> None:
+    rates: list[float] = []
     benchmark.extra_info["lines"] = len(text_lines)
-    benchmark.pedantic(_socket_word_count,
-                       args=(text_lines, expected_words, interval, path == "columnar"),
-                       rounds=2, iterations=1)
+    benchmark.pedantic(lambda: rates.append(_socket_word_count(
+        text_lines, expected_words, interval, path == "columnar")), rounds=2, iterations=1)
+    benchmark.extra_info["lines_per_s"] = round(max(rates))
 
 
 @pytest.mark.benchmark(group="socket-wordcount")
@@ -175,8 +200,203 @@ def test_socket_word_count_peer_plain_loop(benchmark, text_lines, expected_words
 
     benchmark.extra_info["lines"] = len(text_lines)
     benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.extra_info["lines_per_s"] = round(len(text_lines) / benchmark.stats.stats.min)
+
+
+@pytest.fixture(scope="module")
+def socket_text() -> tuple[list[str], bytes, int]:
+    base = DEMO_TEXT.splitlines()
+    lines = [f"{base[i % len(base)]} w{i % 1000}" for i in range(SOCKET_LINES)]
+    data = "".join(f"{line}\n" for line in lines).encode()
+    return lines, data, sum(len(line.split()) for line in lines)
+
+
+@pytest.mark.benchmark(group="socket-throughput")
+@pytest.mark.parametrize("interval", [0.1, 1.0], ids=["100ms", "1s"])
+def test_socket_word_count_throughput(benchmark, socket_text, interval: float) -> None:
+    """Columnar word count of SOCKET_LINES lines sent as fast as the receiver reads,
+    with the default block interval (min(200 ms, half the batch)); lines/s in extra_info."""
+    lines, data, expected = socket_text
+    rates: list[float] = []
+    benchmark.pedantic(lambda: rates.append(_socket_word_count(
+        lines, expected, interval, columnar=True, conf={}, data=data)),
+        rounds=2, iterations=1)
+    benchmark.extra_info.update(lines=len(lines), lines_per_s=round(max(rates)))
+
+
+RATE = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_RATE", "2000000"))
+RATE_SECONDS = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_SECONDS", "5"))
+
+
+def _paced_word_count(data: bytes, cuts: list[int], words_per_second: int,
+                      interval: float) -> dict[str, float]:
+    """Offer one second of lines (``data``) per second for RATE_SECONDS, in slices of
+    ``cuts`` sent at their time; report how long the last words took to count after
+    the last slice (``drain_s``) and whether every batch kept within the interval."""
+    expected = words_per_second * RATE_SECONDS
+    done = threading.Event()
+    counted = [0]
+    recorder = BatchRecorder()
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(n for _, n in rdd.collect())
+        if counted[0] >= expected:
+            done.set()
+
+    def pace(server: LineServer, start: float) -> None:
+        assert server.wait_for_clients(1, timeout=30)
+        slices = len(cuts) - 1
+        for second in range(RATE_SECONDS):
+            for i in range(slices):
+                due = start + second + i / slices
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)  # pacing the offered load, not synchronisation
+                server.send_bytes(data[cuts[i]:cuts[i + 1]])
+
+    with LineServer() as server:
+        ssc = StreamingContext(Context("local[2]"), interval)
+        ssc.addStreamingListener(recorder)
+        lines = ssc.socketTextStream(*server.address)
+        lines.flatMap(str.split).countByValue().foreachRDD(add_batch)
+        ssc.start()
+        start = time.perf_counter() + 0.5
+        sender = threading.Thread(target=pace, args=(server, start))
+        sender.start()
+        try:
+            sender.join()
+            sent = time.perf_counter()
+            assert done.wait(300), f"counted {counted[0]} of {expected} words"
+            finished = time.perf_counter()
+        finally:
+            ssc.stop()
+    assert counted[0] == expected
+    busy = [b for b in recorder.completed if b.numRecords()]
+    return {"drain_s": round(finished - sent, 3),
+            "completed_lines_per_s": round(RATE * RATE_SECONDS / (finished - start)),
+            "max_scheduling_delay_ms": max(b.schedulingDelay() for b in busy),
+            "max_processing_delay_ms": max(b.processingDelay() for b in busy),
+            # Spark's test of a stable stream: batches are processed within the
+            # interval, so none waits for the one before it.
+            "kept_up": max(b.processingDelay() for b in busy) < interval * 1000
+            and max(b.schedulingDelay() for b in busy) < interval * 1000}
+
+
+@pytest.mark.benchmark(group="socket-offered-rate")
+@pytest.mark.parametrize("interval", [0.1, 1.0], ids=["100ms", "1s"])
+def test_socket_word_count_at_offered_rate(benchmark, interval: float) -> None:
+    """FASTDSTREAM_BENCH_SOCKET_RATE lines/s (default 2M) for RATE_SECONDS seconds,
+    sent in 20 slices a second: does the columnar word count keep up (extra_info)?"""
+    base = DEMO_TEXT.splitlines()
+    lines = [f"{base[i % len(base)]} w{i % 1000}\n" for i in range(RATE)]
+    data = "".join(lines).encode()
+    cuts = [0]
+    for i in range(1, 21):
+        cuts.append(cuts[-1] + sum(len(x.encode()) for x in lines[(i - 1) * RATE // 20:
+                                                                    i * RATE // 20]))
+    assert cuts[-1] == len(data)
+    words = sum(len(x.split()) for x in lines)
+    results: list[dict[str, float]] = []
+    benchmark.pedantic(lambda: results.append(_paced_word_count(data, cuts, words, interval)),
+                       rounds=1, iterations=1)
+    benchmark.extra_info.update(offered_lines_per_s=RATE, seconds=RATE_SECONDS, **results[0])
+
+
+@pytest.fixture(scope="module")
+def socket_chunks(text_lines: list[str]) -> list[bytes]:
+    data = "".join(f"{line}\n" for line in text_lines).encode()
+    return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def _feed(chunks: list[bytes]) -> int:
+    splitter = LineSplitter("bench")
+    rows = 0
+    for chunk in chunks:
+        table = splitter.feed(chunk)
+        if table is not None:
+            rows += table.num_rows
+    tail = splitter.flush()
+    return rows + (0 if tail is None else tail.num_rows)
+
+
+def _split_lines_numpy(data: bytes) -> pa.Array:
+    """The implementation the kernel replaced (strict path): numpy masks and copies,
+    then Arrow's full validation of the UTF-8."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    lengths = ends - starts - has_cr
+    keep = buf != 10
+    keep[ends[has_cr] - 1] = False
+    values = buf[keep]
+    offsets = np.zeros(len(ends) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    array = pa.Array.from_buffers(pa.string(), len(ends),
+                                  [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+    array.validate(full=True)
+    return array
+
+
+def _feed_with(split, chunks: list[bytes]) -> int:
+    """A chunked feed like LineSplitter's (the tail waits for the next chunk)."""
+    rows = 0
+    tail = b""
+    for chunk in chunks:
+        last_nl = chunk.rfind(b"\n")
+        if last_nl < 0:
+            tail += chunk
+            continue
+        rows += len(split(tail + chunk[: last_nl + 1]))
+        tail = chunk[last_nl + 1:]
+    return rows + (len(split(tail + b"\n")) if tail else 0)
+
+
+def _split_pyarrow(data: bytes) -> pa.Array:
+    """pyarrow alone: validate by casting binary to string, split at newlines."""
+    text = pa.array([data], pa.binary()).cast(pa.string())
+    lines = pc.list_flatten(pc.split_pattern(text, "\n"))
+    return lines[:-1]  # what follows the last newline
+
+
+@pytest.mark.benchmark(group="split-lines")
+@pytest.mark.parametrize("impl", ["kernel", "peer_numpy_validate", "peer_pyarrow_split"])
+def test_split_lines_64k_chunks(benchmark, socket_chunks, text_lines, impl: str) -> None:
+    """The receiver's splitting alone: 64 KiB chunks to Arrow string arrays."""
+    run = {
+        "kernel": lambda: _feed(socket_chunks),
+        "peer_numpy_validate": lambda: _feed_with(_split_lines_numpy, socket_chunks),
+        "peer_pyarrow_split": lambda: _feed_with(_split_pyarrow, socket_chunks),
+    }[impl]
+    assert run() == len(text_lines)
+    benchmark(run)
+    benchmark.extra_info.update(lines=len(text_lines),
+                                lines_per_s=round(len(text_lines) / benchmark.stats.stats.median))
 
 
 def test_bench_data_is_what_it_claims(text_lines, expected_words) -> None:
     table = pa.table({"value": text_lines})
     assert table.num_rows == LINES and expected_words > LINES
+
+
+def _split_words_pyarrow(table: pa.Table) -> pa.Table:
+    """The pyarrow implementation the core's split replaced: trim, split, flatten and
+    drop the empty strings Arrow keeps between runs of whitespace."""
+    column = pc.utf8_rtrim_whitespace(table.column(0))
+    words = pc.list_flatten(pc.utf8_split_whitespace(column))
+    return pa.table({"value": words.filter(pc.greater(pc.binary_length(words), 0))})
+
+
+@pytest.mark.benchmark(group="split-words")
+@pytest.mark.parametrize("impl", ["kernel", "peer_pyarrow"])
+def test_split_words(benchmark, text_lines: list[str], expected_words: int, impl: str) -> None:
+    """flatMap(str.split) on a string column: the word count's map step."""
+    table = pa.table({"value": text_lines})
+    run = {"kernel": lambda: functions.split_whitespace(table),
+           "peer_pyarrow": lambda: _split_words_pyarrow(table)}[impl]
+    assert run().num_rows == expected_words
+    benchmark(run)
+    benchmark.extra_info.update(lines=len(text_lines),
+                                lines_per_s=round(len(text_lines) / benchmark.stats.stats.median))

@@ -63,7 +63,8 @@ def test_the_scanner_sees_imports() -> None:
 
 
 @pytest.mark.parametrize("upper", ["fastdstream.streaming", "fastdstream.sources",
-                                   "fastdstream.testing", "fastdstream.kafka"])
+                                   "fastdstream.testing", "fastdstream.kafka",
+                                   "fastdstream.cli", "fastdstream.examples"])
 def test_engine_never_imports_the_layers_above_it(upper: str) -> None:
     assert _importers_of(upper, "fastdstream.engine") == {}
 
@@ -83,6 +84,27 @@ def test_receivers_do_not_know_the_tracker() -> None:
 def test_sources_do_not_import_the_public_faces() -> None:
     for face in ("fastdstream.kafka", "fastdstream.testing"):
         assert _importers_of(face, "fastdstream.sources") == {}
+
+
+def test_the_command_line_is_the_top_layer() -> None:
+    # `fastdstream` (cli.py) drives the library; the library never drives it, and the
+    # bundled examples are programs the command runs, not modules to build on.
+    assert "fastdstream.cli" in MODULES and "fastdstream.examples.network_wordcount" in MODULES
+    assert _importers_of("fastdstream.cli", "fastdstream") == {}
+    assert set(_importers_of("fastdstream.examples", "fastdstream")) <= {"fastdstream.cli"}
+
+
+def test_the_pytest_plugin_imports_the_package_only_when_a_fixture_runs() -> None:
+    # pytest loads the plugin in every run of a project with fastdstream installed:
+    # its module level imports nothing of the package (under TYPE_CHECKING is fine).
+    tree = ast.parse(MODULES["fastdstream.testing.pytest_plugin"].read_text(encoding="utf-8"))
+    eager = [
+        node.module or "" if isinstance(node, ast.ImportFrom) else alias.name
+        for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert "pytest" in eager
+    assert [name for name in eager if name.startswith("fastdstream")] == []
 
 
 def test_the_compiled_core_imports_nothing_of_the_package() -> None:

@@ -5,7 +5,8 @@ are the Arrow array's offset and length. ``validity`` is the Arrow validity bitm
 None when the array has no nulls.
 """
 
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +44,9 @@ def partition_ids_int64(
     values: I64, validity: U8 | None, offset: int, length: int, num_partitions: int, out: I32
 ) -> None: ...
 def partition_order(pids: I32, num_partitions: int) -> tuple[I64, I64]: ...
+def partition_items(
+    combiners: dict[Any, Any], num_partitions: int, fallback: Callable[[Any], int]
+) -> list[list[tuple[Any, Any]]]: ...
 
 # _reduction.pxi
 class Grouper:
@@ -88,6 +92,37 @@ def accumulate_minmax(
 def accumulate_count(
     gids: I32, validity: U8 | None, offset: int, length: int, counts: I64
 ) -> None: ...
+def group_sum_binary(
+    grouper: Grouper,
+    offsets: Offsets,
+    data: U8 | None,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
+def group_sum_int64(
+    grouper: Grouper,
+    keys: I64,
+    validity: U8 | None,
+    offset: int,
+    values: Num,
+    value_validity: U8 | None,
+    value_offset: int,
+    length: int,
+    sums: Num,
+    counts: I64 | None,
+) -> int: ...
+def combine_rows(
+    rows: Iterable[Any],
+    create: Callable[[Any], Any] | None,
+    merge_value: Callable[[Any, Any], Any],
+    combiners: dict[Any, Any],
+) -> int: ...
 
 # _slicing.pxi
 def block_boundaries(ts: I64, start_ms: int, interval_ms: int) -> tuple[I64, I64]: ...
@@ -106,6 +141,7 @@ def plan_offset_ranges(
 ) -> None: ...
 def offsets_differ(expected_next: I64, from_offsets: I64, out: U8) -> None: ...
 def max_per_sorted_key(keys: I64, values: I64, order: I64) -> tuple[I64, I64]: ...
+def byte_budget_caps(lag: I64, bytes_per_record: F64, budget: int, caps: I64) -> bool: ...
 
 # _kafka_arrow.pxi
 class _ByteBuffer:
@@ -116,5 +152,19 @@ class _ByteBuffer:
 _BinaryParts = tuple[I32, _ByteBuffer, U8, int]
 
 def messages_to_buffers(
-    messages: list[object], start: int, max_bytes: int, topic_ids: dict[str, int], topics: list[str]
+    messages: list[object],
+    start: int,
+    max_bytes: int,
+    topic_ids: dict[str, int],
+    topics: list[str],
+    until_offset: int = -1,
+    stop_at_error: bool = False,
 ) -> tuple[int, _BinaryParts, _BinaryParts, I32, I32, I64, tuple[I64, U8, int]]: ...
+
+# _lines.pxi
+def split_lines(
+    head: bytes | U8, data: bytes | U8, end: int, max_line_bytes: int, stop_at_invalid: bool
+) -> tuple[Offsets, U8, int, int, int, int]: ...
+def split_words(
+    offsets: Offsets, data: U8 | bytes, offset: int, length: int
+) -> tuple[Offsets, U8, int]: ...

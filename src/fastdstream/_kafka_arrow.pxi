@@ -139,12 +139,18 @@ cdef inline Py_ssize_t _payload_size(object payload) except -1:
 
 
 def messages_to_buffers(list messages not None, Py_ssize_t start, int64_t max_bytes,
-                        dict topic_ids not None, list topics not None):
+                        dict topic_ids not None, list topics not None,
+                        int64_t until_offset=-1, bint stop_at_error=False):
     """Arrow buffers for ``messages[start:stop]``; see ``kernels.messages_to_arrow``.
 
     Stops before the first message that would take the key or value bytes past
     ``max_bytes`` (at least one message is always taken). New topics are appended to
     ``topics`` and indexed in ``topic_ids``, so consecutive calls share one dictionary.
+
+    With ``until_offset >= 0`` it also stops before the first message whose offset is
+    ``>= until_offset`` (the end of an offset range: what follows stays with the caller),
+    and with ``stop_at_error`` before an error event instead of raising; ``stop`` then
+    indexes that message (possibly ``start``: nothing taken).
 
     Returns ``(stop, key, value, topic, partition, offset, timestamp)``: ``key`` and
     ``value`` are ``(offsets int32, data, validity uint8, null_count)``, ``topic`` the
@@ -182,6 +188,7 @@ def messages_to_buffers(list messages not None, Py_ssize_t start, int64_t max_by
     cdef Py_ssize_t i = start, j = 0
     cdef Py_ssize_t knulls = 0, vnulls = 0, tnulls = 0
     cdef bint knull, vnull
+    cdef int64_t offset
     cdef int32_t last_tid = -1
     cdef object last_topic = None
     cdef object msg = None, err = None, key, value, topic, ts
@@ -193,6 +200,9 @@ def messages_to_buffers(list messages not None, Py_ssize_t start, int64_t max_by
             msg = messages[i]
             err = msg.error()
             if err is not None:
+                break
+            offset = msg.offset()
+            if until_offset >= 0 and offset >= until_offset:
                 break
             key = msg.key()
             value = msg.value()
@@ -220,7 +230,7 @@ def messages_to_buffers(list messages not None, Py_ssize_t start, int64_t max_by
                 last_tid = tid
                 tids[j] = last_tid
             parts[j] = msg.partition()
-            offs[j] = msg.offset()
+            offs[j] = offset
             # (timestamp type, ms); type 0 is TIMESTAMP_NOT_AVAILABLE.
             ts = msg.timestamp()
             if type(ts) is not tuple or PyTuple_GET_SIZE(ts) != 2:
@@ -238,7 +248,7 @@ def messages_to_buffers(list messages not None, Py_ssize_t start, int64_t max_by
         kind = next(k for k in (TypeError, OverflowError, BufferError, ValueError)
                     if isinstance(exc, k))
         raise kind(f"Kafka message {i} ({_describe(msg)}): {exc}") from exc
-    if err is not None:
+    if err is not None and not stop_at_error:
         raise ValueError(f"Kafka message {i} ({_describe(msg)}) is an error event, not a "
                          f"record: {err}")
     if kbuf.length > max_bytes or vbuf.length > max_bytes:

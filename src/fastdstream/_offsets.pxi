@@ -8,6 +8,9 @@
 # negative value is an error, never a sentinel. The loops record the first bad entry
 # and the error is raised after the loop, with the GIL, naming it.
 
+from libc.math cimport INFINITY
+
+
 cdef enum:
     _OFS_NEG_FROM = 1
     _OFS_NEG_LATEST = 2
@@ -155,3 +158,48 @@ def max_per_sorted_key(const int64_t[::1] keys not None,
     if bad >= 0:
         raise ValueError(f"partition {keys[bad]}: offset {values[bad]} is negative")
     return out_k_arr[:m], out_v_arr[:m]
+
+
+def byte_budget_caps(const int64_t[::1] lag not None,
+                     const double[::1] bytes_per_record not None,
+                     int64_t budget, int64_t[::1] caps not None):
+    """Per-partition record caps that keep a batch within ``budget`` bytes.
+
+    With ``total = sum(lag[i] * bytes_per_record[i])`` within the budget every cap is
+    the lag and the result is False. Otherwise each partition gets the same share
+    ``budget / total`` of its lag (rounded down, at least one record where the lag is
+    not zero, so a record larger than the budget still goes through) and the result
+    is True.
+    """
+    cdef int64_t n = lag.shape[0]
+    if bytes_per_record.shape[0] != n:
+        raise ValueError(f"bytes_per_record has {bytes_per_record.shape[0]} entries but "
+                         f"lag has {n}: arrays must hold one entry per Kafka partition")
+    _check_aligned("caps", n, caps.shape[0])
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0 bytes, got {budget}")
+    cdef int64_t i, k, bad = -1
+    cdef double total = 0.0, share, b
+    with nogil:
+        for i in range(n):
+            b = bytes_per_record[i]
+            if lag[i] < 0 or not (b > 0.0) or b == INFINITY:
+                bad = i
+                break
+            total += <double>lag[i] * b
+    if bad >= 0:
+        raise ValueError(f"partition index {bad}: lag {lag[bad]} and bytes per record "
+                         f"{bytes_per_record[bad]} (need lag >= 0 and a finite size > 0)")
+    if total <= <double>budget:
+        caps[:] = lag
+        return False
+    share = <double>budget / total
+    with nogil:
+        for i in range(n):
+            k = <int64_t>(<double>lag[i] * share)
+            if k < 1 and lag[i] > 0:
+                k = 1
+            if k > lag[i]:
+                k = lag[i]
+            caps[i] = k
+    return True

@@ -151,3 +151,61 @@ def partition_order(const int32_t[::1] pids not None, int64_t num_partitions):
         raise ValueError(f"partition id {pids[bad]} at row {bad} is outside "
                          f"[0, {num_partitions})")
     return order_arr, bounds_arr
+
+
+# -- Python keys -----------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    # Declared without Cython's error check: NULL (lone surrogates) is handled here.
+    const char* _utf8_and_size "PyUnicode_AsUTF8AndSize" (object s, Py_ssize_t* size)
+
+cdef inline bint _object_hash(object key, uint64_t* h) except -1:
+    # The core's hash of a str (as UTF-8), bytes, int64 or None key -- what
+    # portable_hash gives them -- or 0 when the caller must ask portable_hash.
+    cdef const char* p
+    cdef Py_ssize_t n
+    cdef long long v
+    cdef int overflow = 0
+    if key is None:
+        h[0] = FDS_NULL_HASH
+        return 1
+    if type(key) is str:
+        # The UTF-8 form is cached in the str object (ASCII strings are their own).
+        p = _utf8_and_size(key, &n)
+        if p == NULL:  # lone surrogates: portable_hash encodes them with surrogatepass
+            PyErr_Clear()
+            return 0
+        h[0] = fds_hash_bytes(<const unsigned char*>p, n)
+        return 1
+    if type(key) is bytes:
+        h[0] = fds_hash_bytes(<const unsigned char*>PyBytes_AS_STRING(key),
+                              PyBytes_GET_SIZE(key))
+        return 1
+    if type(key) is int or type(key) is bool:
+        v = PyLong_AsLongLongAndOverflow(key, &overflow)
+        if overflow:
+            return 0
+        h[0] = fds_hash_int64(<int64_t>v)
+        return 1
+    return 0
+
+
+def partition_items(combiners, int64_t num_partitions, fallback):
+    """Split a dict (or subclass) into ``num_partitions`` lists of ``(key, value)`` pairs.
+
+    Key ``k`` goes to list ``hash(k) % num_partitions``: the core's hash for str, bytes,
+    int64 and None keys, ``fallback(k)`` (portable_hash) for any other key. Pairs keep
+    the dict's order within each list.
+    """
+    _check_partitions(num_partitions)
+    cdef uint64_t n = <uint64_t>num_partitions
+    cdef uint64_t h
+    cdef list buckets = [[] for _ in range(num_partitions)]
+    cdef Py_ssize_t p
+    for k, c in combiners.items():
+        if _object_hash(k, &h):
+            p = <Py_ssize_t>(h % n)
+        else:
+            p = fallback(k) % num_partitions
+        (<list>buckets[p]).append((k, c))
+    return buckets

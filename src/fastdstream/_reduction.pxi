@@ -512,3 +512,164 @@ def accumulate_count(const int32_t[::1] gids not None, const uint8_t[::1] validi
         for i in range(length):
             if v == NULL or _is_valid(v, offset + i):
                 c[gp[i]] += 1
+
+
+# -- Python rows: the map-side combine of the lambda path ---------------------------
+#
+# combineByKey / reduceByKey over Python objects: one dict of partial values, filled by
+# a loop that does nothing else. Compiled, the loop costs a dict probe and one call of
+# the user's function per row, with no bytecode around them; it holds the GIL, as
+# anything calling user functions must.
+
+import operator as _operator
+
+cdef object _ADD = _operator.add
+
+
+def combine_rows(rows, create, merge_value, dict combiners not None):
+    """Fold (key, value) rows into ``combiners``, a dict of key -> combiner.
+
+    A key not yet in the dict gets ``create(value)`` (the value itself when ``create``
+    is None); a key already there gets ``merge_value(combiner, value)``. Each row makes
+    exactly one of the two calls, once. ``operator.add`` as ``merge_value`` is applied
+    as ``combiner + value`` without the call. Returns the number of rows.
+    """
+    cdef PyObject* found
+    cdef Py_ssize_t n = 0
+    cdef bint first_is_value = create is None
+    cdef bint add = merge_value is _ADD
+    for row in rows:
+        k, v = row
+        found = PyDict_GetItemWithError(combiners, k)
+        if found is NULL:
+            combiners[k] = v if first_is_value else create(v)
+        elif add:
+            combiners[k] = <object>found + v
+        else:
+            combiners[k] = merge_value(<object>found, v)
+        n += 1
+    return n
+
+
+# -- pass 1 + 2 in one call: sum -----------------------------------------------------
+#
+# reduceByKey(add)'s map and reduce sides (and countByValue's reduce side) are sums.
+# Grouping and adding window by window in one call keeps each window's group ids in
+# L2, as the two-call path does, and holds the GIL once per piece instead of twice per
+# 64K rows -- with one task per core on local[2], that is the GIL the other task waits
+# for. Sums/counts are sized by the caller for every group the piece could add.
+
+cdef enum:
+    _SUM_WINDOW = 1 << 16
+
+
+cdef inline int64_t _sum_window(const int32_t* gp, const num_t* x, const uint8_t* v,
+                                int64_t voffset, int64_t w, num_t* s, int64_t* c,
+                                int64_t overflowed) noexcept nogil:
+    cdef int64_t i, g
+    for i in range(w):
+        if v != NULL and not _is_valid(v, voffset + i):
+            continue
+        g = gp[i]
+        if num_t is int64_t:
+            if fds_add_i64(&s[g], x[i]) and overflowed < 0:
+                overflowed = g
+        else:
+            s[g] += x[i]
+        if c != NULL:
+            c[g] += 1
+    return overflowed
+
+
+def _check_sum_args(Grouper grouper, int64_t values_len, int64_t value_offset,
+                    int64_t length, int64_t sums_len, counts, bint has_value_nulls):
+    if values_len < value_offset + length:
+        raise ValueError("values shorter than the requested length")
+    if sums_len < grouper.ngroups + length or (
+            counts is not None and counts.shape[0] < grouper.ngroups + length):
+        raise ValueError("sums/counts need room for num_groups + length groups")
+    if has_value_nulls and counts is None:
+        raise ValueError("counts are required when values have nulls")
+
+
+def group_sum_binary(Grouper grouper, const offset_t[::1] offsets not None,
+                     const uint8_t[::1] data, const uint8_t[::1] validity, int64_t offset,
+                     const num_t[::1] values not None, const uint8_t[::1] value_validity,
+                     int64_t value_offset, int64_t length, num_t[::1] sums not None,
+                     int64_t[::1] counts):
+    """Group string/binary keys and add their values into ``sums`` in one call.
+
+    As :meth:`Grouper.add_binary` then :func:`accumulate_sum`, window by window with
+    the GIL released. ``sums`` (and ``counts``, which may be None when values have no
+    nulls) need room for ``grouper.num_groups + length`` groups. Returns the id of the
+    first group whose int64 sum overflowed (wrapping around), or -1.
+    """
+    if not grouper.is_binary:
+        raise TypeError("this Grouper holds int64 keys")
+    if offsets.shape[0] < offset + length + 1:
+        raise ValueError("offsets too short")
+    _check_sum_args(grouper, values.shape[0], value_offset, length, sums.shape[0], counts,
+                    value_validity is not None and value_validity.shape[0] > 0)
+    if length == 0:
+        return -1
+    cdef const offset_t* o = &offsets[offset]
+    cdef const uint8_t* d = _u8_ptr(data)
+    cdef const uint8_t* kv = _u8_ptr(validity)
+    cdef const num_t* x = &values[value_offset]
+    cdef const uint8_t* vv = _u8_ptr(value_validity)
+    cdef num_t* s = &sums[0]
+    cdef int64_t* c = &counts[0] if counts is not None else NULL
+    cdef int64_t start = 0, w, rc = 0, overflowed = -1
+    cdef int32_t* gids = <int32_t*>malloc(_SUM_WINDOW * sizeof(int32_t))
+    if gids == NULL:
+        raise MemoryError()
+    with nogil:
+        while start < length:
+            w = min(<int64_t>_SUM_WINDOW, length - start)
+            rc = grouper._add_binary(o + start, d, kv, offset + start, w, gids)
+            if rc < 0:
+                break
+            overflowed = _sum_window(gids, x + start, vv, value_offset + start, w, s, c,
+                                     overflowed)
+            start += w
+    free(gids)
+    grouper._raise(rc)
+    return overflowed
+
+
+def group_sum_int64(Grouper grouper, const int64_t[::1] keys not None,
+                    const uint8_t[::1] validity, int64_t offset,
+                    const num_t[::1] values not None, const uint8_t[::1] value_validity,
+                    int64_t value_offset, int64_t length, num_t[::1] sums not None,
+                    int64_t[::1] counts):
+    """:func:`group_sum_binary` for int64 keys."""
+    if grouper.is_binary:
+        raise TypeError("this Grouper holds binary keys")
+    if keys.shape[0] < offset + length:
+        raise ValueError("keys too short")
+    _check_sum_args(grouper, values.shape[0], value_offset, length, sums.shape[0], counts,
+                    value_validity is not None and value_validity.shape[0] > 0)
+    if length == 0:
+        return -1
+    cdef const int64_t* k = &keys[offset]
+    cdef const uint8_t* kv = _u8_ptr(validity)
+    cdef const num_t* x = &values[value_offset]
+    cdef const uint8_t* vv = _u8_ptr(value_validity)
+    cdef num_t* s = &sums[0]
+    cdef int64_t* c = &counts[0] if counts is not None else NULL
+    cdef int64_t start = 0, w, rc = 0, overflowed = -1
+    cdef int32_t* gids = <int32_t*>malloc(_SUM_WINDOW * sizeof(int32_t))
+    if gids == NULL:
+        raise MemoryError()
+    with nogil:
+        while start < length:
+            w = min(<int64_t>_SUM_WINDOW, length - start)
+            rc = grouper._add_int64(k + start, kv, offset + start, w, gids)
+            if rc < 0:
+                break
+            overflowed = _sum_window(gids, x + start, vv, value_offset + start, w, s, c,
+                                     overflowed)
+            start += w
+    free(gids)
+    grouper._raise(rc)
+    return overflowed

@@ -9,7 +9,8 @@ not depend on the process.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 _M64 = (1 << 64) - 1
 _P1 = 0x9E3779B97F4A7C15
@@ -79,6 +80,40 @@ def partition_rows(keys: Sequence[Key], num_partitions: int) -> list[list[int]]:
     for i, p in enumerate(hash_partition(keys, num_partitions)):
         parts[p].append(i)
     return parts
+
+
+def partition_items(
+    combiners: dict[Any, Any], num_partitions: int, fallback: Callable[[Any], int]
+) -> list[list[tuple[Any, Any]]]:
+    """(key, value) pairs per partition: hash_value for str/bytes/int64/None keys."""
+    parts: list[list[tuple[Any, Any]]] = [[] for _ in range(num_partitions)]
+    for k, c in combiners.items():
+        try:
+            k.encode("utf-8") if isinstance(k, str) else None
+            fast = k is None or type(k) in (str, bytes) or (
+                type(k) in (int, bool) and -(2**63) <= k < 2**63)
+        except UnicodeEncodeError:  # lone surrogates: the fallback's business
+            fast = False
+        h = hash_value(int(k) if type(k) is bool else k) if fast else fallback(k)
+        parts[h % num_partitions].append((k, c))
+    return parts
+
+
+def combine_rows(
+    rows: Iterable[Any],
+    create: Callable[[Any], Any] | None,
+    merge_value: Callable[[Any, Any], Any],
+    combiners: dict[Any, Any],
+) -> int:
+    """combineByKey's map side: one create or merge_value call per row."""
+    n = 0
+    for k, v in rows:
+        if k in combiners:
+            combiners[k] = merge_value(combiners[k], v)
+        else:
+            combiners[k] = v if create is None else create(v)
+        n += 1
+    return n
 
 
 def _wrap_int64(x: int) -> int:
@@ -179,6 +214,22 @@ def plan_offset_ranges(
     return until, out_of_range
 
 
+def byte_budget_caps(
+    lag: Sequence[int], bytes_per_record: Sequence[float], budget: int
+) -> tuple[list[int], bool]:
+    """(caps, whether the budget binds): each partition the same share of its lag."""
+    if budget <= 0:
+        raise ValueError("budget")
+    for i, (k, b) in enumerate(zip(lag, bytes_per_record, strict=True)):
+        if k < 0 or not 0 < b < float("inf"):
+            raise ValueError(f"partition index {i}")
+    total = sum(k * b for k, b in zip(lag, bytes_per_record, strict=True))
+    if total <= budget:
+        return list(lag), False
+    share = budget / total
+    return [min(k, max(int(k * share), 1 if k else 0)) for k in lag], True
+
+
 def check_contiguous(expected_next: Sequence[int], from_offsets: Sequence[int]) -> list[bool]:
     if len(expected_next) != len(from_offsets):
         raise ValueError("lengths differ")
@@ -227,3 +278,40 @@ def messages_to_rows(messages: Sequence[object]) -> dict[str, list[object]]:
         cols["offset"].append(m.offset())  # type: ignore[attr-defined]
         cols["timestamp"].append(None if ts_type == 0 else ts)
     return cols
+
+
+def split_lines(
+    head: bytes, data: bytes, end: int, max_line_bytes: int, stop_at_invalid: bool
+) -> tuple[list[bytes], int, int, int]:
+    """``_core.split_lines`` as ``(lines, invalid, too_long, stop)``, the lines as bytes.
+
+    ``head + data[:end]`` split at ``\\n`` with one ``\\r`` before it dropped; the split
+    stops at the first line longer than ``max_line_bytes`` (negative: no limit) and,
+    with ``stop_at_invalid``, at the first line ``bytes.decode("utf-8")`` rejects.
+    """
+    text = head + data[:end]
+    if text and not text.endswith(b"\n"):
+        raise ValueError("split_lines needs data that ends with a newline")
+    limit = math.inf if max_line_bytes < 0 else max_line_bytes
+    lines: list[bytes] = []
+    invalid = -1
+    pos = 0
+    for i, raw in enumerate(text.split(b"\n")[:-1]):
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if len(line) > limit:
+            return lines, invalid, i, pos
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            if invalid < 0:
+                invalid = i
+                if stop_at_invalid:
+                    return lines, invalid, -1, pos
+        lines.append(line)
+        pos += len(raw) + 1
+    return lines, invalid, -1, len(text)
+
+
+def split_words(strings: Sequence[str]) -> list[str]:
+    """``_core.split_words``: every string's ``str.split()``, flattened."""
+    return [word for s in strings for word in s.split()]

@@ -20,6 +20,17 @@ def to_datetime(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000.0)
 
 
+def batch_time_text(time_ms: int) -> str:
+    """A batch time as logs and errors show it: local time, then the milliseconds.
+
+    Examples
+    --------
+    >>> batch_time_text(0).endswith(" (0 ms)")
+    True
+    """
+    return f"{to_datetime(time_ms)} ({time_ms} ms)"
+
+
 def to_ms(t: datetime | int | float) -> int:
     """Milliseconds since the epoch of a datetime (or a number taken as milliseconds)."""
     if isinstance(t, datetime):
@@ -131,7 +142,8 @@ class RecurringTimer:
             try:
                 self.callback(self.next_time)
             except Exception:
-                log.exception("%s: callback for time %d failed", self.name, self.next_time)
+                log.exception("%s: callback for time %s failed", self.name,
+                              batch_time_text(self.next_time))
             self.prev_time = self.next_time
             self.next_time += self.period_ms
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -10,6 +12,35 @@ EXECUTOR_ENV_PREFIX = "spark.executorEnv."
 REDACTION_REGEX = "spark.redaction.regex"
 DEFAULT_REDACTION_REGEX = r"(?i)secret|password|token|access[.]?key"
 REDACTED = "*********(redacted)"
+
+SUBMIT_CONF_ENV = "FASTDSTREAM_SUBMIT_CONF"
+"""The environment variable ``fastdstream submit`` passes ``--master``/``--conf`` in
+(a JSON object of strings), as spark-submit passes them to PySpark as JVM system
+properties: :class:`SparkConf` loads them, and code that sets a key itself wins."""
+
+
+def submitted_settings() -> dict[str, str]:
+    """The settings ``fastdstream submit`` gave this program (empty when run directly).
+
+    Returns
+    -------
+    dict of str to str
+
+    Raises
+    ------
+    ValueError
+        If the environment variable holds something other than a JSON object.
+    """
+    raw = os.environ.get(SUBMIT_CONF_ENV)
+    if not raw:
+        return {}
+    try:
+        values = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{SUBMIT_CONF_ENV} is not JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{SUBMIT_CONF_ENV} must be a JSON object, got {raw[:80]!r}")
+    return {str(k): str(v) for k, v in values.items()}
 
 
 class Conf:
@@ -26,6 +57,10 @@ class Conf:
     >>> conf.get("spark.master"), conf.get("spark.x"), conf.get("missing", "d")
     ('local[2]', '1', 'd')
     """
+
+    # Whether a Context made with this conf adds what ``fastdstream submit`` set, under
+    # the keys the conf leaves unset (SparkConf(loadDefaults=False) opts out).
+    _load_defaults = True
 
     def __init__(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None):
         self._values: dict[str, str] = {}
@@ -300,9 +335,9 @@ class SparkConf(Conf):
     Parameters
     ----------
     loadDefaults : bool, default True
-        PySpark then loads the ``spark.*`` Java system properties (what spark-submit
-        set). There are none here, so it changes nothing; accepted so that PySpark
-        code runs as written.
+        Load the settings ``fastdstream submit`` gave the program (``--master``,
+        ``--name``, ``--conf``), as PySpark loads the ``spark.*`` Java system
+        properties spark-submit set. What the program sets afterwards wins.
     _jvm, _jconf : None
         PySpark's internal handles on the JVM. There is no JVM here: giving one raises
         NotImplementedError.
@@ -324,6 +359,9 @@ class SparkConf(Conf):
                 "JVM. Create SparkConf() and set its properties instead."
             )
         super().__init__()
+        self._load_defaults = loadDefaults
+        if loadDefaults:
+            self.setAll(submitted_settings().items())
 
 
 def parse_duration_ms(raw: str, key: str = "duration") -> int:
@@ -360,6 +398,11 @@ DECODE_ERRORS = "fastdstream.text.decodeErrors"
 MAX_LINE_BYTES = "fastdstream.text.maxLineBytes"
 RECEIVER_RESTART_DELAY = "fastdstream.receiver.restartDelay"
 RECEIVER_WAL = "spark.streaming.receiver.writeAheadLog.enable"
+# Records per second each receiver may store at most (also bounds backpressure's rate).
+RECEIVER_MAX_RATE = "spark.streaming.receiver.maxRate"
+# Bytes a receiver may hold that no batch has finished with (buffer, blocks waiting for
+# or read by a running batch); at the bound store() waits. Default min(1 GiB, RAM / 8).
+RECEIVER_MAX_BUFFERED_BYTES = "fastdstream.receiver.maxBufferedBytes"
 STOP_GRACEFULLY_ON_SHUTDOWN = "spark.streaming.stopGracefullyOnShutdown"
 MIN_REMEMBER_DURATION = "spark.streaming.minRememberDuration"
 FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDuration"
@@ -367,3 +410,7 @@ FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDurat
 # (files written in place rather than moved in); 0 is off.
 FILE_STREAM_MIN_FILE_AGE = "fastdstream.fileStream.minFileAge"
 CLEAN_CHECKPOINTS = "spark.cleaner.referenceTracking.cleanCheckpoints"
+# The most bytes (records as Arrow columns) one batch of a direct Kafka stream reads; a
+# backlog is read over several batches within it. 0 is no budget.
+MAX_BYTES_PER_BATCH = "fastdstream.kafka.maxBytesPerBatch"
+DEFAULT_MAX_BYTES_PER_BATCH = 64 * 1024 * 1024

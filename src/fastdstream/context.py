@@ -107,7 +107,8 @@ class SparkContext(Context):
                 "SparkContext(gateway=..., jsc=...) attaches to a JVM through Py4J; "
                 "fastdstream runs no JVM. Leave them out: the engine runs in Python."
             )
-        settings = SparkConf()
+        # A conf made in code already holds what `fastdstream submit` set, or opted out.
+        settings = SparkConf(loadDefaults=not isinstance(conf, Conf) or conf._load_defaults)
         if conf is not None:
             settings.setAll(conf.getAll() if isinstance(conf, Conf) else conf.items())
         if master:

@@ -18,6 +18,7 @@ def main() -> None:
         parser.add_argument(name, required=True)
     parser.add_argument("--seconds", type=float, default=0)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
     args = parser.parse_args()
     sc = Context(args.master, conf={"spark.streaming.receiver.writeAheadLog.enable": "true",
                                    "spark.streaming.blockInterval": "50ms"})
@@ -25,8 +26,9 @@ def main() -> None:
     ssc.checkpoint(args.checkpoint)
     stream = KafkaUtils.createStream(ssc, args.bootstrap, args.group, {args.topic: 1},
                                      {"auto.offset.reset": "earliest",
-                                      # a killed member leaves the group sooner
-                                      "session.timeout.ms": 6000})
+                                      # a killed dynamic member leaves the group
+                                      # sooner (a static one is taken over at once)
+                                      "session.timeout.ms": args.session_timeout_ms})
 
     def append(rdd) -> None:
         values = [v for _, v in rdd.collect()]

@@ -7,6 +7,7 @@ stop it themselves. Every wait is bounded.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +21,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from fastdstream.testing.kafka_broker import KafkaBroker, KafkaBrokerError, fetch_kafka
+from fastdstream.testing.kafka_broker import (
+    FetchProgress,
+    KafkaBroker,
+    KafkaBrokerError,
+    fetch_kafka,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -273,3 +279,26 @@ def test_incomplete_cache_is_fetched_again(tmp_path: Path) -> None:
     (tmp_path / "libs.complete").write_text("kafka_2.13-x.jar\n")  # the jar is missing
     with pytest.raises(KafkaBrokerError, match=r"no-pom\.xml"):
         fetch_kafka(tmp_path, pom=tmp_path / "no-pom.xml")
+
+
+def test_a_first_fetch_logs_its_progress(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                         ) -> None:
+    # Maven's batch-mode lines, as a first fetch writes them; the last one half-written.
+    log = tmp_path / "fetch.log"
+    log.write_text(
+        "[INFO] Downloading from central: https://repo.maven.apache.org/maven2/a.pom\n"
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/a.pom"
+        " (2.1 kB at 40 kB/s)\n"
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/k.jar"
+        " (1.5 MB at 3.0 MB/s)\n"
+        "[INFO] Downloaded from central: https://repo.maven.apache.org/maven2/s.jar (6")
+    progress = FetchProgress(log, every=3600)
+    caplog.set_level(logging.INFO, logger="fastdstream.testing.kafka_broker")
+    with progress:
+        assert progress.poll() is True  # the thread waits an hour: this poll reads it all
+        assert (progress.files, progress.bytes) == (2, 2100 + 1.5e6)
+        with open(log, "a") as f:
+            f.write(".0 MB at 9 MB/s)\n[INFO] BUILD SUCCESS\n")
+    assert (progress.files, progress.bytes) == (3, 2100 + 7.5e6)
+    assert caplog.messages == [
+        "fetching Kafka's jars: done, downloaded 3 files, 7.5 MB (about 66 MB on a first run)"]

@@ -588,38 +588,124 @@ def test_executor_consumers_are_executor_state_and_close_with_it(kafka_broker) -
     KafkaUtils.createRDD(sc, {"bootstrap.servers": kafka_broker.bootstrap_servers},
                          [OffsetRange(topic, 0, 0, 1)]).collect()
     (key,) = [k for k in executor.state_keys() if k[0] == kafka_rdd.CONSUMER_STATE]
-    consumer = executor.state(key, lambda: None)
+    cache = executor.state(key, lambda: None)
+    assert cache.partitions() == [(topic, 0)]
     sc.stop()
     assert executor.state_keys() == []
-    with pytest.raises(RuntimeError):  # closed by the executor's stop
-        consumer.assignment()
+    assert len(cache) == 0  # closed by the executor's stop
+    with pytest.raises(kafka_rdd.KafkaReadError, match="closed"):
+        cache.read(OffsetRange(topic, 0, 0, 1), 1.0)
+
+
+def _consumer_of_this_partition(split: int, rows: object) -> object:
+    """(executor, Kafka partition, id of the consumer that read it) -- run right after
+    the read, in the same task."""
+    from fastdstream.engine.backend.task_context import TaskContext
+    from fastdstream.sources.kafka import kafka_rdd
+
+    tc = TaskContext.get()
+    assert tc is not None
+    (key,) = [k for k in tc.executor.state_keys() if k[0] == kafka_rdd.CONSUMER_STATE]
+    cache = tc.executor_state(key, list)
+    partition = split  # the ranges below are in partition order
+    yield (tc.executor.executor_id, partition,
+           id(cache._consumers[(next(iter(cache.partitions()))[0], partition)]))
 
 
 def test_executor_consumers_are_reused_batch_after_batch(master, kafka_broker) -> None:
     from fastdstream import Context
-    from fastdstream.sources.kafka import kafka_rdd
 
     topic = unique("reuse")
-    kafka_broker.create_topic(topic, partitions=2)
-    for p in range(2):
-        kafka_broker.produce(topic, ["a", "b"], partition=p)
+    kafka_broker.create_topic(topic, partitions=4)
+    for p in range(4):
+        kafka_broker.produce(topic, ["a", "b", "c"], partition=p)
     sc = Context(master)
     try:
         servers = {"bootstrap.servers": kafka_broker.bootstrap_servers}
-
-        def consumers() -> list[str]:
-            keys = sc._backend.executor_state_keys()
-            return [k for ks in keys.values() for k in ks if kafka_rdd.CONSUMER_STATE in k]
-
-        for start in (0, 1):  # two "batches" over the same partitions
-            ranges = [OffsetRange(topic, p, start, start + 1) for p in range(2)]
-            assert len(KafkaUtils.createRDD(sc, servers, ranges).collect()) == 2
-            if start == 0:
-                first = consumers()
-        # one consumer per executor thread, made once: the second batch reused them (on
-        # local-cluster each partition is read by the same worker, batch after batch)
-        assert len(consumers()) <= sc.defaultParallelism
+        seen = []
+        for start in (0, 1, 2):  # three "batches" over the same partitions
+            ranges = [OffsetRange(topic, p, start, start + 1) for p in range(4)]
+            rdd = KafkaUtils.createRDD(sc, servers, ranges)
+            assert sorted(rdd.collect()) == [(None, "abc"[start])] * 4
+            seen.append(sorted(rdd.mapPartitionsWithIndex(_consumer_of_this_partition)
+                               .collect()))
+        # the same executor reads a Kafka partition with the same consumer, batch after
+        # batch (on local-cluster: each worker its own two partitions)
+        assert seen[0] == seen[1] == seen[2]
+        executors = {e for e, _, _ in seen[0]}
         if master.startswith("local-cluster"):
-            assert consumers() == first and len(first) == 2
+            assert len(executors) == 2
+            assert sorted(sum(1 for e, _, _ in seen[0] if e == x) for x in executors) == [2, 2]
     finally:
         sc.stop()
+
+
+def test_a_backlog_is_read_over_several_batches_within_the_byte_budget(
+        master, kafka_broker) -> None:
+    topic = unique("budget")
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):  # 60 records of 1000+ value bytes per partition: ~125 kB
+        kafka_broker.produce(topic, [f"{p}-{i:03d}-" + "x" * 994 for i in range(60)],
+                             partition=p)
+    budget = 32 * 1024
+    streaming = ManualStreaming(master=master,
+                                conf={"fastdstream.kafka.maxBytesPerBatch": str(budget)})
+    try:
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        batches: list = []
+        stream.map(operator.itemgetter(1)).foreachRDD(lambda rdd: batches.append(rdd.collect()))
+        streaming.start()
+        streaming.run_batches(8)
+        estimates = dict(stream._bytes_per_record)
+    finally:
+        streaming.stop()
+    sizes = [len(b) for b in batches]
+    # each batch within the budget (a record is > 1000 bytes as Arrow), the backlog
+    # spread over several batches, nothing lost, nothing twice, each partition in order
+    assert all(n * 1000 <= budget for n in sizes), sizes
+    assert sum(1 for n in sizes if n) >= 4, sizes
+    everything = [v for b in batches for v in b]
+    assert len(everything) == 120
+    for p in range(2):
+        assert [v[:6] for v in everything if v.startswith(f"{p}-")] == [
+            f"{p}-{i:03d}-" for i in range(60)]
+    # what the reads measured is what the next batches plan with
+    assert set(estimates) == {TopicAndPartition(topic, 0), TopicAndPartition(topic, 1)}
+    assert all(1000 < e < 1100 for e in estimates.values()), estimates
+
+
+def test_a_zero_byte_budget_reads_the_whole_backlog_at_once(kafka_broker, streaming) -> None:
+    topic = unique("nobudget")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["x" * 1000] * 50)
+    streaming.ssc.sparkContext.getConf().set("fastdstream.kafka.maxBytesPerBatch", "0")
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    sizes: list = []
+    stream.foreachRDD(lambda rdd: sizes.append(rdd.count()))
+    streaming.start()
+    streaming.run_batches(1)
+    assert sizes == [50]
+
+
+def test_the_byte_budget_learns_record_sizes_from_the_batches_read(
+        kafka_broker, streaming) -> None:
+    topic = unique("learn")
+    kafka_broker.create_topic(topic)
+    budget = 32 * 1024
+    streaming.ssc.sparkContext.getConf().set("fastdstream.kafka.maxBytesPerBatch", str(budget))
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    sizes: list = []
+    stream.foreachRDD(lambda rdd: sizes.append(rdd.count()))
+    kafka_broker.produce(topic, ["s" * 100] * 40)
+    streaming.start()
+    streaming.run_batches(1)  # small records: all 40 fit
+    kafka_broker.produce(topic, ["L" * 2000] * 100)
+    # planned with the small records' size (the only one known), it reads them all and
+    # learns theirs; from then on the batches keep within the budget
+    streaming.run_batches(1)
+    kafka_broker.produce(topic, ["L" * 2000] * 100)
+    streaming.run_batches(8)
+    assert sizes[:2] == [40, 100]
+    assert sum(sizes[2:]) == 100
+    assert all(n * 2000 <= budget for n in sizes[2:]), sizes
+    assert sum(1 for n in sizes[2:] if n) >= 6, sizes

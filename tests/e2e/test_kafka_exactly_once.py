@@ -16,7 +16,7 @@ from kill_restart import Feed, kill_repeatedly, run_to_end, stored_count, word_f
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "fastdstream" / "examples"
 
 
 def run_job(master: str, bootstrap: str, topic: str, db: Path, *extra: str

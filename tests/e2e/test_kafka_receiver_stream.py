@@ -145,10 +145,134 @@ def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path) -> No
 
     final = run(0)
     try:
-        # the group first waits out the killed members' sessions, then delivers the rest
+        # static members: the restarted job takes the killed one's partitions at once
         wait_until(lambda: seen() >= set(produced), timeout=120,
                    what="every produced record processed")
     finally:
         final.kill()
         final.wait(timeout=30)
     assert seen() == set(produced)  # nothing lost (duplicates are allowed)
+
+
+def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafka_broker,
+                                                                    tmp_path) -> None:
+    """Static group membership: after a SIGKILL the restarted job rejoins as the member
+    that died. A dynamic member would read nothing until the coordinator expired the
+    dead one, session.timeout.ms (45 s here) after its last heartbeat."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    session_timeout_s = 45
+    topic, group = f"recv-static-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    out = tmp_path / "out.txt"
+    job = Path(__file__).with_name("receiver_wal_job.py")
+
+    def run() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(job), "--bootstrap", kafka_broker.bootstrap_servers,
+             "--topic", topic, "--group", group, "--checkpoint", str(tmp_path / "ckpt"),
+             "--out", str(out), "--master", master,
+             "--session-timeout-ms", str(session_timeout_s * 1000)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def seen() -> set[str]:
+        return set(out.read_text().split()) if out.exists() else set()
+
+    first = run()
+    try:
+        kafka_broker.produce(topic, ["before-0"], partition=0)
+        kafka_broker.produce(topic, ["before-1"], partition=1)
+        wait_until(lambda: {"before-0", "before-1"} <= seen(), timeout=90,
+                   what="the first job to read both partitions")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    killed_at = time.monotonic()
+    kafka_broker.produce(topic, ["after-0"], partition=0)
+    kafka_broker.produce(topic, ["after-1"], partition=1)
+    second = run()
+    try:
+        wait_until(lambda: {"after-0", "after-1"} <= seen(), timeout=2 * session_timeout_s,
+                   what="the restarted job to read both partitions")
+        took = time.monotonic() - killed_at
+    finally:
+        second.kill()
+        second.wait(timeout=30)
+    # The bound is the behaviour, not a speed: a dynamic member cannot be assigned the
+    # dead member's partitions before its session times out (45 s after the kill).
+    print(f"restarted receiver job read again {took:.1f} s after the SIGKILL "
+          f"(session.timeout.ms={session_timeout_s * 1000})")
+    assert took < session_timeout_s - 10, f"{took:.1f} s after the kill"
+
+
+def test_a_second_consumer_with_the_receiver_s_instance_id_stops_it_saying_so(
+        master, kafka_broker) -> None:
+    import confluent_kafka
+
+    topic, group = f"recv-fence-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["a"])
+    streaming = ManualStreaming(master=master)
+    other = None
+    try:
+        stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers, group,
+                                         {topic: 1}, {"auto.offset.reset": "earliest"})
+        stream.foreachRDD(lambda rdd: None)
+        streaming.start()
+        streaming.cut_blocks(stream._id, 1, timeout=60)  # a member of the group
+        instance = stream.getReceiver().consumer_params()["group.instance.id"]
+        assert instance == f"fastdstream-{streaming.ssc.sparkContext.appName}-receiver-0"
+        # Another job with the same identity (same app name, no checkpoint directory).
+        other = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                          "group.id": group, "group.instance.id": instance})
+        other.subscribe([topic])
+        other.poll(5)
+        error = streaming.take_error(timeout=60)
+        assert f"fenced out of group {group}" in str(error)
+        assert f"group.instance.id={instance!r}" in str(error)
+    finally:
+        if other is not None:
+            other.close()
+        streaming.stop()
+
+
+def test_a_receiver_kept_waiting_for_its_assignment_says_what_it_waits_for(
+        master, kafka_broker, caplog) -> None:
+    import logging
+
+    import confluent_kafka
+
+    caplog.set_level(logging.INFO, logger="fastdstream.sources.kafka.receiver")
+    topic, group = f"recv-wait-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    # A member that stops polling (hung, not dead: it still heartbeats) holds the
+    # group's rebalance until it is expired.
+    hung = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                     "group.id": group, "session.timeout.ms": 45000,
+                                     "max.poll.interval.ms": 300000})
+    streaming = ManualStreaming(master=master)
+    try:
+        hung.subscribe([topic], on_assign=lambda c, ps: None)
+        wait_until(lambda: bool(hung.poll(0.2) or True) and hung.assignment() != [],
+                   timeout=60, what="the first member's assignment")
+        stream = KafkaUtils.createStream(streaming.ssc, kafka_broker.bootstrap_servers, group,
+                                         {topic: 1}, {"auto.offset.reset": "earliest",
+                                                      "group.instance.id": ""})
+        stream.foreachRDD(lambda rdd: None)
+        streaming.start()
+
+        def waiting() -> list[str]:
+            return [r.getMessage() for r in caplog.records
+                    if "no partitions assigned by group" in r.getMessage()]
+
+        wait_until(lambda: waiting() != [], timeout=60, what="the receiver to say it waits")
+        assert f"group {group}" in waiting()[0]
+        assert "session.timeout.ms" in waiting()[0]
+        assert "as a dynamic member" in waiting()[0]
+    finally:
+        hung.close()
+        streaming.stop()

@@ -1,4 +1,5 @@
-"""The built wheel installs into a fresh venv and works without the source tree."""
+"""What `make build` makes, the sdist and the manylinux wheel, installs into fresh venvs
+and works without the source tree."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import venv
 import zipfile
@@ -34,40 +36,81 @@ with Context("local[2]") as sc:
 """
 
 
+class Dist(NamedTuple):
+    sdist: Path
+    wheel: Path
+
+
 class Installed(NamedTuple):
     wheel: Path
     python: Path
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """The wheel, built once for this module, installed into a fresh venv."""
-    tmp = tmp_path_factory.mktemp("wheel")
-    dist = tmp / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist),
-         str(ROOT)],
-        check=True, timeout=600,
-    )
-    (wheel,) = dist.glob("fastdstream-*.whl")
-    env_dir = tmp / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True,
-                   timeout=600)
-    return Installed(wheel, python)
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
+    """`make build`'s two files, built once for this module by the script it runs."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_dist.py"), str(out)],
+                   check=True, timeout=900, stdout=subprocess.DEVNULL)
+    (sdist,) = out.glob("fastdstream-*.tar.gz")
+    (wheel,) = out.glob("fastdstream-*.whl")
+    return Dist(sdist, wheel)
+
+
+def _fresh_venv(where: Path, requirement: Path) -> Path:
+    venv.create(where, with_pip=True)
+    python = where / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(requirement)],
+                   check=True, timeout=900)
+    return python
+
+
+@pytest.fixture(scope="module")
+def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel installed into a fresh venv."""
+    return Installed(dist.wheel, _fresh_venv(tmp_path_factory.mktemp("venv"), dist.wheel))
+
+
+def _smoke(python: Path, cwd: Path) -> None:
+    result = subprocess.run([str(python), "-c", SMOKE], cwd=cwd, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('a', 1), ('b', 2)]"
+
+
+def test_wheel_is_manylinux_stripped_and_without_sources(dist: Dist) -> None:
+    # manylinux: auditwheel found nothing but libc (and the symbols of an old enough
+    # glibc) in the core, so pip takes the wheel on other distributions.
+    assert "-manylinux" in dist.wheel.name, dist.wheel.name
+    with zipfile.ZipFile(dist.wheel) as wheel:
+        names = wheel.namelist()
+        (core,) = [n for n in names if n.startswith("fastdstream/_core.") and n.endswith(".so")]
+        elf = wheel.read(core)
+    assert "fastdstream/_core.pyi" in names and "fastdstream/py.typed" in names
+    assert not any(n.endswith((".pyx", ".pxi", ".c")) for n in names)
+    assert not any(".libs/" in n for n in names), "auditwheel grafted a library in"
+    # Stripped: no symbol table nor debug sections left to name in the section names.
+    assert b".symtab" not in elf and b".debug_info" not in elf
+    assert len(elf) < 1_500_000, len(elf)
+
+
+def test_sdist_holds_the_core_sources_and_no_build(dist: Dist) -> None:
+    with tarfile.open(dist.sdist) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    assert {"setup.py", "pyproject.toml", "src/fastdstream/_core.pyx",
+            "src/fastdstream/_core.pyi"} <= names
+    assert {n for n in names if n.endswith(".pxi")}, "the core's .pxi files are missing"
+    assert not any(n.endswith((".so", ".c")) for n in names)
 
 
 def test_wheel_installs_and_runs_in_a_fresh_venv(installed: Installed, tmp_path: Path) -> None:
-    names = zipfile.ZipFile(installed.wheel).namelist()
-    assert any(n.startswith("fastdstream/_core.") and n.endswith(".so") for n in names)
-    assert "fastdstream/_core.pyi" in names and "fastdstream/py.typed" in names
-    assert not any(n.endswith((".pyx", ".pxi", ".c")) for n in names)
+    _smoke(installed.python, tmp_path)
 
-    result = subprocess.run([str(installed.python), "-c", SMOKE], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[('a', 1), ('b', 2)]"
+
+def test_sdist_builds_from_scratch_in_a_fresh_venv(dist: Dist, tmp_path: Path) -> None:
+    # pip compiles the core from the sdist's Cython sources in an isolated build env.
+    python = _fresh_venv(tmp_path / "venv", dist.sdist)
+    _smoke(python, tmp_path)
 
 
 # Run with the venv's python, outside the checkout: one record through the broker.

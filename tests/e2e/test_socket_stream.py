@@ -160,7 +160,8 @@ def test_unreachable_server_is_reported_and_retried(master) -> None:
 
 
 def test_network_wordcount_example_runs(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "network_wordcount.py"
+    example = (Path(__file__).resolve().parents[2] / "src" / "fastdstream" / "examples"
+               / "network_wordcount.py")
     result = subprocess.run(
         [sys.executable, str(example), "--seconds", "2.5", "--batch", "0.5"],
         capture_output=True, text=True, timeout=60,

@@ -619,5 +619,9 @@ def test_context_usable_after_task_failure(sc):
 
 
 def test_offset_ranges_of_an_rdd_not_from_kafka_is_a_clear_error(sc):
+    # Importing the Kafka module gives RDDs offsetRanges(), as a Kafka user's program does;
+    # run alone, this file has imported nothing else that would.
+    import fastdstream.kafka  # noqa: F401
+
     with pytest.raises(TypeError, match="not derived from a Kafka direct stream"):
         sc.parallelize([1, 2]).map(str).offsetRanges()

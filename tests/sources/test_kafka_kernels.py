@@ -120,6 +120,37 @@ def test_plan_offset_ranges_matches_reference(plan: Any) -> None:
     assert (until[ok] <= np.array(latest, dtype=np.int64)[ok]).all()
 
 
+@SETTINGS
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 10**9), st.floats(0.5, 1e6)), max_size=20),
+    budget=st.integers(1, 10**12),
+)
+def test_byte_budget_caps_matches_reference(rows: list[tuple[int, float]], budget: int) -> None:
+    lag = [k for k, _ in rows]
+    sizes = [b for _, b in rows]
+    caps = kafka_kernels.byte_budget_caps(lag, sizes, budget)
+    exp_caps, binds = ref.byte_budget_caps(lag, sizes, budget)
+    if not binds:
+        assert caps is None
+        return
+    assert caps is not None and caps.tolist() == exp_caps
+    # within the budget, but for the one record a partition always gets
+    within = sum(c * b for c, b in zip(exp_caps, sizes, strict=True) if c > 1)
+    assert within <= budget * (1 + 1e-9)
+    assert all(0 <= c <= k and (c >= 1 or k == 0) for c, k in zip(caps, lag, strict=True))
+
+
+def test_byte_budget_caps_refuses_what_it_cannot_plan() -> None:
+    with pytest.raises(ValueError, match="partition index 1: lag -1"):
+        kafka_kernels.byte_budget_caps([5, -1], [1.0, 1.0], 10)
+    with pytest.raises(ValueError, match=r"partition index 0: .*bytes per record nan"):
+        kafka_kernels.byte_budget_caps([5], [float("nan")], 10)
+    with pytest.raises(ValueError, match="budget must be > 0"):
+        kafka_kernels.byte_budget_caps([5], [1.0], 0)
+    with pytest.raises(ValueError, match="bytes_per_record has 1 entries but lag has 2"):
+        kafka_kernels.byte_budget_caps([5, 6], [1.0], 10)
+
+
 def test_plan_offset_ranges_edges() -> None:
     until, oor = kafka_kernels.plan_offset_ranges([], [], 10)
     assert until.tolist() == [] and oor.tolist() == []
@@ -337,6 +368,32 @@ def test_messages_to_arrow_raises_on_error_events() -> None:
     assert "Kafka message 1" in text
     assert "topic 'events', partition 4, offset 17" in text
     assert "_PARTITION_EOF" in text and "No more messages" in text
+
+
+@SETTINGS
+@given(
+    values=st.lists(payloads, max_size=40),
+    until=st.integers(0, 45),
+    error_at=st.none() | st.integers(0, 40),
+    chunk=st.sampled_from([2**31 - 1, 20, 33]),
+)
+def test_messages_until_stops_at_the_range_end_or_an_error(
+    values: list[bytes | None], until: int, error_at: int | None, chunk: int
+) -> None:
+    msgs = [msg(i, value=v) for i, v in enumerate(values)]
+    if error_at is not None and error_at < len(msgs):
+        msgs[error_at] = Message(topic="t", partition=0, offset=error_at,
+                                 error=KafkaError(KafkaError._PARTITION_EOF, "eof"))
+    stop = min(until, len(msgs), len(msgs) if error_at is None else error_at)
+    table, got_stop = kafka_kernels.messages_until(msgs, until, max_chunk_bytes=chunk)
+    table.validate(full=True)
+    assert got_stop == stop
+    assert rows(table) == ref.messages_to_rows(msgs[:stop])
+
+
+def test_messages_until_refuses_a_negative_end() -> None:
+    with pytest.raises(ValueError, match="until_offset must be >= 0"):
+        kafka_kernels.messages_until([msg(0)], -1)
 
 
 def test_messages_to_arrow_accepts_bytes_like_payloads() -> None:

@@ -331,7 +331,9 @@ def test_no_snapshot_is_built_without_a_listener(monkeypatch: pytest.MonkeyPatch
         original = getattr(cls, method)
         monkeypatch.setattr(cls, method, lambda self, _o=original, _m=method: (
             built.append(_m), _o(self))[1])
-    ssc = StreamingContext(Context("local[1]", conf={"spark.streaming.clock": "manual"}), 1)
+    # The status page listens too (it is on by default); without it, nobody does.
+    ssc = StreamingContext(Context("local[1]", conf={"spark.streaming.clock": "manual",
+                                                     "spark.ui.enabled": "false"}), 1)
     ran = threading.Event()
     ssc.queueStream([[1]]).foreachRDD(lambda rdd: ran.set())
     ssc.start()

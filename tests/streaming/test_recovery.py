@@ -454,3 +454,83 @@ def test_an_incremental_window_recovers(master: str, tmp_path: Path) -> None:
         streaming.recorder.wait_for_batches(2)
         assert second.states == {5000: {"a": 1, "b": 1, "c": 3},   # batches 3, 4, 5 s
                                  6000: {"a": 2, "c": 2}}           # batches 4, 5, 6 s
+
+
+def logged_block_files(directory: Path) -> dict[str, Path]:
+    """The write-ahead log's block files by the one record each holds."""
+    from fastdstream.streaming.receiver.wal import SUFFIX, read_block
+
+    files = {}
+    for path in directory.iterdir():
+        if path.name.endswith(SUFFIX):
+            (record,) = read_block(str(path)).data
+            files[record] = path
+    return files
+
+
+def crash_with_two_batches_of_two_blocks(tmp_path: Path) -> tuple[Path, int, int]:
+    """Batch 1 s reads blocks a and b and completes; batch 2 s reads c and d and is
+    pending at the crash. Returns the crashed checkpoint, its log dir's stream id and
+    the crash time."""
+    checkpoint, crashed = tmp_path / "cp", tmp_path / "crashed"
+    first = ReceiverJob(block_at=2000)
+    StreamingContext.getOrCreate(str(checkpoint), first.setup)
+    assert first.streaming is not None
+    streaming = first.streaming
+    try:
+        streaming.start()
+        assert first.receiver.started.wait(10)
+        for rows, record in enumerate("ab", 1):  # one block per record
+            first.receiver.store([record])
+            streaming.cut_blocks(first.stream._id, rows)
+        streaming.run_batches(1)
+        for rows, record in enumerate("cd", 1):
+            first.receiver.store([record])
+            streaming.cut_blocks(first.stream._id, rows)
+        streaming.clock.advance(1000)
+        assert first.reached.wait(10)
+        crash_copy(checkpoint, 2000, crashed)
+        crash_time = streaming.clock.get_time_ms()
+    finally:
+        first.release.set()
+        streaming.stop()
+    assert first.batches == {1000: ["a", "b"]}
+    saved = read_checkpoint(str(crashed))
+    assert saved is not None and saved.pending_times == (2000,)
+    assert sorted(saved.streams[first.stream._id].data) == [1000, 2000]
+    return crashed, first.stream._id, crash_time
+
+
+def test_a_completed_batch_whose_blocks_were_half_deleted_is_not_replayed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The driver died while deleting the blocks of batch 1 s, which had completed: a is
+    # gone, b is left. b must not be processed a second time.
+    crashed, stream_id, crash_time = crash_with_two_batches_of_two_blocks(tmp_path)
+    wal_dir = crashed / "receivedData" / str(stream_id)
+    files = logged_block_files(wal_dir)
+    assert sorted(files) == ["a", "b", "c", "d"]
+    files["a"].unlink()
+
+    second = ReceiverJob(clock_at=crash_time)
+    with recovered(second, crashed) as streaming:
+        streaming.recorder.wait_for_batches(1)
+        streaming.run_batches(1)
+        assert second.batches == {2000: ["c", "d"], 3000: []}
+    assert not files["b"].exists()  # deleted, as batch 1 s would have
+    assert any("(1000 ms) had completed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_pending_batch_with_a_lost_block_reads_the_rest_once_and_names_the_lost_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    crashed, stream_id, crash_time = crash_with_two_batches_of_two_blocks(tmp_path)
+    files = logged_block_files(crashed / "receivedData" / str(stream_id))
+    files["c"].unlink()  # lost from the log of the batch that runs again
+
+    second = ReceiverJob(clock_at=crash_time)
+    with recovered(second, crashed) as streaming:
+        streaming.recorder.wait_for_batches(1)
+        streaming.run_batches(1)
+        assert second.batches == {2000: ["d"], 3000: []}  # d once, not replayed again
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "(2000 ms) runs again without 1 of its 2" in errors[0]
+    assert files["c"].name in errors[0]

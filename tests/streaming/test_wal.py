@@ -56,3 +56,35 @@ def test_corruption_is_an_error_naming_the_file(tmp_path: Path, damage: str) -> 
         read_block(path)
     with pytest.raises(WALCorruptError):
         list(wal.recover())
+
+
+def test_a_block_logged_in_the_first_format_is_still_read(tmp_path: Path) -> None:
+    # Blocks logged before the header had a checksum of its own are replayed after an
+    # upgrade, not refused.
+    import json
+    import struct
+    import zlib
+
+    from fastdstream.engine.backend import serde
+    from fastdstream.streaming.receiver.wal import MAGIC_V1
+
+    payload = serde.encode_partition(["a", "b"])
+    header = json.dumps({"block_id": ["input", 0, 3], "num_records": 2, "kind": "serde",
+                         "length": len(payload), "crc32": zlib.crc32(payload),
+                         "metadata": {"t\x000": 5}}).encode()
+    path = tmp_path / "0-3.wal"
+    path.write_bytes(MAGIC_V1 + struct.pack("<I", len(header)) + header + payload)
+    block = read_block(str(path))
+    assert (block.block_id, block.num_records, block.data, block.metadata) == (
+        ("input", 0, 3), 2, ["a", "b"], {"t\x000": 5})
+
+
+def test_a_damaged_header_is_an_error_not_another_block(tmp_path: Path) -> None:
+    wal = WriteAheadLog(str(tmp_path), 0)
+    path = wal.write(("input", 0, 1), ["a"], 1, {"t\x000": 41})
+    raw = Path(path).read_bytes()
+    # The offset 41 becomes 49: a valid header, but not the one written.
+    Path(path).write_bytes(raw.replace(b'"t\\u00000": 41', b'"t\\u00000": 49'))
+    assert Path(path).read_bytes() != raw
+    with pytest.raises(WALCorruptError, match="header checksum mismatch"):
+        read_block(path)

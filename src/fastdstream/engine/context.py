@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from fastdstream.conf import CLEAN_CHECKPOINTS, Conf
+from fastdstream.conf import CLEAN_CHECKPOINTS, Conf, submitted_settings
 from fastdstream.engine.accumulator import (
     Accumulator,
     AccumulatorParam,
@@ -85,6 +85,8 @@ class Context:
         ``local[*]``.
     appName : str, optional
     conf : Conf or mapping, optional
+        Settings. Keys it leaves unset take what ``fastdstream submit`` gave the
+        program (``--master``, ``--conf``), unless it is ``SparkConf(loadDefaults=False)``.
 
     Examples
     --------
@@ -108,6 +110,11 @@ class Context:
             self._conf.setMaster(master)
         if appName is not None:
             self._conf.setAppName(appName)
+        if self._conf._load_defaults:
+            # What `fastdstream submit` set, where the program set nothing itself
+            # (spark-submit's order: the program's SparkConf, then the command line).
+            for key, value in submitted_settings().items():
+                self._conf.setIfMissing(key, value)
         self.master = self._conf.get("spark.master") or "local[*]"
         self.appName = self._conf.get("spark.app.name") or "fastdstream"
         self._backend = create_backend(self.master, self._conf)
@@ -126,6 +133,8 @@ class Context:
         self._broadcast_ids = itertools.count()
         self._thread_local = threading.local()
         self.startTime = int(time.time() * 1000)
+        # Set by a StreamingContext while it serves its status page.
+        self._ui_web_url: str | None = None
         self.sparkHome: str | None = self._conf.get("spark.home")
         self.environment: dict[str, str] = {}  # executors share the driver's environment
         self.pythonExec = sys.executable
@@ -569,8 +578,9 @@ class Context:
 
     @property
     def uiWebUrl(self) -> str | None:
-        """The URL of the web UI: None, as Spark gives when the UI is off (there is none)."""
-        return None
+        """The URL of the running StreamingContext's status page (``spark.ui.*``); None
+        while none is served, as Spark gives when the UI is off."""
+        return self._ui_web_url
 
     @property
     def resources(self) -> dict[str, Any]:

@@ -146,7 +146,12 @@ def read_records(record_length: int, path: str) -> pa.Table:
 def read_pickled(path: str) -> PartitionData:
     """A partition written by :meth:`RDD.saveAsPickleFile` (a serde partition frame)."""
     with open(path, "rb") as f:
-        return serde.decode_partition(f.read())
+        data = f.read()
+    try:
+        # A file nothing checksummed: every offset in it is checked before use.
+        return serde.decode_partition(data, verify=True)
+    except serde.SerdeError as exc:
+        raise serde.SerdeError(f"pickle file {path}: {exc}") from exc
 
 
 def _read_part(reader: Callable[[Any], PartitionData], parts: tuple[Any, ...],

@@ -673,8 +673,12 @@ class RDD:
             # partitionFunc needs the row path.
             plan = dataclasses.replace(plan, kernel=None, reason="a custom partitionFunc")
         if not plan.columnar:
-            shuffled = self.combineByKey(tasks.identity, func, func, numPartitions,
-                                         partitionFunc)
+            # combineByKey with the value itself as the first combiner (create=None):
+            # no call per key for an identity createCombiner.
+            partitioner = HashPartitioner(self._default_partitions(numPartitions), partitionFunc)
+            shuffled = rdds.ShuffledRDD(
+                self, partitioner, partial(tasks.combine_map_side, None, func, partitioner),
+                partial(tasks.combine_reduce_side, func))
         else:
             assert isinstance(plan.kernel, str), "a reduction's kernel names a core op"
             partitioner = HashPartitioner(self._default_partitions(numPartitions))

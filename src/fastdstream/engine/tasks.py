@@ -17,7 +17,7 @@ import os
 import shlex
 import subprocess
 import threading
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial, reduce
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fastdstream import _core
 from fastdstream.engine import rdd_checkpoint
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import (
@@ -45,7 +46,7 @@ from fastdstream.engine.columnar.partition import (
     to_list,
 )
 from fastdstream.engine.columnar.registry import Plan
-from fastdstream.engine.partitioner import HashPartitioner
+from fastdstream.engine.partitioner import HashPartitioner, portable_hash
 from fastdstream.engine.stat_counter import StatCounter
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,8 @@ def no_partition(tc: TaskContext, split: int) -> PartitionData:
 
 
 def flat_map(f: Callable[[Any], Iterable[Any]], _: int, it: Iterator[Any]) -> Iterator[Any]:
-    for x in it:
-        yield from f(x)
+    # chain/map run in C: no generator frame resumed per element.
+    return itertools.chain.from_iterable(map(f, it))
 
 
 def make_step(
@@ -233,26 +234,34 @@ def _bucket_rows(partitioner: HashPartitioner, rows: Iterable[tuple[Any, Any]]
     return buckets
 
 
-def combine_map_side(create: Callable[[Any], Any], merge_value: Callable[[Any, Any], Any],
-                      partitioner: HashPartitioner, _: int, data: PartitionData) -> list[Any]:
-    combiners: dict[Any, Any] = {}
-    for k, v in iter_rows(data):
-        if k in combiners:
-            combiners[k] = merge_value(combiners[k], v)
-        else:
-            combiners[k] = create(v)
+def _bucket_combiners(partitioner: HashPartitioner, combiners: dict[Any, Any]
+                      ) -> list[list[Any]]:
+    """(key, combiner) pairs per output partition, the partition computed once per key."""
+    if partitioner.is_default:
+        # The core hashes str/bytes/int keys itself, as portable_hash does.
+        return _core.partition_items(combiners, partitioner.num_partitions, portable_hash)
     return _bucket_rows(partitioner, combiners.items())
 
 
+def combine_map_side(create: Callable[[Any], Any] | None,
+                     merge_value: Callable[[Any, Any], Any],
+                     partitioner: HashPartitioner, _: int, data: PartitionData) -> list[Any]:
+    """One dict of combiners for the partition, then split by key.
+
+    ``create`` is called once for each key's first value (None: the value is the
+    combiner, as reduceByKey wants), ``merge_value`` once for every other value.
+    """
+    combiners: dict[Any, Any] = {}
+    _core.combine_rows(iter_rows(data), create, merge_value, combiners)
+    return _bucket_combiners(partitioner, combiners)
+
+
 def combine_reduce_side(merge: Callable[[Any, Any], Any], _: int, buckets: list[Any]
-                         ) -> list[tuple[Any, Any]]:
+                        ) -> list[tuple[Any, Any]]:
     merged: dict[Any, Any] = {}
     for bucket in buckets:
-        for k, c in iter_rows(bucket):
-            if k in merged:
-                merged[k] = merge(merged[k], c)
-            else:
-                merged[k] = c
+        # A bucket's first combiner of a key is taken as it is, later ones merged.
+        _core.combine_rows(iter_rows(bucket), None, merge, merged)
     return list(merged.items())
 
 
@@ -277,7 +286,7 @@ def reduce_map_side(func: Callable[[Any, Any], Any], plan: Plan, partitioner: Ha
             parts = _partition_table(partial_agg, partitioner)
             if parts is not None:
                 return parts
-    return combine_map_side(identity, func, partitioner, split, data)
+    return combine_map_side(None, func, partitioner, split, data)
 
 
 def count_map_side(plan: Plan, partitioner: HashPartitioner, split: int, data: PartitionData
@@ -291,10 +300,7 @@ def count_map_side(plan: Plan, partitioner: HashPartitioner, split: int, data: P
             parts = _partition_table(counts, partitioner)
             if parts is not None:
                 return parts
-    counter: dict[Any, int] = defaultdict(int)
-    for x in iter_rows(data):
-        counter[x] += 1
-    return _bucket_rows(partitioner, counter.items())
+    return _bucket_combiners(partitioner, Counter(iter_rows(data)))
 
 
 def reduce_reduce_side(func: Callable[[Any, Any], Any], op: str, split: int,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from fastdstream.clock import batch_time_text
 from fastdstream.conf import (
     FILE_STREAM_MIN_FILE_AGE,
     FILE_STREAM_MIN_REMEMBER_DURATION,
@@ -228,7 +229,7 @@ class FileInputDStreamCheckpointData(DStreamCheckpointData):
                     f"{stream.directory}) for batch {t} ms is not a list of files: the setup "
                     "function no longer builds the graph the checkpoint was taken of"
                 )
-            log.info("restoring the files of batch %d ms: %s", t, files)
+            log.info("restoring the files of batch %s: %s", batch_time_text(t), files)
             with stream._lock:
                 stream._batch_time_to_selected_files[t] = list(files)
                 stream._recently_selected_files.update(files)

@@ -15,6 +15,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 
+from fastdstream import _core
 from fastdstream.conf import MAX_LINE_BYTES
 from fastdstream.errors import DecodeError
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 DECODE_POLICIES = ("strict", "replace")
 DEFAULT_MAX_LINE_BYTES = 64 << 20
-_NL, _CR = 10, 13
+_CR = 13
 
 
 class LineSplitter:
@@ -69,12 +70,13 @@ class LineSplitter:
                 self._pending_len += len(chunk)
                 self._check_pending(None)
             return None
-        head = chunk if last_nl + 1 == len(chunk) else chunk[: last_nl + 1]
-        complete = b"".join([*self._pending, head]) if self._pending else head
+        # The complete lines are head + chunk[:last_nl + 1]; the kernel reads the two
+        # parts in place, so only a line spanning chunks is ever joined.
+        head = self._take_pending()
         rest = chunk[last_nl + 1:]
         self._pending = [rest] if rest else []
         self._pending_len = len(rest)
-        table = self._emit(complete, final=False)
+        table = self._emit(head, chunk, last_nl + 1, final=False)
         self._check_pending(table)
         return table
 
@@ -82,9 +84,15 @@ class LineSplitter:
         """Emit what is left after the last newline as a final line (end of input)."""
         if not self._pending:
             return None
-        data = b"".join([*self._pending, b"\n"])
+        head = self._take_pending()
         self._pending, self._pending_len = [], 0
-        return self._emit(data, final=True)
+        return self._emit(head, b"\n", 1, final=True)
+
+    def _take_pending(self) -> bytes:
+        pending = self._pending
+        if not pending:
+            return b""
+        return pending[0] if len(pending) == 1 else b"".join(pending)
 
     def _check_pending(self, lines_before: pa.Table | None) -> None:
         if self._pending_len > self.max_line_bytes:
@@ -94,11 +102,11 @@ class LineSplitter:
                 f"without a newline so far); raise {MAX_LINE_BYTES} if lines this long "
                 "are expected", lines_before)
 
-    def _emit(self, complete: bytes, final: bool) -> pa.Table:
-        array = split_lines(complete, self.source, self.lines_seen, self.bytes_seen,
-                            self.errors, self.max_line_bytes)
+    def _emit(self, head: bytes, data: bytes, end: int, final: bool) -> pa.Table:
+        array = _split(head, data, end, self.source, self.lines_seen, self.bytes_seen,
+                       self.errors, self.max_line_bytes)
         self.lines_seen += len(array)
-        self.bytes_seen += len(complete) - (1 if final else 0)
+        self.bytes_seen += len(head) + end - (1 if final else 0)
         return pa.table({"value": array})
 
 
@@ -109,60 +117,81 @@ def split_lines(data: bytes, source: str = "<bytes>", first_line: int = 0,
 
     A line longer than ``max_line_bytes``, or (policy ``strict``) not UTF-8, raises
     :class:`DecodeError` whose ``lines_before`` holds the lines before it.
+
+    Examples
+    --------
+    >>> split_lines(b"a b\\r\\n\\nc\\n").to_pylist()
+    ['a b', '', 'c']
     """
     if data and not data.endswith(b"\n"):
         # The caller keeps an unterminated tail for the next chunk (LineSplitter does);
         # splitting it here would silently lose it.
         raise ValueError(f"{source}: split_lines needs data that ends with a newline")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == _NL)
-    starts = np.empty_like(ends)
-    starts[:1] = 0
-    starts[1:] = ends[:-1] + 1
-    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == _CR)
-    lengths = ends - starts - has_cr
-    if max_line_bytes is not None and len(lengths) and lengths.max() > max_line_bytes:
-        i = int(np.argmax(lengths > max_line_bytes))
-        start = int(starts[i])
-        before = split_lines(data[:start], source, first_line, first_offset, errors)
-        raise DecodeError(
-            f"{source}: line {first_line + i + 1} (byte offset {first_offset + start}) is "
-            f"longer than {max_line_bytes} bytes ({int(lengths[i])} bytes); raise "
-            f"{MAX_LINE_BYTES} if lines this long are expected",
-            pa.table({"value": before}))
-    keep = buf != _NL
-    keep[ends[has_cr] - 1] = False
-    values = buf[keep]
-    large = values.size >= 2**31
-    offsets = np.zeros(len(ends) + 1, dtype=np.int64 if large else np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    array = pa.Array.from_buffers(
-        pa.large_string() if large else pa.string(), len(ends),
-        [None, pa.py_buffer(offsets), pa.py_buffer(values)],
-    )
-    try:
-        array.validate(full=True)
+    return _split(b"", data, len(data), source, first_line, first_offset, errors,
+                  max_line_bytes)
+
+
+def _split(head: bytes, data: bytes, end: int, source: str, first_line: int,
+           first_offset: int, errors: str, max_line_bytes: int | None) -> pa.Array:
+    """The lines of ``head + data[:end]``: the compiled kernel splits and validates
+    them without the GIL in one pass; errors take the slow paths below."""
+    offsets, values, lines, invalid, too_long, stop = _core.split_lines(
+        head, data, end, -1 if max_line_bytes is None else max_line_bytes,
+        errors == "strict")
+    array = _string_array(offsets, values, lines)
+    if invalid < 0 and too_long < 0:
         return array
-    except pa.ArrowInvalid:
-        pass
-    # Error path only: find the offending line(s), one Python object per line is fine here.
+    text = head + bytes(data[:end])  # error paths only: one join is fine here
+    line_end = text.find(b"\n", stop)
+    raw = text[stop:line_end - (1 if line_end > stop and text[line_end - 1] == _CR else 0)]
+    if too_long >= 0:
+        if invalid >= 0:  # policy replace: the lines before it, bad bytes replaced
+            array = _decode_replacing(text[:stop], source)
+        raise DecodeError(
+            f"{source}: line {first_line + too_long + 1} (byte offset {first_offset + stop}) "
+            f"is longer than {max_line_bytes} bytes ({len(raw)} bytes); raise "
+            f"{MAX_LINE_BYTES} if lines this long are expected",
+            pa.table({"value": array}))
+    if errors == "strict":
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"{source}: line {first_line + invalid + 1} (byte offset "
+                f"{first_offset + stop + exc.start}) is not valid UTF-8: {exc.reason} "
+                f"in {raw[max(0, exc.start - 8): exc.end + 8]!r}; set "
+                "fastdstream.text.decodeErrors=replace to substitute U+FFFD instead",
+                pa.table({"value": array}),
+            ) from exc
+        raise AssertionError(f"{source}: the kernel and Python disagree on UTF-8 of {raw!r}")
+    return _decode_replacing(text, source)
+
+
+def _string_array(offsets: np.ndarray, values: np.ndarray, lines: int) -> pa.Array:
+    """Arrow strings over the kernel's buffers, without a copy."""
+    used = int(offsets[lines])
+    large = used >= 2**31
+    if not large and offsets.dtype != np.int32:
+        offsets = offsets[: lines + 1].astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(), lines,
+        [None, pa.py_buffer(offsets[: lines + 1]), pa.py_buffer(values[:used])],
+    )
+
+
+def _decode_replacing(text: bytes, source: str) -> pa.Array:
+    """Policy ``replace``: bad bytes become U+FFFD, as ``bytes.decode`` does; one
+    Python object per line is fine on this path, taken only for bad input."""
     lines = []
     bad = 0
-    for i, (start, end) in enumerate(zip(starts.tolist(), (ends - has_cr).tolist(),
-                                         strict=True)):
-        raw = data[start:end]
+    for raw_line in text.split(b"\n")[:-1]:
+        raw = raw_line[:-1] if raw_line.endswith(b"\r") else raw_line
         try:
             lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            if errors == "strict":
-                raise DecodeError(
-                    f"{source}: line {first_line + i + 1} (byte offset "
-                    f"{first_offset + start + exc.start}) is not valid UTF-8: {exc.reason} "
-                    f"in {raw[max(0, exc.start - 8): exc.end + 8]!r}; set "
-                    "fastdstream.text.decodeErrors=replace to substitute U+FFFD instead",
-                    pa.table({"value": pa.array(lines, type=pa.string())}),
-                ) from exc
+        except UnicodeDecodeError:
             bad += 1
             lines.append(raw.decode("utf-8", errors="replace"))
-    log.warning("%s: %d line(s) were not valid UTF-8; bad bytes replaced by U+FFFD", source, bad)
+    if bad:
+        log.warning("%s: %d line(s) were not valid UTF-8; bad bytes replaced by U+FFFD",
+                    source, bad)
     return pa.array(lines, type=pa.string())

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fastdstream.clock import batch_time_text
 from fastdstream.errors import FastDStreamError
 from fastdstream.files import FrameError, frame, unframe, write_atomically
 from fastdstream.streaming.dstream.checkpoint_data import CHECKPOINTS_KEPT
@@ -164,8 +165,12 @@ class Checkpoint:
             raise CheckpointError(f"checkpoint file {path}: {exc}") from None
         try:
             return cls.from_json(json.loads(bytes(body)))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointError(f"checkpoint file {path}: unreadable body ({exc})") from exc
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError,
+                RecursionError) as exc:
+            # Whatever shape a body that passed the checksum has (a foreign or future
+            # writer's, or nested past the parser's depth): refused, naming the file.
+            raise CheckpointError(f"checkpoint file {path}: unreadable body "
+                                  f"({type(exc).__name__}: {exc})") from exc
 
 
 def checkpoint_path(directory: str, time_ms: int) -> str:
@@ -274,7 +279,8 @@ class CheckpointWriter:
                     try:
                         on_written()
                     except Exception:
-                        log.exception("after writing the checkpoint of %d ms", time_ms)
+                        log.exception("after writing the checkpoint of batch %s",
+                                      batch_time_text(time_ms))
             finally:
                 self._queue.task_done()
 
@@ -287,7 +293,8 @@ class CheckpointWriter:
         path = checkpoint_path(self.directory, time_ms)
         write_atomically(path, (raw,))
         self.last_written_time = time_ms
-        log.debug("wrote the checkpoint of %d ms (%d bytes) to %s", time_ms, len(raw), path)
+        log.debug("wrote the checkpoint of batch %s (%d bytes) to %s",
+                  batch_time_text(time_ms), len(raw), path)
         for _, old in checkpoint_files(self.directory)[self.keep:]:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(old)

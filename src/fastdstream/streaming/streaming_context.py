@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from fastdstream import conf as keys
-from fastdstream.clock import create_clock
+from fastdstream.clock import batch_time_text, create_clock
 from fastdstream.engine.context import Context
 from fastdstream.sources.file_stream import (
     FileInputDStream,
@@ -41,6 +41,13 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerStreamingStarted,
 )
 from fastdstream.streaming.scheduler.receiver_tracker import ReceiverTracker
+from fastdstream.streaming.ui.status_server import StatusServer
+from fastdstream.streaming.ui.streaming_statistics import (
+    RETAINED_BATCHES,
+    InputStreamView,
+    OutputView,
+    StreamingStatistics,
+)
 from fastdstream.unsupported import NO_JVM, unsupported_attribute
 
 log = logging.getLogger(__name__)
@@ -133,6 +140,7 @@ class StreamingContext:
         # signal that asked for the stop (delivered to them once stopped), and the thread
         # inside stop() (a signal arriving there waits for that stop instead).
         self._previous_handlers: dict[int, Any] = {}
+        self._status_server: StatusServer | None = None
         self._pending_signal: int | None = None
         self._stopping_thread: threading.Thread | None = None
         self._checkpoint_dir: str | None = None
@@ -146,14 +154,15 @@ class StreamingContext:
         self._max_line_bytes = conf.get_size_bytes(keys.MAX_LINE_BYTES, DEFAULT_MAX_LINE_BYTES)
         if self._max_line_bytes < 1:
             raise ValueError(f"{keys.MAX_LINE_BYTES}={self._max_line_bytes}: must be positive")
+        self._block_interval_ms = block_interval_ms(conf, batch_ms)
         self._receiver_tracker = ReceiverTracker(
             self._sc, self._clock, self._bus,
-            conf.get_duration_ms(keys.BLOCK_INTERVAL, 200),
+            self._block_interval_ms,
             conf.get_duration_ms(keys.RECEIVER_RESTART_DELAY, 2000),
             self._report_error,
         )
         self._job_scheduler = JobScheduler(self._clock, self._bus, self._report_error,
-                                           self._on_batch_completed)
+                                           self._on_batch_completed, batch_ms)
         self._job_generator = JobGenerator(self._graph, self._clock, self._job_scheduler,
                                            self._receiver_tracker, self._report_error)
 
@@ -267,14 +276,16 @@ class StreamingContext:
                 f"function now builds one of {self._graph.batch_duration_ms} ms: batch times "
                 "would not line up with the saved ones"
             )
+        # Set first: a stream's restore asks which of its batches run again.
+        self._initial_checkpoint = checkpoint
         self._graph.restore_checkpoint_data(
             {sid: s.data for sid, s in checkpoint.streams.items() if s.data},
             {sid: s.rdd_files for sid, s in checkpoint.streams.items() if s.rdd_files},
             {sid: s.kind for sid, s in checkpoint.streams.items()},
         )
-        self._initial_checkpoint = checkpoint
-        log.info("recovered from the checkpoint of %d ms in %s (%d pending batch(es))",
-                 checkpoint.checkpoint_time, path, len(checkpoint.pending_times))
+        log.info("recovered from the checkpoint of batch %s in %s (%d pending batch(es))",
+                 batch_time_text(checkpoint.checkpoint_time), path,
+                 len(checkpoint.pending_times))
 
     def _take_checkpoint(self, time_ms: int, pending_times: list[int]) -> Checkpoint:
         return Checkpoint.of(self, time_ms, pending_times)
@@ -311,6 +322,8 @@ class StreamingContext:
                     self._receiver_tracker.wal_dir = self._checkpoint_dir
                 StreamingContext._activeContext = self
             try:
+                # Before anything posts: the page sees receivers start and the first batch.
+                self._start_status_page()
                 self._bus.start()
                 self._job_scheduler.start()
                 if self._checkpoint_dir is not None:
@@ -429,6 +442,42 @@ class StreamingContext:
                 name="streaming-stop", daemon=False)
             self._stop_thread.start()
 
+    def _start_status_page(self) -> None:
+        """Serve the status page (``spark.ui.*``), fed by a listener on our bus."""
+        conf = self._sc.getConf()
+        if not conf.get_bool("spark.ui.enabled", True):
+            return
+        inputs = []
+        for stream in self._graph.input_streams:
+            controller = getattr(stream, "rate_controller", None)
+            rate = None if controller is None else partial(_known_rate, controller)
+            name = type(stream).__name__
+            buffered = None
+            if isinstance(stream, ReceiverInputDStream):
+                name += f" ({type(stream.getReceiver()).__name__})"
+                # A receiver's limit is its supervisor's (maxRate, backpressure's estimate).
+                rate = partial(self._receiver_rate, stream._id)
+                buffered = partial(self._receiver_buffered_bytes, stream._id)
+            inputs.append(InputStreamView(stream._id, name, rate, buffered))
+        outputs = [OutputView(i, out.name, out._dependencies[0].explain())
+                   for i, out in enumerate(self._graph.output_streams)]
+        stats = StreamingStatistics(
+            self._sc.applicationId, self._sc.appName, self._graph.batch_duration_ms,
+            inputs, outputs, int(conf.get(RETAINED_BATCHES, "1000") or 1000))
+        self._bus.add_listener(stats)
+        self._status_server = StatusServer.from_conf(stats, conf)
+        if self._status_server is not None:
+            self._sc._ui_web_url = self._status_server.url.rstrip("/")
+            log.info("Streaming status page at %s", self._status_server.url)
+
+    def _receiver_rate(self, stream_id: int) -> float | None:
+        supervisor = self._receiver_tracker.supervisor(stream_id)
+        return None if supervisor is None else supervisor.current_rate
+
+    def _receiver_buffered_bytes(self, stream_id: int) -> int | None:
+        supervisor = self._receiver_tracker.supervisor(stream_id)
+        return None if supervisor is None else supervisor.buffered_bytes
+
     def _shutdown(self, graceful: bool) -> None:
         self._receiver_tracker.stop()
         timeout_s = max(10.0, 10 * self._graph.batch_duration_ms / 1000.0)
@@ -439,6 +488,10 @@ class StreamingContext:
             self._checkpoint_writer.stop()
         self._graph.stop()
         self._bus.stop()
+        if self._status_server is not None:
+            self._status_server.stop()
+            self._status_server = None
+            self._sc._ui_web_url = None
 
     def awaitTermination(self, timeout: float | None = None) -> None:
         """Wait for the stop (or ``timeout`` seconds); a failed batch's error is raised here."""
@@ -541,7 +594,36 @@ class StreamingContext:
         return TransformedDStream(tuple(dstreams), _list_transform(transformFunc))
 
 
+DEFAULT_BLOCK_INTERVAL_MS = 200
+
+
+def block_interval_ms(conf: keys.Conf, batch_ms: int) -> int:
+    """The block interval receivers cut their records at, in milliseconds.
+
+    ``spark.streaming.blockInterval`` when the user set it; otherwise Spark's 200 ms,
+    but at most half the batch interval: a block is cut only every block interval, so a
+    block interval of 200 ms under 100 ms batches would leave every other batch empty.
+    A user's value above the batch interval is kept, with a warning (Spark's tuning
+    guide advises blocks well within a batch).
+    """
+    if not conf.contains(keys.BLOCK_INTERVAL):
+        return max(1, min(DEFAULT_BLOCK_INTERVAL_MS, batch_ms // 2))
+    block_ms = conf.get_duration_ms(keys.BLOCK_INTERVAL, DEFAULT_BLOCK_INTERVAL_MS)
+    if block_ms <= 0:
+        raise ValueError(f"{keys.BLOCK_INTERVAL}={block_ms} ms: must be positive")
+    if block_ms > batch_ms:
+        log.warning("%s=%d ms is longer than the batch interval (%d ms): batches between "
+                    "two block cuts get no received data; set it to at most half the "
+                    "batch interval", keys.BLOCK_INTERVAL, block_ms, batch_ms)
+    return block_ms
+
+
 def _list_transform(func: Callable[..., Any]) -> Callable[..., Any]:
     """PySpark's ``ssc.transform`` hands the function a list: ``func(rdds)`` or with time."""
     timed = _with_time(func, 1)  # one argument: the list
     return lambda time_ms, *rdds: timed(time_ms, list(rdds))
+
+
+def _known_rate(controller: Any) -> float | None:
+    rate = float(controller.latest_rate())
+    return None if rate < 0 else rate

@@ -6,9 +6,10 @@ and wait on listener events instead of sleeping.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +17,7 @@ import pyarrow as pa
 from fastdstream.clock import ManualClock
 from fastdstream.engine.context import Context
 from fastdstream.engine.rdd import RDD
+from fastdstream.streaming.dstream.dstream import DStream
 from fastdstream.streaming.scheduler.listener import (
     BatchInfo,
     StreamingListener,
@@ -143,7 +145,35 @@ class BatchRecorder(StreamingListener):
 
 
 class ManualStreaming:
-    """A StreamingContext on a ManualClock, with helpers to run batch by batch."""
+    """A StreamingContext on a ManualClock, with helpers to run batch by batch.
+
+    What the ``manual_streaming`` pytest fixture gives a test (the fixture stops it).
+    Batches run only when the test moves the clock, so a test of a job is exact:
+    feed batches, run them, compare what each batch output.
+
+    Parameters
+    ----------
+    batch_seconds : float
+        The batch interval.
+    master : str
+        ``local[N]`` or ``local-cluster[N,C,M]``.
+    conf : dict, optional
+        More settings; ``spark.streaming.clock`` is ``manual``.
+
+    Examples
+    --------
+    >>> streaming = ManualStreaming(batch_seconds=1.0)
+    >>> lines = streaming.input([["a b a"], ["b"]])      # one list per batch
+    >>> counts = streaming.collect(lines.flatMap(str.split).countByValue())
+    >>> streaming.run_batches(2)                          # starts, then two intervals
+    >>> [sorted(batch) for batch in counts]
+    [[('a', 2), ('b', 1)], [('b', 1)]]
+    >>> streaming.feed(lines, ["c"])
+    >>> streaming.run_batches()
+    >>> counts[-1]
+    [('c', 1)]
+    >>> streaming.stop()
+    """
 
     def __init__(self, batch_seconds: float = 1.0, master: str = "local[2]",
                  conf: dict[str, str] | None = None):
@@ -158,12 +188,80 @@ class ManualStreaming:
         self.batch_ms = self.ssc._graph.batch_duration_ms
         self.recorder = BatchRecorder()
         self.ssc.addStreamingListener(self.recorder)
+        self._inputs: dict[int, tuple[queue.Queue[Any], int | None]] = {}
 
     def start(self) -> None:
+        """Start the StreamingContext (:meth:`run_batches` does it if needed)."""
         self.ssc.start()
 
+    def input(self, batches: Iterable[Any] = (), numSlices: int | None = None) -> DStream:
+        """A stream fed by the test: each item of ``batches`` is one batch's records.
+
+        Parameters
+        ----------
+        batches : iterable
+            One list of records (or a :class:`pyarrow.Table`) per batch, in order; a
+            batch with nothing queued is empty. :meth:`feed` adds more.
+        numSlices : int, optional
+            Partitions of each batch; default the context's parallelism.
+
+        Returns
+        -------
+        DStream
+        """
+        pending: queue.Queue[Any] = queue.Queue()
+        stream = self.ssc.queueStream(pending, oneAtATime=True)
+        self._inputs[id(stream)] = pending, numSlices
+        for batch in batches:
+            self.feed(stream, batch)
+        return stream
+
+    def feed(self, stream: DStream, records: Any) -> None:
+        """Queue one more batch of ``records`` for a stream made by :meth:`input`.
+
+        Parameters
+        ----------
+        stream : DStream
+            The stream :meth:`input` returned.
+        records : list or pyarrow.Table
+            The batch's records.
+        """
+        if id(stream) not in self._inputs:
+            raise ValueError("feed() takes a stream made by this ManualStreaming's input()")
+        pending, slices = self._inputs[id(stream)]
+        pending.put(self.sc.parallelize(records, slices))
+
+    def collect(self, stream: DStream) -> list[list[Any]]:
+        """Record what ``stream`` holds in each batch: a list that gets one list of
+        records per batch run (empty batches too), in batch order.
+
+        Parameters
+        ----------
+        stream : DStream
+
+        Returns
+        -------
+        list of list
+            Filled as batches run; compare it after :meth:`run_batches`.
+        """
+        batches: list[list[Any]] = []
+        stream.foreachRDD(lambda rdd: batches.append(rdd.collect()))
+        return batches
+
     def run_batches(self, n: int = 1, timeout: float = 10.0) -> None:
-        """Advance the clock ``n`` batch intervals and wait until those batches complete."""
+        """Advance the clock ``n`` batch intervals and wait until those batches complete.
+
+        Starts the StreamingContext first if it is not running yet.
+
+        Parameters
+        ----------
+        n : int
+            How many batches to run.
+        timeout : float
+            Seconds to wait for each batch before failing the test.
+        """
+        if self.ssc._state == "INITIALIZED":
+            self.start()
         done = len(self.recorder.completed)
         for i in range(n):
             self.clock.advance(self.batch_ms)
@@ -176,9 +274,7 @@ class ManualStreaming:
         wait_until(lambda: tracker.pending_rows(stream_id)
                    + tracker.unallocated_rows(stream_id) >= rows, timeout,
                    f"{rows} records at receiver {stream_id}")
-        block_ms = self.ssc.sparkContext.getConf().get_duration_ms(
-            "spark.streaming.blockInterval", 200)
-        self.clock.advance(block_ms)
+        self.clock.advance(self.ssc._block_interval_ms)
         wait_until(lambda: tracker.unallocated_rows(stream_id) >= rows, timeout,
                    f"{rows} records cut into blocks")
 
@@ -191,4 +287,5 @@ class ManualStreaming:
         return error
 
     def stop(self) -> None:
+        """Stop the StreamingContext and its Context."""
         self.ssc.stop(stopSparkContext=True, stopGraceFully=False)

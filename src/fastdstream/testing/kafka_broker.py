@@ -13,8 +13,8 @@ The cache is ``$FASTDSTREAM_KAFKA_CACHE`` (default ``~/.cache/fastdstream``), un
 
 Run one by hand (prints its bootstrap servers, runs until Ctrl-C)::
 
-    python -m fastdstream.testing.kafka_broker
-    python -m fastdstream.testing.kafka_broker --port 9092 --keep-data
+    fastdstream kafka-broker --topic lines:2
+    fastdstream kafka-broker --port 9092 --keep-data
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -257,6 +258,82 @@ def _find_tool(name: str, env_home: str | None = None) -> str:
     return found
 
 
+KAFKA_JARS_MB = 43
+"""About how much the broker's jars take (the cache's ``libs``; Maven's copy in ~/.m2 too)."""
+FIRST_FETCH_MB = 66
+"""About how much Maven downloads into an empty ~/.m2: the jars and Maven's plugins."""
+
+_DOWNLOADED = re.compile(r"Downloaded from \S+: \S+ \(([\d.,]+) (B|kB|KB|MB|GB)")
+_UNIT = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+class FetchProgress:
+    """Logs how much Maven has downloaded, every ``every`` seconds while it runs, read
+    from the ``Downloaded from ...`` lines of its log (a first fetch takes a minute or
+    more; without this it would be a minute of silence).
+
+    Parameters
+    ----------
+    log_path : Path
+        Maven's output.
+    every : float
+        Seconds between progress lines.
+    """
+
+    def __init__(self, log_path: Path, every: float = 3.0):
+        self._path = log_path
+        self._every = every
+        self._offset = 0
+        self._partial = ""
+        self.files = 0
+        self.bytes = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> bool:
+        """Read what Maven wrote since the last call; whether it downloaded more."""
+        try:
+            with open(self._path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except OSError:
+            return False
+        self._offset += len(chunk)
+        lines = (self._partial + chunk.decode("utf-8", "replace")).split("\n")
+        self._partial = lines.pop()
+        before = self.files
+        for line in lines:
+            match = _DOWNLOADED.search(line)
+            if match:
+                self.files += 1
+                self.bytes += float(match.group(1).replace(",", "")) * _UNIT[match.group(2)]
+        return self.files > before
+
+    def describe(self) -> str:
+        """What was downloaded so far, for a log line."""
+        return (f"downloaded {self.files} files, {self.bytes / 1e6:.1f} MB "
+                f"(about {FIRST_FETCH_MB} MB on a first run)")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            if self.poll():
+                _log.info("fetching Kafka's jars: %s", self.describe())
+
+    def __enter__(self) -> FetchProgress:
+        self._thread = threading.Thread(target=self._run, name="kafka-fetch-progress",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.poll()
+        if self.files:
+            _log.info("fetching Kafka's jars: done, %s", self.describe())
+
+
 def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = None,
                 timeout: float = 180.0) -> Path:
     """Make sure the broker's jars are in the cache; return the ``libs`` directory.
@@ -273,7 +350,8 @@ def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = No
     pom : path, optional
         Defaults to ``kafka-pom.xml``, package data beside this module.
     timeout : float
-        Seconds Maven may take (a cold ``~/.m2`` downloads about 45 MB).
+        Seconds Maven may take (a cold ``~/.m2`` downloads about 66 MB: 43 MB of
+        jars and Maven's own plugins). Progress is logged at INFO as it downloads.
 
     Returns
     -------
@@ -303,12 +381,17 @@ def fetch_kafka(cache_dir: Path | str | None = None, pom: Path | str | None = No
         scratch = Path(tempfile.mkdtemp(dir=cache, prefix="libs.partial-"))
         log_path = cache / "fetch.log"
         log_path.write_text("")
-        cmd = [mvn, "-B", "-q", "-f", str(pom_path), "dependency:copy-dependencies",
+        # Not -q: Maven's "Downloaded from" lines are what the progress is read from.
+        cmd = [mvn, "-B", "-f", str(pom_path), "dependency:copy-dependencies",
                f"-DoutputDirectory={scratch}", "-DincludeScope=runtime"]
-        _log.info("fetching Apache Kafka %s jars into %s", KAFKA_VERSION, cache)
+        _log.info("fetching Apache Kafka %s jars into %s with Maven: about %d MB on a first "
+                  "run (the jars, %d MB, and Maven's own plugins into ~/.m2)", KAFKA_VERSION,
+                  cache, FIRST_FETCH_MB, KAFKA_JARS_MB)
+        progress = FetchProgress(log_path)
         try:
             try:
-                rc = _run_bounded(cmd, timeout, log_path)
+                with progress:
+                    rc = _run_bounded(cmd, timeout, log_path)
             except subprocess.TimeoutExpired:
                 raise KafkaBrokerError(
                     f"fetching Kafka's jars took more than {timeout:.0f} s: "
@@ -855,12 +938,8 @@ class KafkaBroker:
             time.sleep(0.05)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Start a broker, print its bootstrap servers, and run until Ctrl-C."""
-    parser = argparse.ArgumentParser(
-        prog="python -m fastdstream.testing.kafka_broker",
-        description=f"Run a single-node Apache Kafka {KAFKA_VERSION} broker (KRaft) on "
-                    "127.0.0.1 until Ctrl-C.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The broker's command-line options (``fastdstream kafka-broker`` has them too)."""
     parser.add_argument("--port", type=int, help="client port (default: a free one)")
     parser.add_argument("--controller-port", type=int, help="KRaft controller port")
     parser.add_argument("--work-dir", help="config, data and log here (kept afterwards)")
@@ -870,13 +949,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a server.properties override (repeatable)")
     parser.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS]",
                         help="create this topic once the broker is up (repeatable)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start a broker, print its bootstrap servers, and run until Ctrl-C or SIGTERM."""
+    bad = [item for item in args.set if "=" not in item]
+    if bad:
+        print(f"--set takes KEY=VALUE, got {bad[0]!r}", file=sys.stderr)
+        return 2
     overrides = dict(item.split("=", 1) for item in args.set)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     broker = KafkaBroker(overrides, port=args.port, controller_port=args.controller_port,
                          work_dir=args.work_dir)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         broker.start()
         for spec in args.topic:
@@ -895,11 +981,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, previous)
         keep = args.keep_data or args.work_dir is not None
         broker.stop(keep_data=keep)
         if keep and broker.work_dir is not None:
             print(f"kept {broker.work_dir}", flush=True)
+        print("stopped", flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start a broker, print its bootstrap servers, and run until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fastdstream.testing.kafka_broker",
+        description=f"Run a single-node Apache Kafka {KAFKA_VERSION} broker (KRaft) on "
+                    "127.0.0.1 until Ctrl-C.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """A small TCP line server, the ``nc -lk`` of the socket examples, tests and benchmarks.
 
-Every connected client gets every line sent after it connected. Run it by hand::
+Every connected client gets every line sent after it connected. Run it by hand
+(where ``nc`` is missing, this is ``nc -lk 9999``)::
 
-    python -m fastdstream.testing.line_server --port 9999          # lines typed on stdin
-    python -m fastdstream.testing.line_server --port 9999 --demo   # generated text, forever
+    fastdstream line-server --port 9999          # lines typed on stdin
+    fastdstream line-server --port 9999 --demo   # generated text, forever
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import contextlib
 import itertools
 import random
+import signal
 import socket
 import sys
 import threading
@@ -137,16 +139,27 @@ def feed(server: LineServer, lines: Iterator[str], lines_per_second: float,
         stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9999)
-    parser.add_argument("--demo", action="store_true", help="send generated text forever")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The line server's command-line options (``fastdstream line-server`` has them too)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=9999, help="port (0: a free one)")
+    parser.add_argument("--demo", action="store_true",
+                        help="send generated text forever instead of the lines typed on stdin")
     parser.add_argument("--rate", type=float, default=20.0, help="demo lines per second")
-    args = parser.parse_args(argv)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the server as Ctrl-C does: clients closed first
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until stdin ends (or forever with ``--demo``), Ctrl-C or SIGTERM."""
     server = LineServer(args.host, args.port)
-    print(f"listening on {args.host}:{server.port}", file=sys.stderr, flush=True)
+    source = f"generated text, {args.rate:g} lines/s" if args.demo else "the lines typed here"
+    print(f"line server on {args.host}:{server.port}, sending {source}; Ctrl-C stops it",
+          file=sys.stderr, flush=True)
     stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.demo:
             feed(server, demo_lines(), args.rate, stop)
@@ -156,9 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop.set()
         server.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -497,3 +497,33 @@ def test_count_boundaries_errors() -> None:
         kernels.count_boundaries(3, 0)
     with pytest.raises(ValueError, match="num_rows"):
         kernels.count_boundaries(-1, 2)
+
+
+def test_reduce_sum_over_many_windows_with_nulls_matches_reference() -> None:
+    # More rows than one core window (64K), sliced, with null keys and null values.
+    rng = np.random.default_rng(7)
+    n = 150_000
+    words = [None if i % 97 == 0 else f"k{x}" for i, x in enumerate(rng.integers(0, 5000, n))]
+    vals = [None if i % 89 == 0 else int(x) for i, x in enumerate(rng.integers(-9, 9, n))]
+    keys, values = pa.array(words).slice(3), pa.array(vals).slice(3)
+    got = kernels.reduce_by_key(keys, values, "sum")
+    expected = ref.reduce_by_key(words[3:], vals[3:], "sum")
+    assert list(zip(got["key"].to_pylist(), got["value"].to_pylist(), strict=True)) == expected
+    int_keys = [int(x) for x in rng.integers(0, 3000, n - 3)]
+    floats = values.cast(pa.float64())
+    got = kernels.reduce_by_key(pa.array(int_keys), floats, "sum")
+    expected = ref.reduce_by_key(int_keys, floats.to_pylist(), "sum")
+    assert list(zip(got["key"].to_pylist(), got["value"].to_pylist(), strict=True)) == expected
+
+
+def test_group_sum_needs_room_for_every_row() -> None:
+    from fastdstream import _core
+
+    grouper = _core.Grouper("int64")
+    keys = np.arange(10, dtype=np.int64)
+    with pytest.raises(ValueError, match="room"):
+        _core.group_sum_int64(grouper, keys, None, 0, keys, None, 0, 10,
+                              np.zeros(5, dtype=np.int64), None)
+    with pytest.raises(TypeError, match="int64 keys"):
+        _core.group_sum_binary(grouper, np.zeros(11, dtype=np.int32), None, None, 0, keys,
+                               None, 0, 10, np.zeros(10, dtype=np.int64), None)

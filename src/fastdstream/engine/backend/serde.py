@@ -115,7 +115,7 @@ def dumps_function(fn: Callable[..., Any], description: str = "") -> bytes:
 
 def loads_function(data: bytes | memoryview) -> Callable[..., Any]:
     _, payload = _open(data, (Tag.FUNCTION,), "task closure")
-    fn = pickle.loads(payload)
+    fn = _unpickle(payload, "task closure")
     if not callable(fn):
         raise SerdeError(f"task closure frame holds a {type(fn).__name__}, not a callable")
     return fn
@@ -146,16 +146,37 @@ def encode_partition(data: Any) -> bytes:
     return _frame(Tag.OBJECTS, *_pickle_out_of_band(rows))
 
 
-def decode_partition(data: bytes | memoryview) -> Any:
-    """Inverse of :func:`encode_partition` (a table, or a list of objects)."""
+def decode_partition(data: bytes | memoryview, verify: bool = False) -> Any:
+    """Inverse of :func:`encode_partition` (a table, or a list of objects).
+
+    A frame is checked for what a reader needs (magic, version, tag, an Arrow stream
+    that ends where it was closed), not checksummed: frames between fastdstream's own
+    processes arrive whole, and the files that hold them (write-ahead log, checkpoints)
+    verify a CRC-32 first. ``verify`` also checks every offset and length inside an
+    Arrow table (O(rows)), for frames read from where nothing checked them (a
+    ``pickleFile``): damaged bytes are then a SerdeError, never a read out of bounds.
+    """
     tag, payload = _open(data, (Tag.TABLE, Tag.OBJECTS), "partition")
     if tag is Tag.TABLE:
-        return _read_table(payload)
+        return _read_table(payload, verify=verify)
     return _unpickle_out_of_band(payload, "partition")
 
 
-def _read_table(payload: memoryview) -> pa.Table:
-    table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # what closing an IPC stream writes
+
+
+def _read_table(payload: memoryview, what: str = "partition", verify: bool = False
+                ) -> pa.Table:
+    # A stream cut at a message boundary reads as fewer batches without complaint:
+    # only a stream that ends where its writer closed it is whole.
+    if bytes(payload[-len(_END_OF_STREAM):]) != _END_OF_STREAM:
+        raise SerdeError(f"{what}: truncated frame (the Arrow stream has no end marker)")
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(payload)).read_all()
+        # The IPC reader checks the buffers' sizes, not the offsets inside them.
+        table.validate(full=verify)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SerdeError(f"{what}: corrupt Arrow stream ({exc})") from exc
     # Arrow's UTF-8 kernels read past a string's last byte: utf8_split_whitespace leaves
     # a trailing U+2028 unsplit when invalid UTF-8 follows it in memory (pyarrow 26). In
     # a zero-copy IPC read, what follows a column's data is the frame's next bytes (the
@@ -187,7 +208,7 @@ def dumps(value: Any) -> bytes:
 def loads(data: bytes | memoryview) -> Any:
     tag, payload = _open(data, (Tag.VALUE, Tag.TABLE), "value")
     if tag is Tag.TABLE:
-        return _read_table(payload)
+        return _read_table(payload, "value")
     return _unpickle_out_of_band(payload, "value")
 
 
@@ -240,6 +261,22 @@ def _unpickle_out_of_band(payload: memoryview, what: str) -> Any:
             pos += n
         if pos > len(payload):
             raise SerdeError(f"{what}: truncated frame")
-        return pickle.loads(payload[pos:], buffers=buffers)
-    except (struct.error, pickle.UnpicklingError, EOFError) as exc:
+    except struct.error as exc:
         raise SerdeError(f"{what}: corrupt frame ({exc})") from exc
+    return _unpickle(payload[pos:], what, buffers)
+
+
+def _unpickle(payload: memoryview, what: str, buffers: list[memoryview] | None = None) -> Any:
+    try:
+        return pickle.loads(payload, buffers=buffers)
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise SerdeError(f"{what}: corrupt frame ({exc})") from exc
+    except (ImportError, AttributeError) as exc:
+        # A class or function the frame names is not importable here: the frame may be
+        # whole, what it refers to is missing (or a damaged frame names garbage).
+        raise SerdeError(f"{what}: cannot be unpickled here ({type(exc).__name__}: "
+                         f"{exc})") from exc
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, MemoryError,
+            RecursionError, UnicodeDecodeError) as exc:
+        # What pickle's opcodes raise on bytes that are no pickle of ours.
+        raise SerdeError(f"{what}: corrupt frame ({type(exc).__name__}: {exc})") from exc

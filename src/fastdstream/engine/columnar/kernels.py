@@ -401,6 +401,24 @@ def reduce_by_key(
             if op != "count":
                 vdata = np.frombuffer(vpiece.buffers()[1], dtype=acc_dtype)
         n = len(kpiece)
+        if op == "sum" and vpiece is not None:
+            # One core call per piece groups and adds window by window without the GIL.
+            acc, counts = _room_for(acc, counts, grouper.num_groups, grouper.num_groups + n)
+            if binary:
+                overflowed = _core.group_sum_binary(
+                    grouper, kofs, kdata, kval, kpiece.offset, vdata, vval, vpiece.offset, n,
+                    acc, None if dense else counts)
+            else:
+                overflowed = _core.group_sum_int64(
+                    grouper, kvals, kval, kpiece.offset, vdata, vval, vpiece.offset, n,
+                    acc, None if dense else counts)
+            if overflowed >= 0 and not wrap:
+                key = _build_keys(grouper, keys.type, key_type)[overflowed].as_py()
+                raise OverflowError(
+                    f"int64 sum overflows for key {key!r}; pass wrap=True for "
+                    "pyarrow's wrap-around semantics"
+                )
+            continue
         for start in range(0, n, _WINDOW):
             w = min(_WINDOW, n - start)
             if binary:
@@ -436,13 +454,29 @@ def reduce_by_key(
     if op == "count":
         value_arr = pa.array(counts, type=pa.int64())
     else:
-        acc = acc[:ngroups]
+        # A copy when the buffer was sized for every row: the result does not keep it.
+        acc = acc[:ngroups].copy() if len(acc) > 2 * max(ngroups, 1024) else acc[:ngroups]
         has_value = counts > 0
         mask = None if dense or has_value.all() else ~has_value
         value_arr = pa.array(acc, mask=mask)
         if op in ("min", "max") and value_arr.type != value_type:
             value_arr = value_arr.cast(value_type)
     return pa.table({"key": key_arr, "value": value_arr})
+
+
+def _room_for(acc: np.ndarray, counts: np.ndarray, used: int, need: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group arrays with room for ``need`` groups, the first ``used`` kept."""
+    if len(acc) >= need:
+        return acc, counts
+    size = max(need, 2 * len(acc))
+    # np.zeros gets fresh zero pages from the OS lazily: room for a group per row costs
+    # memory only for the groups that appear.
+    new_acc = np.zeros(size, dtype=acc.dtype)
+    new_acc[:used] = acc[:used]
+    new_counts = np.zeros(size, dtype=np.int64)
+    new_counts[:used] = counts[:used]
+    return new_acc, new_counts
 
 
 def _build_keys(grouper: _core.Grouper, core_type: pa.DataType, out_type: pa.DataType) -> pa.Array:

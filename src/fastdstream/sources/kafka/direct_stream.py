@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import numpy as np
 
+from fastdstream.conf import DEFAULT_MAX_BYTES_PER_BATCH, MAX_BYTES_PER_BATCH
+from fastdstream.engine.accumulator import AccumulatorParam
 from fastdstream.engine.rdd import RDD
 from fastdstream.errors import FastDStreamError
 from fastdstream.sources.kafka import kafka_kernels
@@ -49,6 +51,14 @@ MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
 MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
 MISSING_TOPIC_WARN_INTERVAL = "fastdstream.kafka.missingTopicWarnInterval"
+# Records probed per new partition for its first size estimate, and how long to wait.
+PROBE_RECORDS = 16
+PROBE_TIMEOUT_S = 2.0
+# Bytes per record assumed for a partition the probe found nothing in.
+FALLBACK_BYTES_PER_RECORD = 1024.0
+# Kafka's default largest record (message.max.bytes): a lag that fits the budget even
+# at this size needs no probe.
+LARGEST_RECORD_BYTES = 1_048_588.0
 METADATA_TIMEOUT_S = 10.0
 
 
@@ -228,6 +238,17 @@ class DirectKafkaInputDStream(InputDStream):
         if self.rate_controller is not None:
             ssc.addStreamingListener(self.rate_controller)
         self._poll_timeout_s = conf.get_duration_ms(POLL_TIMEOUT, 120_000) / 1000.0
+        # The byte budget per batch: each partition's Arrow bytes per record, learned
+        # from what the batches read (an accumulator the reads add to) and, before a
+        # partition's first read, from a probe of a few of its records.
+        self._max_bytes = conf.get_size_bytes(MAX_BYTES_PER_BATCH, DEFAULT_MAX_BYTES_PER_BATCH)
+        if self._max_bytes < 0:
+            raise ValueError(f"{MAX_BYTES_PER_BATCH} must be >= 0 (0: no budget), got "
+                             f"{self._max_bytes}")
+        self._sizes = (self._sc.accumulator({}, RecordSizesParam()) if self._max_bytes
+                       else None)
+        self._sizes_seen: dict[tuple[str, int], tuple[int, int]] = {}
+        self._bytes_per_record: dict[TopicAndPartition, float] = {}
         self._current: dict[TopicAndPartition, int] = {}
         self._lock = threading.Lock()
         self._driver: confluent_kafka.Consumer | None = None
@@ -241,6 +262,7 @@ class DirectKafkaInputDStream(InputDStream):
         self._missing_warn_interval_s = conf.get_duration_ms(MISSING_TOPIC_WARN_INTERVAL,
                                                              60_000) / 1000.0
         self._missing_warned: dict[str, float] = {}
+        self._create_asked: dict[str, float] = {}  # topic -> when its creation was asked
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -258,7 +280,10 @@ class DirectKafkaInputDStream(InputDStream):
             partitions = self._strategy.partitions(metadata)
             # Offsets restored from a checkpoint go on from there; only partitions the
             # checkpoint does not know start from fromOffsets / the group / the reset.
-            fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current])
+            # After a recovery those were created while the job was down: all their
+            # records are newer than what the checkpoint read, so from their beginning.
+            fresh = self._initial_offsets([tp for tp in partitions if tp not in self._current],
+                                          from_beginning=bool(self._current))
             self._current = {**self._current, **fresh}
             # Every partition there is now is known: one that appears later is new.
             self._started = True
@@ -308,16 +333,27 @@ class DirectKafkaInputDStream(InputDStream):
         missing = self._strategy.missing(topics)
         if missing and self._auto_create:
             # A metadata request naming the topic is what makes a broker with
-            # auto.create.topics.enable create it (allow.auto.create.topics=true).
+            # auto.create.topics.enable create it (allow.auto.create.topics=true). A
+            # broker that refuses may take the whole metadata timeout to say so: asked
+            # again at most once per warning interval, not at every batch.
+            now = time.monotonic()
             for name in self._strategy.topics_to_describe() or []:
-                if name not in topics:
-                    topics.update(self._describe_topic(name))
+                if name in topics:
+                    self._create_asked.pop(name, None)
+                    continue
+                last = self._create_asked.get(name)
+                if last is not None and now - last < self._missing_warn_interval_s:
+                    continue
+                self._create_asked[name] = now
+                topics.update(self._describe_topic(name))
             missing = self._strategy.missing(topics)
         self._warn_missing(missing)
         return topics
 
     def _describe_topic(self, name: str) -> dict[str, list[int]]:
         assert self._driver is not None
+        log.debug("asking %s to create topic %r (allow.auto.create.topics=true)",
+                  self._bootstrap, name)
         try:
             with self._lock:
                 md = self._driver.list_topics(topic=name, timeout=METADATA_TIMEOUT_S)
@@ -394,6 +430,73 @@ class DirectKafkaInputDStream(InputDStream):
         seconds = self.slideDuration / 1000.0
         return np.maximum((seconds * per_partition).astype(np.int64), self._min_rate)
 
+    def _budget_caps(self, tps: list[TopicAndPartition], start: np.ndarray,
+                     lag: np.ndarray) -> np.ndarray | None:
+        """Per-partition caps that keep the batch within maxBytesPerBatch; None: it fits."""
+        if not self._max_bytes or not lag.any():
+            return None
+        self._learn_sizes()
+        unknown = [i for i, tp in enumerate(tps)
+                   if lag[i] > 0 and tp not in self._bytes_per_record]
+        if unknown:
+            # No probe where even records of Kafka's default largest size would fit.
+            sizes = np.array([self._bytes_per_record.get(tp, LARGEST_RECORD_BYTES)
+                              for tp in tps])
+            if float((lag * sizes).sum()) <= self._max_bytes:
+                return None
+            self._probe_sizes([tps[i] for i in unknown], [int(start[i]) for i in unknown],
+                              [int(lag[i]) for i in unknown])
+        known = list(self._bytes_per_record.values())
+        default = max(known) if known else FALLBACK_BYTES_PER_RECORD
+        sizes = np.array([self._bytes_per_record.get(tp, default) for tp in tps])
+        caps = kafka_kernels.byte_budget_caps(lag, sizes, self._max_bytes)
+        if caps is not None:
+            log.debug("Kafka direct stream %d: batch capped at %d records to stay within "
+                      "%s=%d bytes", self._id, int(caps.sum()), MAX_BYTES_PER_BATCH,
+                      self._max_bytes)
+        return caps
+
+    def _learn_sizes(self) -> None:
+        """Bytes per record of each partition from what batches read since last time."""
+        assert self._sizes is not None
+        totals: dict[tuple[str, int], tuple[int, int]] = self._sizes.value
+        for key, (records, size) in totals.items():
+            seen_records, seen_size = self._sizes_seen.get(key, (0, 0))
+            if records > seen_records:
+                self._bytes_per_record[TopicAndPartition(*key)] = max(
+                    (size - seen_size) / (records - seen_records), 1.0)
+        self._sizes_seen = totals
+
+    def _probe_sizes(self, tps: list[TopicAndPartition], starts: list[int],
+                     lags: list[int]) -> None:
+        """Measure a few records at each partition's next offset (before its first read,
+        a batch's size is otherwise unknown)."""
+        settings: dict[str, Any] = dict(executor_params(self._params))
+        settings["logger"] = _kafka_log
+        settings["fetch.queue.backoff.ms"] = 0
+        probe = confluent_kafka.Consumer(settings)
+        got: dict[tuple[str, int], list[Any]] = {(tp.topic, tp.partition): [] for tp in tps}
+        wanted = {(tp.topic, tp.partition): min(PROBE_RECORDS, lag)
+                  for tp, lag in zip(tps, lags, strict=True)}
+        try:
+            probe.assign([confluent_kafka.TopicPartition(tp.topic, tp.partition, start)
+                          for tp, start in zip(tps, starts, strict=True)])
+            deadline = time.monotonic() + PROBE_TIMEOUT_S
+            while (time.monotonic() < deadline
+                   and any(len(m) < wanted[k] for k, m in got.items())):
+                for message in probe.consume(PROBE_RECORDS * len(tps), timeout=0.1):
+                    if message.error() is None:
+                        records = got.get((str(message.topic()), int(message.partition() or 0)))
+                        if records is not None and len(records) < PROBE_RECORDS:
+                            records.append(message)
+        finally:
+            probe.close()
+        for (topic, partition), messages in got.items():
+            if messages:
+                table = kafka_kernels.messages_to_arrow(messages)
+                self._bytes_per_record[TopicAndPartition(topic, partition)] = (
+                    table.nbytes / table.num_rows)
+
     def _reset_offset(self, tp: TopicAndPartition, low: int, high: int,
                       wanted: int | None) -> int:
         what = (f"offset {wanted} of {tp} is out of range [{low}, {high}]" if wanted is not None
@@ -437,7 +540,11 @@ class DirectKafkaInputDStream(InputDStream):
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
-        cap = self._max_messages(np.maximum(high - start, 0))
+        lag = np.maximum(high - start, 0)
+        cap = self._max_messages(lag)
+        budget = self._budget_caps(tps, start, lag if cap is None else np.minimum(lag, cap))
+        if budget is not None:
+            cap = budget if cap is None else np.minimum(cap, budget)
         until, out_of_range = kafka_kernels.plan_offset_ranges(
             start, high, cap, earliest_offsets=low
         )
@@ -451,13 +558,34 @@ class DirectKafkaInputDStream(InputDStream):
             self._current[tp] = int(until[i])
         self._report_input_info(time_ms, int((until - start).sum()), {
             "offsets": ranges,
+            # Each partition's end when the batch was planned: the status page's lag.
+            "latestOffsets": {f"{tp.topic}/{tp.partition}": int(high[i])
+                              for i, tp in enumerate(tps)},
             StreamInputInfo.METADATA_KEY_DESCRIPTION: _describe(ranges),
         })
         return self._kafka_rdd(ranges)
 
     def _kafka_rdd(self, ranges: list[OffsetRange]) -> KafkaRDD:
         return KafkaRDD(self._sc, executor_params(self._params), ranges, self._decoding,
-                        self._poll_timeout_s)
+                        self._poll_timeout_s, self._sizes)
+
+
+class RecordSizesParam(AccumulatorParam[dict[tuple[str, int], tuple[int, int]]]):
+    """Records and Arrow bytes read per (topic, partition). Adding makes a new dict, so
+    the planner reads a value no task merge changes under it."""
+
+    def zero(self, value: dict[tuple[str, int], tuple[int, int]]
+             ) -> dict[tuple[str, int], tuple[int, int]]:
+        return {}
+
+    def addInPlace(self, value1: dict[tuple[str, int], tuple[int, int]],
+                   value2: dict[tuple[str, int], tuple[int, int]]
+                   ) -> dict[tuple[str, int], tuple[int, int]]:
+        out = dict(value1)
+        for key, (records, size) in value2.items():
+            r, b = out.get(key, (0, 0))
+            out[key] = (r + records, b + size)
+        return out
 
 
 class DirectKafkaInputDStreamCheckpointData(DStreamCheckpointData):

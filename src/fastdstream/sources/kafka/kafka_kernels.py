@@ -15,9 +15,11 @@ from fastdstream import _core
 
 __all__ = [
     "KAFKA_SCHEMA",
+    "byte_budget_caps",
     "check_contiguous",
     "merge_commits",
     "messages_to_arrow",
+    "messages_until",
     "plan_offset_ranges",
 ]
 
@@ -126,6 +128,57 @@ def plan_offset_ranges(
         out_of_range.view(np.uint8),
     )
     return until, out_of_range
+
+
+def byte_budget_caps(
+    lag: np.ndarray | Sequence[int],
+    bytes_per_record: np.ndarray | Sequence[float],
+    max_bytes: int,
+) -> np.ndarray | None:
+    """Per-partition record caps that keep one batch within ``max_bytes``.
+
+    The direct stream's byte budget (``fastdstream.kafka.maxBytesPerBatch``): when
+    reading every partition's whole lag would take more than ``max_bytes`` at the
+    estimated bytes per record, each partition reads the same share of its lag
+    (rounded down; at least one record where there is a lag, so a record larger than
+    the budget still goes through) and the backlog is read over several batches.
+
+    Parameters
+    ----------
+    lag : array_like of int
+        Records waiting per partition (latest offset minus next offset).
+    bytes_per_record : array_like of float
+        Estimated bytes a record of each partition takes, aligned with ``lag``.
+    max_bytes : int
+        The budget, > 0.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        int64 caps (``1 <= cap <= lag`` where ``lag > 0``), or None when the whole lag
+        fits the budget.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different lengths, a negative lag, a size that is not a finite
+        positive number (naming the partition index) or a budget that is not positive.
+
+    Examples
+    --------
+    >>> byte_budget_caps([1000, 3000], [100.0, 100.0], 200_000).tolist()
+    [500, 1500]
+    >>> byte_budget_caps([10, 30], [100.0, 100.0], 200_000) is None
+    True
+    """
+    lags = _int64_offsets(lag, "lag")
+    sizes = np.ascontiguousarray(bytes_per_record, dtype=np.float64)
+    if sizes.ndim != 1:
+        raise ValueError(f"bytes_per_record must be one-dimensional, got shape {sizes.shape}")
+    caps = np.empty(len(lags), dtype=np.int64)
+    if not _core.byte_budget_caps(lags, sizes, int(max_bytes), caps):
+        return None
+    return caps
 
 
 def check_contiguous(
@@ -298,21 +351,74 @@ def messages_to_arrow(
         messages = list(messages)
     if not 0 <= max_chunk_bytes <= _MAX_BINARY_BYTES:
         raise ValueError(f"max_chunk_bytes must be in [0, 2**31 - 1], got {max_chunk_bytes}")
+    table, _ = _to_arrow(messages, max_chunk_bytes, -1, False)
+    return table
+
+
+def messages_until(
+    messages: list[object], until_offset: int, *, max_chunk_bytes: int = _MAX_BINARY_BYTES
+) -> tuple[pa.Table, int]:
+    """Convert the leading messages of one partition that come before ``until_offset``.
+
+    What an offset-range read does with each chunk a consumer hands it, in one pass in
+    the compiled core: the conversion stops at the first message whose offset is
+    ``>= until_offset`` (past the range: the caller keeps it for the next range) or that
+    is an error event (the caller decides what it means).
+
+    Parameters
+    ----------
+    messages : list of confluent_kafka.Message
+        Records of one partition in offset order, as ``Consumer.consume`` returns them.
+    until_offset : int
+        The range's end (exclusive); non-negative.
+    max_chunk_bytes : int, default 2**31 - 1
+        As in :func:`messages_to_arrow`.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        The converted messages, schema :data:`KAFKA_SCHEMA`.
+    stop : int
+        Index of the first message not converted (``len(messages)`` if all were).
+
+    Examples
+    --------
+    >>> from confluent_kafka import Message
+    >>> msgs = [Message(topic="t", partition=0, offset=o, value=b"v") for o in (5, 6, 7)]
+    >>> table, stop = messages_until(msgs, 7)
+    >>> table.column("offset").to_pylist(), stop
+    ([5, 6], 2)
+    """
+    if until_offset < 0:
+        raise ValueError(f"until_offset must be >= 0, got {until_offset}")
+    if not 0 <= max_chunk_bytes <= _MAX_BINARY_BYTES:
+        raise ValueError(f"max_chunk_bytes must be in [0, 2**31 - 1], got {max_chunk_bytes}")
+    return _to_arrow(messages, max_chunk_bytes, until_offset, True)
+
+
+def _to_arrow(
+    messages: list[object], max_chunk_bytes: int, until_offset: int, stop_at_error: bool
+) -> tuple[pa.Table, int]:
     topic_ids: dict[str, int] = {}
     topics: list[str] = []
     chunks = []
     start = 0
+    n = len(messages)
     while True:
-        chunks.append(
-            _core.messages_to_buffers(messages, start, max_chunk_bytes, topic_ids, topics)
+        chunk = _core.messages_to_buffers(
+            messages, start, max_chunk_bytes, topic_ids, topics, until_offset, stop_at_error
         )
-        start = chunks[-1][0]
-        if start >= len(messages):
+        chunks.append(chunk)
+        stop = chunk[0]
+        if stop >= n or (stop_at_error and _ends_range(messages[stop], until_offset)):
             break
+        start = stop
     dictionary = pa.array(topics, pa.string())
     batches = []
     for _, key, value, topic, partition, offset, (ts, ts_valid, ts_nulls) in chunks:
-        n = len(offset)
+        rows = len(offset)
+        if not rows and len(chunks) > 1:
+            continue
         columns = [
             _binary_array(key),
             _binary_array(value),
@@ -321,10 +427,19 @@ def messages_to_arrow(
             pa.array(offset, pa.int64()),
             pa.Array.from_buffers(
                 pa.timestamp("ms"),
-                n,
+                rows,
                 [pa.py_buffer(ts_valid) if ts_nulls else None, pa.py_buffer(ts)],
                 ts_nulls,
             ),
         ]
         batches.append(pa.RecordBatch.from_arrays(columns, schema=KAFKA_SCHEMA))
-    return pa.Table.from_batches(batches, schema=KAFKA_SCHEMA)
+    return pa.Table.from_batches(batches, schema=KAFKA_SCHEMA), stop
+
+
+def _ends_range(message: object, until_offset: int) -> bool:
+    """Whether the core stopped at ``message`` for the range's end or an error (rather
+    than for a full chunk)."""
+    if message.error() is not None:  # type: ignore[attr-defined]
+        return True
+    offset = message.offset()  # type: ignore[attr-defined]
+    return offset is None or offset >= until_offset

@@ -9,10 +9,13 @@ into Arrow columns in the compiled core, and decodes them as the stream asked.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -28,6 +31,7 @@ from fastdstream.sources.kafka import kafka_kernels
 from fastdstream.sources.kafka.offset_range import OffsetRange
 
 if TYPE_CHECKING:
+    from fastdstream.engine.accumulator import Accumulator
     from fastdstream.engine.backend.task_context import TaskContext
     from fastdstream.engine.context import Context
 
@@ -238,8 +242,12 @@ class KafkaRDD(RDD):
     """Batch of a direct stream: partition ``i`` holds exactly ``offsetRanges()[i]``."""
 
     def __init__(self, ctx: Context, executor_params: dict[str, str],
-                 ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float):
+                 ranges: list[OffsetRange], decoding: Decoding, poll_timeout_s: float,
+                 sizes: Accumulator[Any] | None = None):
         super().__init__(ctx, len(ranges))
+        # Records and Arrow bytes read per (topic, partition), for the planner's byte
+        # budget; None: nobody asks.
+        self._sizes = sizes
         self._ranges = tuple(ranges)
         self._executor_params = executor_params
         self._decoding = decoding
@@ -251,7 +259,17 @@ class KafkaRDD(RDD):
 
     def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
-                       self._ranges, self._decoding, self._poll_timeout_s)
+                       self._ranges, self._decoding, self._poll_timeout_s, self._sizes)
+
+    def _input_location(self, split: int) -> str | None:
+        # A Kafka partition is read by the same executor batch after batch (Spark's
+        # PreferConsistent), where its consumer stays assigned and has prefetched.
+        executors = sorted(self.ctx._backend.executor_ids())
+        if len(executors) < 2:
+            return None
+        source = self._ranges[split]
+        return executors[(zlib.crc32(source.topic.encode()) + source.partition)
+                         % len(executors)]
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -259,88 +277,260 @@ class KafkaRDD(RDD):
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
-                    decoding: Decoding, poll_timeout_s: float, tc: TaskContext,
-                    split: int) -> Any:
-    consumer = executor_consumer(tc, params)
-    records = read_offset_range(consumer, params, ranges[split], poll_timeout_s)
+                    decoding: Decoding, poll_timeout_s: float, sizes: Accumulator[Any] | None,
+                    tc: TaskContext, split: int) -> Any:
+    source = ranges[split]
+    records = executor_consumers(tc, params).read(source, poll_timeout_s)
+    if sizes is not None and records.num_rows:
+        sizes.add({(source.topic, source.partition): (records.num_rows, records.nbytes)})
     return decoding.apply(records)
 
 
 # --- executor-side consumers ---------------------------------------------------------------
 
+CONSUMER_STATE = "kafka.consumers"
+# Consumers an executor keeps per kafkaParams (Spark's
+# spark.streaming.kafka.consumer.cache.maxCapacity default); the least recently used idle
+# one is closed beyond that.
+MAX_CACHED_CONSUMERS = 64
+# Settings for consumers that read bounded ranges, unless kafkaParams set them. The
+# consumer stays assigned across batches, so librdkafka's prefetch is the next batch's
+# read-ahead; fetch.queue.backoff.ms (1 s by default) would stall a read whose queue
+# was full a moment ago, which small batches hit every time. Not 0: with a full queue
+# librdkafka then re-checks in a busy loop (half a core per idle consumer, measured);
+# 10 ms is far less than a full queue takes to drain.
+RANGE_READ_SETTINGS = {
+    "fetch.queue.backoff.ms": "10",
+    # What one partition's consumer prefetches (librdkafka's default is 100k records,
+    # 64 MB, per consumer: with a consumer per partition that is the largest memory
+    # term of a batch); 20k records still keep a batch of 10 ms or more fed.
+    "queued.min.messages": "20000",
+    "queued.max.messages.kbytes": "16384",
+}
+# Records asked of the client per consume() call: large enough that the per-call cost
+# vanishes, small enough that the transient Message objects stay a few MB.
+CONSUME_CHUNK = 20_000
 
-def executor_consumer(tc: TaskContext, params: tuple[tuple[str, str], ...]
-                      ) -> confluent_kafka.Consumer:
-    """This executor's consumer for ``params`` on this task thread (Spark's cached
-    KafkaDataConsumer): creating one costs a connection, and a consumer must not be
-    shared by two threads reading at once. It closes when its executor stops."""
-    key = (CONSUMER_STATE, threading.get_ident(), params)
-    return tc.executor_state(key, partial(_new_consumer, params), _close_consumer)
+
+def executor_consumers(tc: TaskContext, params: tuple[tuple[str, str], ...]) -> ConsumerCache:
+    """This executor's consumers for ``params`` (Spark's cached KafkaDataConsumer): one
+    per Kafka partition, kept assigned to it across batches. They close when the
+    executor stops."""
+    return tc.executor_state((CONSUMER_STATE, params), partial(ConsumerCache, params),
+                             ConsumerCache.close)
 
 
-CONSUMER_STATE = "kafka.consumer"
+class ConsumerCache:
+    """One :class:`PartitionConsumer` per Kafka partition, handed to one task at a time.
+
+    A partition's consumer in use by another task (two jobs reading the same range at
+    once) gives this task a consumer of its own, closed after the read, as Spark does.
+    """
+
+    def __init__(self, params: tuple[tuple[str, str], ...]):
+        self._params = params
+        self._lock = threading.Lock()
+        self._consumers: OrderedDict[tuple[str, int], PartitionConsumer] = OrderedDict()
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._consumers)
+
+    def partitions(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this cache holds a consumer of."""
+        with self._lock:
+            return list(self._consumers)
+
+    def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
+        """Read exactly ``source`` as an Arrow table of records (see :func:`read_offset_range`)."""
+        if source.count() == 0:
+            return kafka_kernels.messages_to_arrow([])
+        key = (source.topic, source.partition)
+        evicted: list[PartitionConsumer] = []
+        with self._lock:
+            if self._closed:
+                raise KafkaReadError(f"reading {source}: the executor's consumers are closed")
+            consumer = self._consumers.get(key)
+            cached = consumer is None or not consumer.in_use
+            if consumer is None:
+                consumer = PartitionConsumer(self._params, *key)
+                self._consumers[key] = consumer
+                while len(self._consumers) > MAX_CACHED_CONSUMERS:
+                    idle = next((k for k, c in self._consumers.items() if not c.in_use), None)
+                    if idle is None:
+                        break
+                    evicted.append(self._consumers.pop(idle))
+            elif consumer.in_use:
+                consumer = PartitionConsumer(self._params, *key)
+            else:
+                self._consumers.move_to_end(key)
+            consumer.in_use = True
+        for old in evicted:
+            old.close()
+        try:
+            return consumer.read(source, poll_timeout_s)
+        finally:
+            if cached:
+                consumer.in_use = False
+            else:
+                consumer.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            consumers = list(self._consumers.values())
+            self._consumers.clear()
+        for consumer in consumers:
+            consumer.close()
 
 
-def _new_consumer(params: tuple[tuple[str, str], ...]) -> confluent_kafka.Consumer:
-    settings: dict[str, Any] = dict(params)
-    settings["logger"] = _kafka_log
-    return confluent_kafka.Consumer(settings)
+class PartitionConsumer:
+    """A consumer of one Kafka partition that reads consecutive ranges without seeking.
+
+    ``next_offset`` is where the records it can hand out next start: the head of
+    ``_leftover`` (records a read fetched past its range's end, kept for the next
+    range), else the consumer's position. A range that starts anywhere else (a retry,
+    a recomputed batch, another job's range) is sought to: the consumer is assigned
+    again at its fromOffset and what it had fetched is dropped.
+    """
+
+    def __init__(self, params: tuple[tuple[str, str], ...], topic: str, partition: int):
+        settings: dict[str, Any] = dict(params)
+        for name, value in RANGE_READ_SETTINGS.items():
+            settings.setdefault(name, value)
+        settings["logger"] = _kafka_log
+        self.topic = topic
+        self.partition = partition
+        self.in_use = False
+        self.next_offset: int | None = None
+        self._leftover: list[Any] = []
+        self._consumer = confluent_kafka.Consumer(settings)
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed
+            self._consumer.close()
+
+    def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
+        try:
+            if self.next_offset != source.fromOffset:
+                self._leftover = []
+                self._consumer.assign([confluent_kafka.TopicPartition(
+                    source.topic, source.partition, source.fromOffset)])
+                self.next_offset = source.fromOffset
+            table, self._leftover = read_offset_range(
+                self._consumer, source, poll_timeout_s, self._leftover)
+            self.next_offset = source.untilOffset
+            return table
+        except BaseException:
+            # Where the consumer stands is not known: the next read seeks.
+            self.next_offset = None
+            self._leftover = []
+            raise
 
 
-def _close_consumer(consumer: confluent_kafka.Consumer) -> None:
-    with contextlib.suppress(RuntimeError):  # already closed
-        consumer.close()
+# The cyclic GC would walk every Message object a consume() call allocates (they are
+# tracked), gen-0 collection after collection; they die by reference count when their
+# chunk is converted. Reads on several threads share one pause.
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
 
 
-def read_offset_range(consumer: confluent_kafka.Consumer, params: tuple[tuple[str, str], ...],
-                      source: OffsetRange, poll_timeout_s: float) -> pa.Table:
-    """Read exactly ``source`` (offsets ``[from, until)``) as an Arrow table of records."""
-    if source.count() == 0:
-        return kafka_kernels.messages_to_arrow([])
-    tp = confluent_kafka.TopicPartition(source.topic, source.partition, source.fromOffset)
-    consumer.assign([tp])
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def read_offset_range(consumer: confluent_kafka.Consumer, source: OffsetRange,
+                      poll_timeout_s: float, leftover: list[Any] | None = None
+                      ) -> tuple[pa.Table, list[Any]]:
+    """Read exactly ``source`` (offsets ``[from, until)``) from a consumer assigned to its
+    partition at ``fromOffset`` (or whose ``leftover`` messages start there).
+
+    Returns the records as an Arrow table and the messages fetched past ``untilOffset``,
+    which belong to the next range and never to this one.
+    """
     tables: list[pa.Table] = []
     next_offset = source.fromOffset
     last_progress = time.monotonic()
-    try:
-        while next_offset < source.untilOffset:
-            wanted = min(10_000, source.untilOffset - next_offset)
-            messages = consumer.consume(num_messages=wanted, timeout=0.5)
-            batch = []
-            last = next_offset - 1
-            for message in messages:
-                error = message.error()
+    pending = leftover or []
+    messages: list[Any] = []
+    while next_offset < source.untilOffset:
+        messages = []  # the last chunk's records die before the next chunk is consumed
+        # Paused per chunk, not per read: a read that waits for the broker must not
+        # keep the GC off for the user's other threads all that time.
+        with _gc_paused():
+            messages, table, stop = _next_chunk(consumer, source, next_offset, pending)
+        pending = []
+        if messages:
+            if table.num_rows:
+                tables.append(table)
+                next_offset = int(table.column("offset")[-1].as_py()) + 1
+                last_progress = time.monotonic()
+            if stop < len(messages):
+                error = messages[stop].error()
                 if error is not None:
                     if error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                        pending = messages[stop + 1:]
                         continue
                     raise KafkaReadError(
                         f"reading {source}: {error.str()} (at {source.topic}/"
                         f"{source.partition}/offset {next_offset})"
                     )
-                offset = message.offset()
-                if offset is None:  # librdkafka sets one on every message without error
-                    raise KafkaReadError(f"reading {source}: a record without an offset")
-                if offset >= source.untilOffset:
-                    break
-                batch.append(message)
-                last = offset
-            if batch:
-                tables.append(kafka_kernels.messages_to_arrow(batch))
-                next_offset = last + 1
-                last_progress = time.monotonic()
+                # Past the range's end: the next range's records.
+                return _concat(tables), messages[stop:]
+            if table.num_rows:
                 continue
-            # Transaction markers occupy offsets no record has: the position tells.
-            position = consumer.position([tp])[0].offset
-            if position >= source.untilOffset:
-                break
-            if time.monotonic() - last_progress > poll_timeout_s:
-                raise KafkaReadError(
-                    f"reading {source}: no record after offset {next_offset} within "
-                    f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
-                    f"is the broker at {dict(params).get('bootstrap.servers')} reachable?"
-                )
-    finally:
-        consumer.unassign()
+        # Transaction markers occupy offsets no record has: the position tells.
+        position = consumer.position([confluent_kafka.TopicPartition(
+            source.topic, source.partition)])[0].offset
+        if position >= source.untilOffset:
+            break
+        if time.monotonic() - last_progress > poll_timeout_s:
+            raise KafkaReadError(
+                f"reading {source}: no record after offset {next_offset} within "
+                f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
+                f"is the broker reachable?"
+            )
+    return _concat(tables), []
+
+
+def _next_chunk(consumer: confluent_kafka.Consumer, source: OffsetRange, next_offset: int,
+                pending: list[Any]) -> tuple[list[Any], pa.Table, int]:
+    """The next messages (``pending`` first) and the records among them that are in the
+    range; ``stop`` indexes the first message not converted."""
+    if pending:
+        messages = pending
+    else:
+        wanted = min(CONSUME_CHUNK, source.untilOffset - next_offset)
+        messages = consumer.consume(num_messages=wanted, timeout=0.5)
+    if not messages:
+        return messages, _EMPTY, 0
+    first = messages[0]
+    if first.error() is None and (first.offset() or 0) < next_offset:
+        # Records before the position (a compressed batch's head): not ours.
+        messages = [m for m in messages if m.error() is not None or m.offset() >= next_offset]
+    table, stop = kafka_kernels.messages_until(messages, source.untilOffset)
+    return messages, table, stop
+
+
+_EMPTY = kafka_kernels.messages_to_arrow([])
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return kafka_kernels.messages_to_arrow([])
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import confluent_kafka
@@ -31,6 +33,14 @@ if TYPE_CHECKING:
     from fastdstream.engine.context import Context
     from fastdstream.streaming.dstream.dstream import DStream
     from fastdstream.streaming.streaming_context import StreamingContext
+
+
+def _job_identity(ssc_ref: weakref.ref[StreamingContext]) -> tuple[str, str | None]:
+    """(app name, checkpoint directory) of the job a receiver belongs to, at its start."""
+    ssc = ssc_ref()
+    if ssc is None:
+        return "fastdstream", None
+    return ssc.sparkContext.appName, ssc._checkpoint_dir
 
 
 class KafkaUtils:
@@ -120,11 +130,18 @@ class KafkaUtils:
         blocks are written to the write-ahead log first and replayed after a crash:
         zero data loss, at-least-once (a record may be delivered twice). For
         exactly-once use :meth:`createDirectStream`.
+
+        The receiver is a static member of the group (``group.instance.id`` derived
+        from the checkpoint directory, else the app name, and the stream's id): a
+        job restarted after a crash gets its partitions back at once instead of
+        after ``session.timeout.ms``. Set ``group.instance.id`` in ``kafkaParams``
+        to choose it, or to ``""`` for a dynamic member.
         """
         params = dict(kafkaParams or {})
         params.setdefault("bootstrap.servers", zkQuorum)
         params["group.id"] = groupId
-        receiver = KafkaReceiver(params, dict(topics), Decoding(keyDecoder, valueDecoder))
+        receiver = KafkaReceiver(params, dict(topics), Decoding(keyDecoder, valueDecoder),
+                                 job=partial(_job_identity, weakref.ref(ssc)))
         return ssc.receiverStream(receiver)
 
     @staticmethod

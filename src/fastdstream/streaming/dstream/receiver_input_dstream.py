@@ -8,11 +8,13 @@ receiver tracker does not replay them again into a new batch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from functools import partial
 from typing import TYPE_CHECKING
 
+from fastdstream.clock import batch_time_text
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.rdd import RDD
 from fastdstream.engine.rdds import BlockRDD
@@ -95,22 +97,57 @@ class ReceiverInputDStreamCheckpointData(DStreamCheckpointData):
                     "no longer builds the graph the checkpoint was taken of"
                 ) from exc
             paths = [wal_path(checkpoint_dir, self.stream_id, b) for b in block_ids]
-            missing = [p for p in paths if not os.path.exists(p)]
-            if missing:
-                # A completed batch whose blocks were dropped after this checkpoint was
-                # taken: nothing will read it again. (A pending batch keeps its blocks.)
-                log.warning("receiver stream %d: batch %d ms not restored, %d of its logged "
-                            "block(s) are gone (%s)", self.stream_id, t, len(missing),
-                            missing[0])
+            missing = [b for b, p in zip(block_ids, paths, strict=True) if not os.path.exists(p)]
+            if missing and not self._is_rerun(t):
+                # The batch had completed when the checkpoint was taken: its blocks were
+                # being deleted (they go once it is forgotten) when the driver died.
+                # Those left are not replayed -- that would process them twice -- but
+                # deleted as the batch would have; nothing is lost.
+                left = [p for p in paths if os.path.exists(p)]
+                log.warning("receiver stream %d: batch %s had completed and %d of its "
+                            "%d logged block(s) were already deleted; deleting the %d left, "
+                            "not replaying them", self.stream_id, batch_time_text(t),
+                            len(missing),
+                            len(block_ids), len(left))
+                for path in left:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path)
+                stream._restored_block_ids.update(block_ids)
                 continue
+            if missing:
+                # A batch that runs again after the recovery, some of whose logged blocks
+                # are gone (deleted or lost by hand, or the batch completed after the
+                # checkpoint and was forgotten): it reads the blocks there are, once (not
+                # replayed as well); what the missing ones held cannot be read.
+                log.error("receiver stream %d: batch %s runs again without %d of its "
+                          "%d logged block(s), gone from the write-ahead log in %s: %s; "
+                          "their records are lost unless the batch had completed before "
+                          "the driver stopped", self.stream_id, batch_time_text(t),
+                          len(missing),
+                          len(block_ids), os.path.dirname(paths[0]),
+                          ", ".join(os.path.basename(wal_path(checkpoint_dir, self.stream_id, b))
+                                    for b in missing))
+                present = [(b, p) for b, p in zip(block_ids, paths, strict=True)
+                           if b not in missing]
+                block_ids = [b for b, _ in present]
+                paths = [p for _, p in present]
             locations = []
             for block_id, path in zip(block_ids, paths, strict=True):
                 logged = read_block(path)
                 locations.append(stream._sc._store_block(block_id, logged.data))
             rdd = BlockRDD(stream._sc, block_ids, locations,
                            [partial(read_block_data, path) for path in paths])
-            log.info("receiver stream %d: restored batch %d ms, %d block(s) from the "
-                     "write-ahead log", self.stream_id, t, len(block_ids))
+            log.info("receiver stream %d: restored batch %s, %d block(s) from the "
+                     "write-ahead log", self.stream_id, batch_time_text(t), len(block_ids))
             with stream._generated_lock:
                 stream._generated[t] = rdd
             stream._restored_block_ids.update(block_ids)
+
+    def _is_rerun(self, time_ms: int) -> bool:
+        """Whether batch ``time_ms`` runs again after this recovery: pending at the
+        checkpoint, or not before it (the job generator's down times start at the
+        checkpoint's own time). Unknown (no checkpoint being recovered): assumed so."""
+        checkpoint = self._receiver_stream._ssc._initial_checkpoint
+        if checkpoint is None:
+            return True
+        return time_ms in checkpoint.pending_times or time_ms >= checkpoint.checkpoint_time

@@ -55,6 +55,11 @@ class Receiver:
 
         ``metadata`` travels with the records into their block (values of one key
         merge by max, e.g. Kafka offsets) and comes back in :meth:`on_block_stored`.
+
+        Waits while the receiver is over its rate (``spark.streaming.receiver.maxRate``,
+        or backpressure's) or holds ``fastdstream.receiver.maxBufferedBytes`` of data no
+        batch has finished with; nothing is dropped. A receiver being stopped or
+        restarted does not wait.
         """
         self._get_supervisor().push(data, metadata)
 

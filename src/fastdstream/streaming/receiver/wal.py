@@ -5,7 +5,10 @@ directory), every block a receiver stores is written here -- and fsynced --
 before it is handed to the engine and before the receiver acknowledges its
 source (the Kafka receiver commits offsets only then). One file per block,
 under ``<checkpoint>/receivedData/<stream id>/``, written atomically (temp file,
-fsync, rename, fsync of the directory) and verified by CRC-32 on read. A block's
+fsync, rename, fsync of the directory) and verified on read: the header (block id,
+record count, metadata such as Kafka offsets) and the payload each carry a CRC-32,
+so a damaged file is an error naming it, never a block with other ids, counts or
+records. A block's
 file is deleted once the batch that processed it is forgotten; the files still
 there at start-up are the blocks to replay -- except those a batch restored from a
 streaming checkpoint reads (they would be processed twice).
@@ -26,8 +29,10 @@ from fastdstream.engine.backend import serde
 from fastdstream.errors import FastDStreamError
 from fastdstream.files import write_atomically
 
-MAGIC = b"FDSWAL1\n"
+MAGIC = b"FDSWAL2\n"  # then: header length, header CRC-32 (u32 each), header, payload
+MAGIC_V1 = b"FDSWAL1\n"  # then: header length (u32), header, payload; still read
 _HEADER_LEN = struct.Struct("<I")
+_HEADER_LEN_CRC = struct.Struct("<II")
 SUFFIX = ".wal"
 _KIND = "serde"  # the payload is a serde partition frame (format tag and version inside)
 
@@ -74,7 +79,7 @@ class WriteAheadLog:
             "length": len(payload), "crc32": zlib.crc32(payload), "metadata": metadata or {},
         }).encode()
         path = os.path.join(self.directory, _file_name(block_id))
-        write_atomically(path, (MAGIC, _HEADER_LEN.pack(len(header)), header, payload))
+        write_atomically(path, (MAGIC, encode_header(header), header, payload))
         return path
 
     def path_of(self, block_id: tuple[Any, ...]) -> str:
@@ -115,20 +120,72 @@ def read_block_data(path: str) -> Any:
     return read_block(path).data
 
 
+def encode_header(header: bytes) -> bytes:
+    """What precedes a block's JSON header in its file: its length and CRC-32."""
+    return _HEADER_LEN_CRC.pack(len(header), zlib.crc32(header))
+
+
+_HEADER_FIELDS = {"block_id": list, "num_records": int, "kind": str, "length": int,
+                  "crc32": int, "metadata": dict}
+
+
+def _read_header(raw: bytes, path: str) -> tuple[dict[str, Any], int]:
+    """The verified header of a log file and where its payload starts."""
+    if raw.startswith(MAGIC):
+        pos = len(MAGIC)
+        try:
+            header_len, header_crc = _HEADER_LEN_CRC.unpack_from(raw, pos)
+        except struct.error:
+            raise WALCorruptError(f"write-ahead log file {path}: truncated header") from None
+        pos += _HEADER_LEN_CRC.size
+        header_bytes = raw[pos:pos + header_len]
+        if len(header_bytes) != header_len:
+            raise WALCorruptError(f"write-ahead log file {path}: {len(header_bytes)} header "
+                                  f"bytes, {header_len} expected (truncated?)")
+        if zlib.crc32(header_bytes) != header_crc:
+            raise WALCorruptError(f"write-ahead log file {path}: header checksum mismatch "
+                                  "(corrupt)")
+    elif raw.startswith(MAGIC_V1):
+        pos = len(MAGIC_V1)
+        try:
+            (header_len,) = _HEADER_LEN.unpack_from(raw, pos)
+        except struct.error:
+            raise WALCorruptError(f"write-ahead log file {path}: truncated header") from None
+        pos += _HEADER_LEN.size
+        header_bytes = raw[pos:pos + header_len]
+    else:
+        raise WALCorruptError(f"write-ahead log file {path}: not a log file (bad magic)")
+    try:
+        header = json.loads(header_bytes)
+    except (ValueError, RecursionError) as exc:
+        raise WALCorruptError(f"write-ahead log file {path}: unreadable header ({exc})") from exc
+    if not isinstance(header, dict):
+        raise WALCorruptError(f"write-ahead log file {path}: header is a "
+                              f"{type(header).__name__}, not an object")
+    for name, kind in _HEADER_FIELDS.items():
+        value = header.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise WALCorruptError(f"write-ahead log file {path}: header field {name!r} is "
+                                  f"{value!r}, not a {kind.__name__}")
+    if not all(isinstance(part, str | int) and not isinstance(part, bool)
+               for part in header["block_id"]):
+        raise WALCorruptError(f"write-ahead log file {path}: block id "
+                              f"{header['block_id']!r} is not strings and numbers")
+    return header, pos + header_len
+
+
 def read_block(path: str) -> LoggedBlock:
-    """Read and verify one log file."""
+    """Read and verify one log file.
+
+    Raises
+    ------
+    WALCorruptError
+        Naming ``path`` and what is wrong: not a log file, a truncated or damaged
+        header or payload (checksum mismatch), an unknown payload kind.
+    """
     with open(path, "rb") as f:
         raw = f.read()
-    if not raw.startswith(MAGIC):
-        raise WALCorruptError(f"write-ahead log file {path}: not a log file (bad magic)")
-    pos = len(MAGIC)
-    try:
-        (header_len,) = _HEADER_LEN.unpack_from(raw, pos)
-        pos += _HEADER_LEN.size
-        header = json.loads(raw[pos:pos + header_len])
-        pos += header_len
-    except (struct.error, ValueError) as exc:
-        raise WALCorruptError(f"write-ahead log file {path}: unreadable header ({exc})") from exc
+    header, pos = _read_header(raw, path)
     payload = raw[pos:]
     if len(payload) != header["length"]:
         raise WALCorruptError(f"write-ahead log file {path}: {len(payload)} payload bytes, "

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from fastdstream.clock import Clock, RecurringTimer
+from fastdstream.clock import Clock, RecurringTimer, batch_time_text
 from fastdstream.errors import StreamingJobError
 from fastdstream.streaming.scheduler.job_scheduler import Job, JobScheduler, JobSet
 
@@ -86,10 +86,11 @@ class JobGenerator:
         # its RDD of that time is read back).
         down_times = range(checkpoint.checkpoint_time, restart_time, period)
         times = sorted({t for t in (*checkpoint.pending_times, *down_times) if t < restart_time})
-        log.warning("restarting from the checkpoint of %d ms: %d pending batch(es) %s, %d "
-                    "batch(es) while down; then on from %d ms", checkpoint.checkpoint_time,
+        log.warning("restarting from the checkpoint of batch %s: %d pending batch(es) %s, "
+                    "%d batch(es) while down; then on from %s",
+                    batch_time_text(checkpoint.checkpoint_time),
                     len(checkpoint.pending_times), list(checkpoint.pending_times),
-                    len(down_times), restart_time)
+                    len(down_times), batch_time_text(restart_time))
         for t in times:
             self.generate_jobs(t)
         self._timer.start(restart_time)
@@ -100,11 +101,11 @@ class JobGenerator:
             self._tracker.allocate_blocks_to_batch(time_ms)
             outputs = self._graph.generate_jobs(time_ms)
         except Exception as exc:
-            log.exception("Error generating jobs for time %d ms", time_ms)
+            log.exception("Error generating jobs for batch %s", batch_time_text(time_ms))
             # What fails outside the outputs' own generation (block allocation) fails the
             # batch: reported as a job failure is, with the batch time.
-            error = StreamingJobError(f"generating the jobs of batch {time_ms} ms failed: "
-                                      f"{exc!r}", time_ms)
+            error = StreamingJobError(f"generating the jobs of batch {batch_time_text(time_ms)}"
+                                      f" failed: {exc!r}", time_ms)
             error.__cause__ = exc
             self._report_error(error)
             self.last_generated_time = time_ms
@@ -146,7 +147,7 @@ class JobGenerator:
             try:
                 writer.write(take(time_ms, sorted(self._pending)), on_written)
             except Exception as exc:
-                log.exception("could not take the checkpoint of %d ms", time_ms)
+                log.exception("could not take the checkpoint of batch %s", batch_time_text(time_ms))
                 self._report_error(exc)
 
     def is_current_thread(self) -> bool:

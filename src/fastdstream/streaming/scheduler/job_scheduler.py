@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
-from fastdstream.clock import to_datetime
+from fastdstream.clock import batch_time_text
 from fastdstream.errors import StreamingJobError
 from fastdstream.streaming.scheduler.input_info_tracker import InputInfoTracker
 from fastdstream.streaming.scheduler.listener import (
@@ -127,8 +127,10 @@ class JobScheduler:
         listener_bus: ListenerBus,
         report_error: Callable[[BaseException], None],
         on_batch_completed: Callable[[int], None],
+        batch_duration_ms: int | None = None,
     ):
         self._clock = clock
+        self._batch_duration_ms = batch_duration_ms
         self._bus = listener_bus
         self._report_error = report_error
         self._on_batch_completed = on_batch_completed
@@ -187,10 +189,11 @@ class JobScheduler:
                 job.func()
             except Exception as exc:
                 text = failure_reason = "".join(traceback.format_exception(exc))
-                log.error("Error running job %s of batch %s:\n%s", job.name, job.time_ms, text)
+                log.error("Error running job %s of batch %s:\n%s", job.name,
+                          batch_time_text(job.time_ms), text)
                 error = StreamingJobError(
                     f"job of output operation {job.output_op_id} ({job.name}) failed for batch "
-                    f"{to_datetime(job.time_ms)} ({job.time_ms} ms):\n{text}",
+                    f"{batch_time_text(job.time_ms)}:\n{text}",
                     job.time_ms,
                 )
                 error.__cause__ = exc
@@ -203,10 +206,28 @@ class JobScheduler:
         job_set.processing_end_time = (job_set.jobs[-1].end_time if job_set.jobs
                                        else job_set.processing_start_time)
         self._post(StreamingListenerBatchCompleted, job_set.batch_info)
+        self._log_if_behind(job_set)
         try:
             self._on_batch_completed(job_set.time_ms)
         except Exception:
-            log.exception("cleanup after batch %d failed", job_set.time_ms)
+            log.exception("cleanup after batch %s failed", batch_time_text(job_set.time_ms))
+
+    def _log_if_behind(self, job_set: JobSet) -> None:
+        """One INFO line for a batch that took longer than the interval or started an
+        interval late: the sign that the job falls behind its input. Healthy batches
+        say nothing (a line per batch would drown the log)."""
+        interval = self._batch_duration_ms
+        if interval is None:
+            return
+        processing = job_set.processing_end_time - job_set.processing_start_time
+        delay = job_set.processing_start_time - job_set.submission_time  # Spark's
+        if processing > interval or delay > interval:
+            log.info("batch %s is %s: processing took %d ms, scheduling delay %d ms, batch "
+                     "interval %d ms (%d output operation(s), %d records)",
+                     batch_time_text(job_set.time_ms),
+                     "slow" if processing > interval else "late", processing, delay,
+                     interval, len(job_set.jobs),
+                     sum(info.numRecords() for info in job_set.input_infos.values()))
 
     def stop(self, process_queued: bool) -> None:
         if self._thread is None:

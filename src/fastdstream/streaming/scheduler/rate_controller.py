@@ -3,12 +3,15 @@ many records per second an input stream can take (Spark's ``PIDRateEstimator``).
 
 With ``spark.streaming.backpressure.enabled`` an input stream that can bound its
 batches (the Kafka direct stream) asks its controller for the latest rate, so a
-stream that falls behind reads less per batch until it catches up.
+stream that falls behind reads less per batch until it catches up; a receiver
+stream's controller publishes each new rate to its receiver (Spark's
+``ReceiverRateController``), whose stores then wait to keep to it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from fastdstream.conf import Conf
 from fastdstream.streaming.scheduler.listener import (
@@ -83,11 +86,14 @@ class PIDRateEstimator:
 
 
 class RateController(StreamingListener):
-    """Feeds one input stream's finished batches to an estimator; holds the latest rate."""
+    """Feeds one input stream's finished batches to an estimator; holds the latest rate
+    and hands each new one to ``publish``, when given."""
 
-    def __init__(self, stream_id: int, estimator: PIDRateEstimator):
+    def __init__(self, stream_id: int, estimator: PIDRateEstimator,
+                 publish: Callable[[float], None] | None = None):
         self.stream_id = stream_id
         self.estimator = estimator
+        self._publish = publish
         self._rate = -1.0
         self._lock = threading.Lock()
 
@@ -102,6 +108,8 @@ class RateController(StreamingListener):
         if rate is not None:
             with self._lock:
                 self._rate = rate
+            if self._publish is not None:
+                self._publish(rate)
 
     def latest_rate(self) -> float:
         """Records per second the stream should take now; -1 before the first estimate."""
@@ -109,7 +117,8 @@ class RateController(StreamingListener):
             return self._rate
 
 
-def create_rate_controller(conf: Conf, stream_id: int, batch_interval_ms: int
+def create_rate_controller(conf: Conf, stream_id: int, batch_interval_ms: int,
+                           publish: Callable[[float], None] | None = None
                            ) -> RateController | None:
     if not conf.get_bool(ENABLED, False):
         return None
@@ -121,4 +130,4 @@ def create_rate_controller(conf: Conf, stream_id: int, batch_interval_ms: int
         float(conf.get(prefix + "derived", "0.0") or 0.0),
         float(conf.get(prefix + "minRate", "100") or 100),
     )
-    return RateController(stream_id, estimator)
+    return RateController(stream_id, estimator, publish)

@@ -7,9 +7,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from fastdstream import conf as keys
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.streaming.receiver.memory_bound import default_max_buffered_bytes
 from fastdstream.streaming.receiver.sink import ReceiverSink
 from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
 from fastdstream.streaming.receiver.wal import WriteAheadLog
@@ -22,6 +25,11 @@ from fastdstream.streaming.scheduler.listener import (
     StreamingListenerReceiverError,
     StreamingListenerReceiverStarted,
     StreamingListenerReceiverStopped,
+)
+from fastdstream.streaming.scheduler.rate_controller import (
+    INITIAL_RATE,
+    RateController,
+    create_rate_controller,
 )
 
 if TYPE_CHECKING:
@@ -109,19 +117,50 @@ class ReceiverTracker(ReceiverSink):
         self._supervisors: dict[int, ReceiverSupervisor] = {}
         self._infos: dict[int, ReceiverInfo] = {}
         self._wals: dict[int, WriteAheadLog] = {}
+        self.rate_controllers: dict[int, RateController] = {}
+        conf = context.getConf()
+        self._max_rate = _positive_rate(conf.get(keys.RECEIVER_MAX_RATE), keys.RECEIVER_MAX_RATE)
+        self._max_buffered_bytes = conf.get_size_bytes(keys.RECEIVER_MAX_BUFFERED_BYTES,
+                                                       default_max_buffered_bytes())
+        if self._max_buffered_bytes < 1:
+            raise ValueError(f"{keys.RECEIVER_MAX_BUFFERED_BYTES}={self._max_buffered_bytes}: "
+                             "must be a positive size (e.g. '256m')")
 
     def start(self, streams: list[ReceiverInputDStream]) -> None:
+        conf = self._context.getConf()
         for stream in streams:
             wal = None
             if self.wal_dir is not None:
                 wal = self._wals[stream._id] = WriteAheadLog(self.wal_dir, stream._id)
                 self._replay(stream._id, wal, stream._restored_block_ids)
+            # As Spark's ReceiverRateController: each batch's estimate goes to the receiver.
+            controller = create_rate_controller(
+                conf, stream._id, stream.slideDuration,
+                publish=partial(self.send_rate_update, stream._id))
+            initial_rate = None
+            if controller is not None:
+                self.rate_controllers[stream._id] = controller
+                self._bus.add_listener(controller)
+                initial_rate = _positive_rate(conf.get(INITIAL_RATE), INITIAL_RATE)
             supervisor = ReceiverSupervisor(
                 stream.getReceiver(), stream._id, self, self._clock,
                 self._block_interval_ms, self._restart_delay_ms, wal,
+                max_rate=self._max_rate, initial_rate=initial_rate,
+                max_buffered_bytes=self._max_buffered_bytes,
             )
             self._supervisors[stream._id] = supervisor
             supervisor.start()
+
+    def send_rate_update(self, stream_id: int, rate: float) -> None:
+        """Give the receiver of ``stream_id`` a new rate limit (Spark's ``sendRateUpdate``);
+        it stays under ``spark.streaming.receiver.maxRate``."""
+        supervisor = self._supervisors.get(stream_id)
+        if supervisor is not None:
+            supervisor.update_rate(rate)
+
+    def supervisor(self, stream_id: int) -> ReceiverSupervisor | None:
+        """The supervisor running the receiver of ``stream_id`` (None before start)."""
+        return self._supervisors.get(stream_id)
 
     def _replay(self, stream_id: int, wal: WriteAheadLog, restored: set[BlockId]) -> None:
         """Blocks logged before a crash and not processed: into the next batch.
@@ -150,10 +189,13 @@ class ReceiverTracker(ReceiverSink):
         if wal is None and self.wal_dir is not None:
             # A batch restored from a checkpoint can be done before the receivers start.
             wal = self._wals[stream_id] = WriteAheadLog(self.wal_dir, stream_id)
+        supervisor = self._supervisors.get(stream_id)
         for block_id, location in blocks:
             self._context._remove_block(block_id, location)
             if wal is not None:
                 wal.remove(block_id)
+            if supervisor is not None:
+                supervisor.release_block(block_id)
 
     # --- reports from supervisors -------------------------------------------------------
 
@@ -214,3 +256,16 @@ class ReceiverTracker(ReceiverSink):
 
     def unallocated_rows(self, stream_id: int) -> int:
         return self.blocks.unallocated_rows(stream_id)
+
+
+def _positive_rate(raw: str | None, key: str) -> float | None:
+    """A records-per-second setting; unset, zero or negative means no limit (as Spark's
+    ``RateLimiter``, which applies a rate only when it is positive)."""
+    if raw is None:
+        return None
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise ValueError(f"configuration {key}={raw!r} is not a number of records per "
+                         "second") from None
+    return rate if rate > 0 else None

@@ -8,7 +8,7 @@ re-reads exactly what was not yet stored.
 
 Usage::
 
-    python examples/kafka_exactly_once.py --bootstrap 127.0.0.1:9092 --topic lines \
+    fastdstream example kafka_exactly_once --bootstrap 127.0.0.1:9092 --topic lines \
         --db counts.sqlite [--batch 0.5] [--stop-after-idle 4]
 
 ``--stop-after-idle N`` stops gracefully after N batches in a row with no records.
@@ -20,9 +20,9 @@ import argparse
 import operator
 import sqlite3
 from collections.abc import Iterable
+from typing import Any
 
 from fastdstream import Context, StreamingContext
-from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils, OffsetRange, TopicAndPartition
 
 SCHEMA = """
@@ -74,7 +74,8 @@ def store_batch(db: sqlite3.Connection, counts: Iterable[tuple[str, int]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastdstream example kafka_exactly_once",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--master", default="local[2]",
                         help="local[N] or local-cluster[N,C,M] (default local[2])")
@@ -96,7 +97,7 @@ def main() -> None:
 
     idle = [0]
 
-    def output(rdd: RDD) -> None:
+    def output(rdd: Any) -> None:  # a Kafka batch's RDD: it has offsetRanges()
         ranges = rdd.offsetRanges()
         store_batch(db, rdd.collect(), ranges)
         idle[0] = 0 if any(r.count() for r in ranges) else idle[0] + 1

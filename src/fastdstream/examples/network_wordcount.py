@@ -4,10 +4,10 @@ PySpark's ``network_wordcount.py``, ported by changing its imports.
 
 Usage::
 
-    python examples/network_wordcount.py                 # starts its own line server
-    python examples/network_wordcount.py localhost 9999  # reads `nc -lk 9999`
-    python examples/network_wordcount.py --columnar      # the no-Python-objects path
-    python examples/network_wordcount.py --master "local-cluster[2,1,1024]"  # processes
+    fastdstream example network_wordcount                 # starts its own line server
+    fastdstream example network_wordcount localhost 9999  # reads `fastdstream line-server`
+    fastdstream example network_wordcount --columnar      # the no-Python-objects path
+    fastdstream example network_wordcount --master "local-cluster[2,1,1024]"  # processes
 
 Without a host and port it starts a line server on 127.0.0.1 that feeds
 generated text, and stops after ``--seconds`` (default 10).
@@ -25,12 +25,14 @@ from fastdstream.testing.line_server import LineServer, demo_lines, feed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="network word count")
+    parser = argparse.ArgumentParser(prog="fastdstream example network_wordcount",
+                                     description="network word count")
     parser.add_argument("hostname", nargs="?")
     parser.add_argument("port", nargs="?", type=int)
     parser.add_argument("--batch", type=float, default=1.0, help="batch interval, seconds")
-    parser.add_argument("--master", default="local[*]",
-                        help="local[N] (threads) or local-cluster[N,C,M] (worker processes)")
+    parser.add_argument("--master", default=None,
+                        help="local[N] (threads) or local-cluster[N,C,M] (worker processes); "
+                             "default: fastdstream submit's --master, else local[*]")
     parser.add_argument("--seconds", type=float, default=10.0,
                         help="run this long (0 = until interrupted)")
     parser.add_argument("--columnar", action="store_true",

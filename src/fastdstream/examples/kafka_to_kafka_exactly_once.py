@@ -8,25 +8,26 @@ again, and a ``read_committed`` consumer of the output sees every result once.
 
 Usage::
 
-    python examples/kafka_to_kafka_exactly_once.py --bootstrap 127.0.0.1:9092 \
+    fastdstream example kafka_to_kafka_exactly_once --bootstrap 127.0.0.1:9092 \
         --input lines --output shouted [--stop-after-idle 4]
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import confluent_kafka
 
 from fastdstream import Context, StreamingContext
-from fastdstream.engine.rdd import RDD
 from fastdstream.kafka import KafkaUtils
 
 TIMEOUT_S = 30.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fastdstream example kafka_to_kafka_exactly_once",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--master", default="local[2]",
                         help="local[N] or local-cluster[N,C,M] (default local[2])")
@@ -55,7 +56,7 @@ def main() -> None:
     shouted = stream.mapValues(str.upper)
     idle = [0]
 
-    def output(rdd: RDD) -> None:
+    def output(rdd: Any) -> None:  # a Kafka batch's RDD: it has offsetRanges()
         ranges = rdd.offsetRanges()
         records = rdd.collect()
         producer.begin_transaction()

@@ -1,0 +1,170 @@
+"""One side of the end-to-end latency benchmark (``test_bench_latency.py``), run as its
+own process so each engine has the interpreter to itself.
+
+``produce BOOTSTRAP TOPIC RATE SECONDS``
+    Writes records stamped with ``time.time_ns()`` at RATE records/s for SECONDS,
+    round-robin over the topic's partitions, then an ``END`` record on each partition.
+``fastdstream|quix|bytewax BOOTSTRAP TOPIC PARTITIONS INTERVAL OUT``
+    Reads the (new) topic from its beginning until every partition's ``END``, and saves to OUT
+    (``.npy``) each record's stamp and the time its output saw it, as an (n, 2) int64
+    array. Prints ``started`` when it is about to consume; the producer starts then.
+
+The peers (Quix Streams, Bytewax) run from their own venv (``make bench`` makes
+``.venv-peers``): Quix pins an older confluent-kafka, which must not replace ours.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+END = b"END"
+
+
+def produce(bootstrap: str, topic: str, rate: float, seconds: float) -> None:
+    import confluent_kafka
+    import confluent_kafka.admin
+
+    admin = confluent_kafka.admin.AdminClient({"bootstrap.servers": bootstrap})
+    partitions = len(admin.list_topics(topic, timeout=30).topics[topic].partitions)
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 1,
+                                         "acks": 1, "queue.buffering.max.messages": 1000000})
+    start = time.monotonic()
+    sent = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            try:
+                producer.produce(topic, str(time.time_ns()).encode(),
+                                 partition=sent % partitions)
+            except BufferError:
+                producer.poll(0.001)
+                continue
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.0005)
+    for partition in range(partitions):
+        producer.produce(topic, END, partition=partition)
+    assert producer.flush(60) == 0
+    print(sent, flush=True)
+
+
+class _Seen:
+    """Stamps and the times they were seen, and how many partitions have ended."""
+
+    def __init__(self, partitions: int):
+        self.partitions = partitions
+        self.ends = 0
+        self.chunks: list[np.ndarray] = []
+
+    def add(self, values: list[bytes]) -> bool:
+        """Record one output's values; True once every partition's END was seen."""
+        now = time.time_ns()
+        stamps = [v for v in values if v != END]
+        self.ends += len(values) - len(stamps)
+        if stamps:
+            stamped = np.array([int(v) for v in stamps], dtype=np.int64)
+            self.chunks.append(np.column_stack([stamped, np.full_like(stamped, now)]))
+        return self.ends >= self.partitions
+
+    def save(self, out: str) -> None:
+        data = np.concatenate(self.chunks) if self.chunks else np.zeros((0, 2), np.int64)
+        np.save(out, data)
+
+
+def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float) -> None:
+    import threading
+
+    from fastdstream import Context, StreamingContext
+    from fastdstream.kafka import KafkaUtils
+
+    done = threading.Event()
+    ssc = StreamingContext(Context("local[2]", conf={"spark.ui.enabled": "false"}), interval)
+    stream = KafkaUtils.createDirectStream(
+        ssc, [topic], {"bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4()}",
+                       "auto.offset.reset": "earliest"}, valueDecoder=lambda v: v)
+
+    def output(rdd: Any) -> None:
+        if seen.add(rdd.values().collect()):
+            done.set()
+
+    stream.foreachRDD(output)
+    ssc.start()
+    print("started", flush=True)
+    try:
+        if not done.wait(600):
+            raise SystemExit("fastdstream: no END within 600 s")
+    finally:
+        ssc.stop(stopSparkContext=True, stopGraceFully=False)
+
+
+def run_quix(bootstrap: str, topic: str, seen: _Seen) -> None:
+    from quixstreams import Application
+
+    app = Application(broker_address=bootstrap, consumer_group=f"lat-{uuid.uuid4()}",
+                      auto_offset_reset="earliest", loglevel="WARNING",
+                      use_changelog_topics=False, auto_create_topics=False)
+    source = app.topic(topic, value_deserializer="bytes")
+    sdf = app.dataframe(source)
+
+    def record(value: bytes) -> None:
+        if seen.add([value]):
+            app.stop()
+
+    sdf.update(record)
+    print("started", flush=True)
+    app.run()
+
+
+class _FinishedError(Exception):
+    """Raised by the last step once every END was seen: run_main has no other stop."""
+
+
+def run_bytewax(bootstrap: str, topic: str, seen: _Seen) -> None:
+    import bytewax.operators as op
+    from bytewax.connectors.kafka import KafkaSource
+    from bytewax.dataflow import Dataflow
+    from bytewax.testing import run_main
+    from confluent_kafka import OFFSET_BEGINNING
+
+    flow = Dataflow("latency")
+    messages = op.input("in", flow, KafkaSource([bootstrap], [topic], tail=True,
+                                                starting_offset=OFFSET_BEGINNING))
+
+    def record(_step: str, message: Any) -> None:
+        if seen.add([message.value]):
+            raise _FinishedError
+
+    op.inspect("seen", messages, record)
+    print("started", flush=True)
+    try:
+        run_main(flow)
+    except Exception:  # run_main wraps what a step raised: ours, once every END was seen
+        if seen.ends < seen.partitions:
+            raise
+
+
+def main() -> None:
+    engine, bootstrap, topic = sys.argv[1:4]
+    if engine == "produce":
+        produce(bootstrap, topic, float(sys.argv[4]), float(sys.argv[5]))
+        return
+    partitions, interval, out = int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+    seen = _Seen(partitions)
+    if engine == "fastdstream":
+        run_fastdstream(bootstrap, topic, seen, interval)
+    elif engine == "quix":
+        run_quix(bootstrap, topic, seen)
+    elif engine == "bytewax":
+        run_bytewax(bootstrap, topic, seen)
+    else:
+        raise SystemExit(f"unknown engine {engine!r}")
+    seen.save(out)
+
+
+if __name__ == "__main__":
+    main()

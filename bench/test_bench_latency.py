@@ -1,0 +1,115 @@
+"""End-to-end latency, produce to output, at a fixed offered rate: fastdstream at 10 ms,
+100 ms and 1 s batches against Quix Streams and Bytewax on the same topic in the same run.
+
+A producer process stamps each record with ``time.time_ns()``; each engine's process
+reads the new topic from its beginning and notes when its output saw each record (for
+fastdstream: when ``foreachRDD`` has the batch's values on the driver). Records stamped
+before ``WARMUP_S`` seconds after the first one was seen are left out (consumer group
+join, first fetches: Quix's group join alone takes seconds). ``extra_info`` has
+p50/p99/max in ms and whether every record produced in the measured window was seen;
+the benchmark's own time is the whole run's and not the figure.
+
+``FASTDSTREAM_BENCH_LATENCY_RATE`` (records/s, default 100000) and
+``FASTDSTREAM_BENCH_LATENCY_SECONDS`` (default 8) set the load. The peers run from
+``.venv-peers`` (``make bench`` makes it; ``FASTDSTREAM_BENCH_PEERS_PYTHON`` overrides).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastdstream.testing.kafka_broker import KafkaBroker
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB = Path(__file__).with_name("latency_job.py")
+RATE = float(os.environ.get("FASTDSTREAM_BENCH_LATENCY_RATE", "100000"))
+SECONDS = float(os.environ.get("FASTDSTREAM_BENCH_LATENCY_SECONDS", "8"))
+WARMUP_S = 2.0
+PARTITIONS = 4
+PEERS_PYTHON = os.environ.get("FASTDSTREAM_BENCH_PEERS_PYTHON",
+                              str(ROOT / ".venv-peers" / "bin" / "python"))
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with KafkaBroker() as running:
+        yield running
+
+
+def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -> dict:
+    topic = f"lat-{engine}-{uuid.uuid4().hex[:6]}"
+    out = tmp / f"{topic}.npy"
+    return_topic = _create(bootstrap, topic)
+    job = subprocess.Popen([python, str(JOB), engine, bootstrap, return_topic,
+                            str(PARTITIONS), str(interval), str(out)],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert job.stdout is not None
+        line = job.stdout.readline()
+        assert line.strip() == "started", f"{engine} did not start: {line!r}"
+        produced = subprocess.run([sys.executable, str(JOB), "produce", bootstrap, topic,
+                                   str(RATE), str(SECONDS)], capture_output=True, text=True,
+                                  timeout=300)
+        assert produced.returncode == 0, produced.stderr[-3000:]
+        assert job.wait(timeout=300) == 0, f"{engine} failed"
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    seen = np.load(out)
+    stamps, times = seen[:, 0], seen[:, 1]
+    assert len(stamps), f"{engine} saw no record"
+    measured = stamps >= times.min() + int(WARMUP_S * 1e9)
+    assert measured.sum() > RATE * 1, f"{engine}: too few records after the warm-up"
+    latency_ms = (times[measured] - stamps[measured]) / 1e6
+    sent = int(produced.stdout.strip())
+    return {
+        "engine": engine, "interval_ms": round(interval * 1000), "offered_rate": RATE,
+        "records_sent": sent, "records_seen": len(stamps),
+        "records_measured": int(measured.sum()),
+        "p50_ms": round(float(np.percentile(latency_ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
+        "max_ms": round(float(latency_ms.max()), 1),
+    }
+
+
+def _create(bootstrap: str, topic: str) -> str:
+    import confluent_kafka.admin as admin
+
+    client = admin.AdminClient({"bootstrap.servers": bootstrap})
+    for future in client.create_topics([admin.NewTopic(topic, PARTITIONS, 1)]).values():
+        future.result(30)
+    return topic
+
+
+def _report(benchmark, result: dict) -> None:
+    benchmark.extra_info.update(result)
+    print(f"\nlatency {result}")
+    # Every record produced reached the output exactly once.
+    assert result["records_seen"] == result["records_sent"], result
+
+
+@pytest.mark.benchmark(group="latency")
+@pytest.mark.parametrize("interval", [0.01, 0.1, 1.0], ids=["10ms", "100ms", "1s"])
+def test_fastdstream_latency(benchmark, broker, tmp_path, interval: float) -> None:
+    result = benchmark.pedantic(_run, args=(sys.executable, "fastdstream",
+                                            broker.bootstrap_servers, interval, tmp_path),
+                                rounds=1, iterations=1)
+    _report(benchmark, result)
+
+
+@pytest.mark.benchmark(group="latency")
+@pytest.mark.parametrize("engine", ["quix", "bytewax"])
+def test_peer_latency(benchmark, broker, tmp_path, engine: str) -> None:
+    if not Path(PEERS_PYTHON).exists():
+        pytest.fail(f"no peers' venv at {PEERS_PYTHON}: `make bench` makes it")
+    result = benchmark.pedantic(_run, args=(PEERS_PYTHON, engine, broker.bootstrap_servers,
+                                            0.0, tmp_path), rounds=1, iterations=1)
+    _report(benchmark, result)

@@ -1,0 +1,1 @@
+"""The live status page of a StreamingContext: statistics, HTTP server, metrics."""
