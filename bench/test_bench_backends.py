@@ -1,6 +1,12 @@
-"""Back ends side by side: ``local[2]`` (threads) against ``local-cluster[2,1,1024]``
-(two worker processes), on the same word count data in the same run.
+"""Back ends side by side: ``local[2]`` (threads), ``local-cluster[2,1,1024]`` (two
+worker processes) and ``ray`` (two executor actors on a local Ray of two CPUs), on
+the same word count data in the same run.
 
+- per-batch overhead: one empty batch of 4 partitions through the streaming
+  machinery (a ``foreachRDD`` that counts it): what a back end adds to every batch
+  before any data moves (target on ``ray``: under 5 ms median);
+- socket word count: lines from a real TCP server, received on the driver, stored
+  as blocks on the executors and counted per 100 ms batch on the columnar path;
 - lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
   plain-Python functions, where threads share one GIL and worker processes do not;
 - columnar path: ``flatMap(str.split).countByValue()``: the compiled kernels, which
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import operator
 import os
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -27,11 +34,27 @@ import pytest
 
 from fastdstream import Context, StreamingContext
 from fastdstream.clock import ManualClock
-from fastdstream.testing import BatchRecorder
-from fastdstream.testing.line_server import DEMO_TEXT
+from fastdstream.testing import BatchRecorder, ManualStreaming
+from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
-MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
+MASTERS = ["local[2]", "local-cluster[2,1,1024]", "ray"]
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """A local Ray that ``Context("ray")`` joins. Four logical CPUs on this two-core
+    machine: the module's Context and a benchmark's own (batch overhead) each have two
+    one-CPU executor actors, as local-cluster[2,1,1024] has two one-core workers."""
+    import ray
+
+    # address="local": a Ray of its own, never one another process left its address for.
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +70,8 @@ def expected(lines: pa.Table) -> int:
 
 @pytest.fixture(scope="module", params=MASTERS)
 def sc(request: pytest.FixtureRequest) -> Iterator[Context]:
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
     # The manual clock only matters to the streaming benchmark: batches run on demand.
     context = Context(request.param, "bench", conf={"spark.streaming.clock": "manual"})
     yield context
@@ -77,6 +102,69 @@ def test_columnar_word_count(benchmark, sc: Context, lines: pa.Table, expected: 
     benchmark.extra_info.update(master=sc.master, lines=lines.num_rows)
     total = benchmark.pedantic(_columnar_word_count, args=(sc, lines), rounds=5, iterations=1)
     assert total == expected
+
+
+@pytest.mark.benchmark(group="backend-batch-overhead")
+@pytest.mark.parametrize("master", MASTERS)
+def test_empty_batch_overhead(benchmark, request: pytest.FixtureRequest, master: str) -> None:
+    """One empty batch of 4 partitions, counted by its output: clock tick to completed."""
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    benchmark.extra_info.update(master=master, partitions=4)
+    streaming = ManualStreaming(batch_seconds=0.01, master=master)
+    empty = streaming.sc.parallelize([], 4)
+    streaming.ssc.queueStream([], default=empty).foreachRDD(lambda rdd: rdd.count())
+    streaming.start()
+    try:
+        benchmark.pedantic(streaming.run_batches, args=(1,), rounds=200, iterations=1,
+                           warmup_rounds=10)
+    finally:
+        streaming.stop()
+    assert len(streaming.recorder.completed) >= 200
+
+
+def _socket_word_count(sc: Context, data: bytes, expected: int) -> None:
+    done = threading.Event()
+    counted = [0]
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(rdd.collectAsMap().values())
+        if counted[0] >= expected:
+            done.set()
+
+    with LineServer() as server:
+        ssc = StreamingContext(sc, 0.1)
+        ssc.socketTextStream(*server.address).flatMap(str.split).countByValue().foreachRDD(
+            add_batch)
+        ssc.start()
+
+        def serve() -> None:
+            assert server.wait_for_clients(1, timeout=30)
+            server.send_bytes(data)
+
+        sender = threading.Thread(target=serve)
+        sender.start()
+        try:
+            assert done.wait(300), f"counted {counted[0]} of {expected} words"
+        finally:
+            sender.join()
+            ssc.stop(stopSparkContext=False)
+    assert counted[0] == expected
+
+
+@pytest.mark.benchmark(group="backend-socket-wordcount")
+@pytest.mark.parametrize("master", MASTERS)
+def test_socket_word_count(benchmark, request: pytest.FixtureRequest, master: str,
+                           lines: pa.Table, expected: int) -> None:
+    """Socket word count, 100 ms batches on the system clock, columnar path; the
+    Context (and its executors) started beforehand."""
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    benchmark.extra_info.update(master=master, lines=lines.num_rows)
+    data = "".join(f"{line}\n" for line in lines.column(0).to_pylist()).encode()
+    with Context(master, "bench-socket") as sc:
+        benchmark.pedantic(_socket_word_count, args=(sc, data, expected), rounds=2,
+                           iterations=1)
 
 
 QUEUE_BATCHES = 4

@@ -13,14 +13,51 @@ from fastdstream.testing.line_server import LineServer
 # The ``reliability`` fixture and the table of figures printed at the end of the run.
 pytest_plugins = ["reliability.figures"]
 
-MASTERS = ["local[2]", "local-cluster[2,1,1024]"]
-"""Every back end the suite runs on: threads in this process, and worker processes."""
+MASTERS = ["local[2]", "local-cluster[2,1,1024]", "ray"]
+"""Every back end the suite runs on: threads in this process, worker processes, and
+Ray actors (on the session's Ray, see ``ray_session``)."""
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One local Ray for the whole session, started on first use, which ``Context("ray")``
+    joins. Four logical CPUs on this two-core machine: a module's Context and a test's
+    own (two one-CPU executor actors each) are alive at once in some modules. Shut down
+    at the end; if the test process is killed, the watchdog ends Ray's processes with
+    it. Executors are kept warm between the tests' Contexts
+    (``fastdstream.ray.reuseExecutors``): a Context per test would otherwise start two
+    actor processes per test."""
+    import os
+
+    import ray
+
+    from fastdstream.engine.backend import ray_executor_pool, ray_watchdog
+
+    watchdog = ray_watchdog.start(os.getpid())
+    os.environ[ray_executor_pool.REUSE_ENV] = "1"
+    try:
+        # address="local": a Ray of its own, never one another process left its
+        # address for (ray.cluster_utils writes /tmp/ray/ray_current_cluster).
+        ray.init(address="local", num_cpus=4, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+        yield
+    finally:
+        os.environ.pop(ray_executor_pool.REUSE_ENV, None)
+        ray.shutdown()
+        assert watchdog.stdin is not None
+        watchdog.stdin.close()
+
+
+def _with_backend(request: pytest.FixtureRequest, master: str) -> str:
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    return master
 
 
 @pytest.fixture(params=MASTERS)
 def master(request: pytest.FixtureRequest) -> str:
     """The master of the back end under test; tests that use it run once per back end."""
-    return str(request.param)
+    return _with_backend(request, str(request.param))
 
 
 @pytest.fixture
@@ -33,7 +70,7 @@ def sc(master: str) -> Iterator[Context]:
 @pytest.fixture(scope="module", params=MASTERS)
 def module_sc(request: pytest.FixtureRequest) -> Iterator[Context]:
     """One Context per back end for a whole module (property tests run many small jobs)."""
-    context = Context(str(request.param), request.module.__name__)
+    context = Context(_with_backend(request, str(request.param)), request.module.__name__)
     yield context
     context.stop()
 

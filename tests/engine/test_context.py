@@ -69,12 +69,6 @@ def test_zero_threads_is_rejected():
         Context("local[0]")
 
 
-@pytest.mark.parametrize("master", ["ray", "ray://127.0.0.1:10001"])
-def test_ray_master_not_built_yet(master):
-    with pytest.raises(NotImplementedError, match="Ray"):
-        Context(master)
-
-
 # --- parallelize -----------------------------------------------------------------------
 
 

@@ -210,7 +210,7 @@ def test_output_ops_run_on_driver_and_tasks_on_executors(manual: ManualStreaming
     executors = {e for e, _ in where["tasks"]}  # type: ignore[attr-defined]
     assert executors == set(manual.sc._backend.executor_ids())
     pids = {pid for _, pid in where["tasks"]}  # type: ignore[attr-defined]
-    if manual.sc.master.startswith("local-cluster"):
+    if manual.sc.master.startswith(("local-cluster", "ray")):
         assert os.getpid() not in pids and len(pids) == 2
     else:
         assert pids == {os.getpid()}

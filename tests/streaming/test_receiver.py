@@ -172,12 +172,17 @@ def test_write_ahead_log_needs_a_checkpoint_directory() -> None:
 
 
 @pytest.mark.parametrize("wal", [True, False], ids=["with-wal", "without-wal"])
-def test_a_block_lost_with_its_worker_is_read_from_the_log(tmp_path, wal: bool) -> None:
+@pytest.mark.parametrize("master", ["local-cluster[2,1,1024]", "ray"])
+def test_a_block_lost_with_its_worker_is_read_from_the_log(
+        request: pytest.FixtureRequest, tmp_path, wal: bool, master: str) -> None:
     # Blocks live on executors: a worker that dies takes them along. With the write-ahead
     # log the batch reads its durable copy (zero data loss); without it, the batch fails
     # naming the block and the executor -- never a silent empty batch.
-    conf = {"spark.streaming.receiver.writeAheadLog.enable": str(wal).lower()}
-    streaming = ManualStreaming(master="local-cluster[2,1,1024]", conf=conf)
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    conf = {"spark.streaming.receiver.writeAheadLog.enable": str(wal).lower(),
+            "fastdstream.ray.reuseExecutors": "false"}
+    streaming = ManualStreaming(master=master, conf=conf)
     try:
         receiver = ListReceiver()
         stream = streaming.ssc.receiverStream(receiver)

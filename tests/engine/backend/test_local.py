@@ -191,8 +191,6 @@ def test_create_backend_errors():
 
     with pytest.raises(ValueError, match="unknown master"):
         create_backend("mesos://x", Conf())
-    with pytest.raises(NotImplementedError, match="local"):
-        create_backend("ray://h:1", Conf())
     backend = create_backend("local[2]", Conf())
     try:
         assert backend.parallelism == 2

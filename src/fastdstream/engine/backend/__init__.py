@@ -1,8 +1,9 @@
 """Executor back ends: where partition tasks run, and the data plane they own.
 
 ``local[N]`` runs tasks on threads of the driver process, ``local-cluster[N,C,M]``
-on N worker processes; both behind :class:`ExecutorBackend`, each executor with
-its block manager, shuffle service and per-executor state.
+on N worker processes, ``ray`` / ``ray://host:port`` on Ray actors; all behind
+:class:`ExecutorBackend`, each executor with its block manager, shuffle service
+and per-executor state.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ def create_backend(master: str, conf: Conf) -> ExecutorBackend:
         workers, cores, memory_mb = cluster
         max_failures = int(conf.get("spark.task.maxFailures") or 4)
         return LocalClusterBackend(workers, cores, memory_mb, max_failures)
-    if master == "ray" or master.startswith("ray://"):
-        raise NotImplementedError(
-            f"master {master!r}: the Ray back end is not built yet; use local[N] or "
-            "local-cluster[N,C,M]"
-        )
+    if master.strip() == "ray" or master.strip().startswith("ray://"):
+        # Imported here: Ray is an optional dependency, and slow to import.
+        try:
+            from fastdstream.engine.backend.ray import RayBackend
+        except ImportError as exc:
+            raise ImportError(f"master {master!r} needs Ray: pip install 'fastdstream[ray]' "
+                              f"({exc})") from exc
+        return RayBackend(master, conf)
     raise ValueError(
         f"unknown master {master!r}: expected local, local[N], local[*], "
         "local-cluster[N,C,M] or ray"
