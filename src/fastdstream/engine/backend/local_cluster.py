@@ -176,7 +176,7 @@ class LocalClusterBackend(ExecutorBackend):
                 if ok:
                     future.set_result(serde.loads(payload))
                 else:
-                    future.set_exception(_decode_error(payload, worker))
+                    future.set_exception(decode_error(payload, worker.describe()))
         except (EOFError, OSError):
             pass
         self._lost(worker, "its connection closed")
@@ -408,15 +408,18 @@ def _read_ready(process: subprocess.Popen[bytes], executor_id: str, deadline: fl
     return int(match.group(1))
 
 
-def _decode_error(payload: bytes, worker: _Worker) -> BaseException:
+def decode_error(payload: bytes, where: str) -> BaseException:
+    """The driver's side of ``worker.encode_error``, for both process back ends: the task's
+    own exception with the remote traceback noted on it (``where`` names the executor), or
+    a RemoteTaskError where the exception did not travel."""
     try:
         exc, text = serde.loads(payload)
-    except Exception as decode_error:
-        return RemoteTaskError(f"a task failed on {worker.describe()} and its error could "
-                               f"not be read: {decode_error}")
-    where = f"Traceback on {worker.describe()}:\n{text}"
+    except Exception as decode_failure:
+        return RemoteTaskError(f"a task failed on {where} and its error could not be read: "
+                               f"{decode_failure}")
+    traceback_note = f"Traceback on {where}:\n{text}"
     if exc is None:
-        return RemoteTaskError(where)
+        return RemoteTaskError(traceback_note)
     if hasattr(exc, "add_note"):
-        exc.add_note(where)
+        exc.add_note(traceback_note)
     return exc

@@ -63,7 +63,7 @@ from fastdstream.engine.backend.base import (
     TaskCallback,
 )
 from fastdstream.engine.backend.block_manager import BlockId
-from fastdstream.engine.backend.local_cluster import RemoteTaskError
+from fastdstream.engine.backend.local_cluster import RemoteTaskError, decode_error
 from fastdstream.engine.backend.ray_executor import TASKS_GROUP, RayExecutor
 
 log = logging.getLogger(__name__)
@@ -367,7 +367,7 @@ class RayBackend(ExecutorBackend):
                     for split, (ok, payload) in zip(batch, outcomes, strict=True):
                         try:
                             if not ok:
-                                raise _decode_error(payload, actor)
+                                raise decode_error(payload, actor.describe())
                             results[split] = serde.loads(payload)
                             if on_success is not None:
                                 on_success(split, results[split])
@@ -539,17 +539,3 @@ def _first_line(exc: BaseException) -> str:
     """Ray's errors run to many lines; the first says what happened."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _decode_error(payload: bytes, actor: _Actor) -> BaseException:
-    try:
-        exc, text = serde.loads(payload)
-    except Exception as decode_error:
-        return RemoteTaskError(f"a task failed on {actor.describe()} and its error could "
-                               f"not be read: {decode_error}")
-    where = f"Traceback on {actor.describe()}:\n{text}"
-    if exc is None:
-        return RemoteTaskError(where)
-    if hasattr(exc, "add_note"):
-        exc.add_note(where)
-    return exc
