@@ -82,8 +82,15 @@ def test_max_rate_makes_store_wait_on_the_clock(streaming) -> None:
         assert receiver.stored == waits
     s.clock.advance(1000)
     wait_until(lambda: receiver.stored == 4, what="all stores")
-    for _ in range(3):  # batch 4000 or 5000 reads the last block
+    tracker = s.ssc._receiver_tracker
+    s.clock.advance(s.ssc._block_interval_ms)  # the last records are cut into a block
+    wait_until(lambda: tracker.pending_rows(stream._id) == 0, what="the last block cut")
+    # A batch reads the block once it is stored and registered (on ray, a remote call
+    # that may come after the next batch was allocated): run batches until one has.
+    for _ in range(10):
         s.run_batches(1)
+        if len(seen) == 40:
+            break
     assert sorted(seen) == list(range(40))
 
 
