@@ -17,6 +17,8 @@ from typing import IO
 
 import pytest
 
+from fastdstream.testing import child_process
+
 SCRIPT = Path(sys.executable).parent / "fastdstream"
 
 APP = """\
@@ -206,9 +208,9 @@ def started() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> None:
-    proc = subprocess.Popen([str(SCRIPT), "line-server", "--port", "0"], text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = child_process.start([str(SCRIPT), "line-server", "--port", "0"], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     started.append(proc)
     first = Lines(proc, proc.stderr).until("line server on 127.0.0.1:", 30)
     port = int(first.split()[3].rstrip(",").rpartition(":")[2])
@@ -233,8 +235,8 @@ def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> No
 
 @pytest.mark.e2e
 def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list) -> None:
-    proc = subprocess.Popen([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2"],
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = child_process.start([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2"],
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     started.append(proc)
     output = Lines(proc, proc.stdout)
     bootstrap = output.until("bootstrap.servers=", 180).strip().partition("=")[2]

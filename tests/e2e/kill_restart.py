@@ -27,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from fastdstream.testing import child_process
+
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
 KILLS = 3
 
@@ -191,7 +193,7 @@ def checkpointed_job(job: Path, master: str, broker: Any, topic: str, checkpoint
     """Starts one run of a job script taking :func:`job_parser`'s arguments."""
 
     def run(*extra: str) -> subprocess.Popen:
-        return subprocess.Popen(
+        return child_process.start(
             [sys.executable, str(job), "--bootstrap", broker.bootstrap_servers,
              "--topic", topic, "--checkpoint", str(checkpoint), "--db", str(db),
              "--master", master, *extra],

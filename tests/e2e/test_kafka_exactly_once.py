@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from kill_restart import Feed, kill_repeatedly, run_to_end, stored_count, word_feed
 
+from fastdstream.testing import child_process
+
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "fastdstream" / "examples"
@@ -21,7 +23,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "fastdstream" / "exampl
 
 def run_job(master: str, bootstrap: str, topic: str, db: Path, *extra: str
             ) -> subprocess.Popen:
-    return subprocess.Popen(
+    return child_process.start(
         [sys.executable, str(EXAMPLES / "kafka_exactly_once.py"), "--bootstrap", bootstrap,
          "--master", master, "--topic", topic, "--db", str(db), "--batch", "0.2", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -130,7 +132,7 @@ def test_kafka_to_kafka_transactions_survive_sigkill(master, kafka_broker, relia
         expected.extend((k, v.upper()) for k, v in zip(keys, lines, strict=True))
 
     def run(*extra: str) -> subprocess.Popen:
-        return subprocess.Popen(
+        return child_process.start(
             [sys.executable, str(EXAMPLES / "kafka_to_kafka_exactly_once.py"),
              "--bootstrap", kafka_broker.bootstrap_servers, "--master", master,
              "--input", source,

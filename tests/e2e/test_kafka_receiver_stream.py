@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from fastdstream.kafka import KafkaUtils
-from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing import ManualStreaming, child_process, wait_until
 from fastdstream.testing.kafka_broker import KafkaBroker
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +119,7 @@ def test_wal_loses_nothing_across_sigkills(master, kafka_broker, tmp_path, relia
                 return
 
     def run(seconds: float) -> subprocess.Popen:
-        return subprocess.Popen(
+        return child_process.start(
             [sys.executable, str(job), "--bootstrap", kafka_broker.bootstrap_servers,
              "--topic", topic, "--group", group, "--checkpoint", str(tmp_path / "ckpt"),
              "--out", str(out), "--seconds", str(seconds), "--master", master],
@@ -183,7 +183,7 @@ def test_a_restarted_receiver_job_takes_its_partitions_back_at_once(master, kafk
     job = Path(__file__).with_name("receiver_wal_job.py")
 
     def run() -> subprocess.Popen:
-        return subprocess.Popen(
+        return child_process.start(
             [sys.executable, str(job), "--bootstrap", kafka_broker.bootstrap_servers,
              "--topic", topic, "--group", group, "--checkpoint", str(tmp_path / "ckpt"),
              "--out", str(out), "--master", master,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
+from fastdstream.testing import child_process
 from fastdstream.testing.kafka_broker import default_cache_dir
 
 pytestmark = pytest.mark.e2e
@@ -188,7 +189,7 @@ def _broker_process(python: Path, work_dir: Path, out: Path, err: Path, cwd: Pat
     # The venv's broker uses the cache the suite's brokers use, so it does not refetch.
     env = {**os.environ, "FASTDSTREAM_KAFKA_CACHE": str(default_cache_dir().parent)}
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        proc = subprocess.Popen(
+        proc = child_process.start(
             [str(python), "-m", "fastdstream.testing.kafka_broker", "--topic", "x:1",
              "--work-dir", str(work_dir)],
             stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=cwd, env=env)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fastdstream.testing import child_process
 from fastdstream.testing.line_server import LineServer
 
 pytestmark = pytest.mark.e2e
@@ -53,8 +54,8 @@ def test_the_ported_program_counts_words(tmp_path: Path) -> None:
     stderr = tmp_path / "stderr.txt"
     with LineServer() as server, stderr.open("w") as errors:
         host, port = server.address
-        process = subprocess.Popen([sys.executable, str(script), host, str(port)],
-                                   stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        process = child_process.start([sys.executable, str(script), host, str(port)],
+                                      stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
         output: queue.Queue[str] = queue.Queue()
         reader = threading.Thread(target=pump, args=(process.stdout, output), daemon=True)
         reader.start()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from fastdstream.testing import child_process
+
 pytestmark = pytest.mark.e2e
 
 JOB = Path(__file__).with_name("receiver_overload_job.py")
@@ -59,8 +61,8 @@ def overload(conf: dict[str, str]) -> Run:
     args = [sys.executable, str(JOB), "--port", str(port), "--process-rate", str(PROCESS_RATE)]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    job = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
+    job = child_process.start(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
     cond = threading.Condition()
 
     def read_reports() -> None:

@@ -42,6 +42,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from fastdstream.testing.child_process import kill_group, watch_over
+
 __all__ = [
     "KAFKA_VERSION",
     "KafkaBroker",
@@ -181,57 +183,14 @@ def _run_bounded(cmd: Sequence[str], timeout: float, log_path: Path,
         proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True)
         try:
-            _watch_over(proc)
+            watch_over(proc)
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_group(proc)
             raise
         except BaseException:  # KeyboardInterrupt: leave nothing running
-            _kill_group(proc)
+            kill_group(proc)
             raise
-
-
-# The watchdog beside every process group started here: Python's atexit and finally
-# blocks do not run when this process is SIGKILLed (or the OOM killer takes it), and the
-# JVM, in a session of its own, would live on holding its ports and gigabytes. The
-# watchdog polls; when this process is gone it kills the group, and when the group is
-# gone it ends. (A separate process rather than prctl(PR_SET_PDEATHSIG) in a preexec_fn:
-# that signal follows the thread that forked, and preexec_fn is unsafe with threads.)
-_WATCHDOG = """
-import os, signal, sys, time
-parent, group = int(sys.argv[1]), int(sys.argv[2])
-while True:
-    time.sleep(0.2)
-    if os.getppid() != parent:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except OSError:
-            pass
-        sys.exit(0)
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        sys.exit(0)
-"""
-
-
-def _watch_over(proc: subprocess.Popen[bytes]) -> None:
-    """Kill ``proc``'s process group (its own session) if this process dies first."""
-    watchdog = subprocess.Popen(
-        [sys.executable, "-I", "-c", _WATCHDOG, str(os.getpid()), str(proc.pid)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        # Its own session too: Ctrl-C in a terminal must not end it before the JVM.
-        start_new_session=True)
-    # Reaped when it ends (soon after the group), so that it leaves no zombie.
-    threading.Thread(target=watchdog.wait, name=f"kafka-watchdog-{proc.pid}",
-                     daemon=True).start()
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -674,7 +633,7 @@ class KafkaBroker:
                 # broker in order, and SIGKILL can target the JVM's whole group.
                 start_new_session=True)
         try:
-            _watch_over(self._proc)
+            watch_over(self._proc)
             self._wait_until_ready(deadline)
         except BaseException:
             self._terminate(graceful=False)
@@ -781,7 +740,7 @@ class KafkaBroker:
                 return
             except subprocess.TimeoutExpired:
                 _log.warning("Kafka broker %s ignored SIGTERM; killing it", proc.pid)
-        _kill_group(proc)
+        kill_group(proc)
 
     def __enter__(self) -> KafkaBroker:
         return self.start()

@@ -20,7 +20,7 @@ from fastdstream.engine.backend.local_cluster import (
     RemoteTaskError,
     parse_local_cluster_master,
 )
-from fastdstream.testing import block_ids, wait_until
+from fastdstream.testing import block_ids, child_process, wait_until
 
 MASTER = "local-cluster[2,1,1024]"
 
@@ -178,8 +178,8 @@ def test_workers_do_not_outlive_a_driver_that_is_killed(tmp_path) -> None:
         print(*sc._backend.worker_pids().values(), flush=True)
         time.sleep(600)
     """)
-    driver = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                              text=True)
+    driver = child_process.start([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                 text=True)
     try:
         assert driver.stdout is not None
         pids = [int(p) for p in driver.stdout.readline().split()]

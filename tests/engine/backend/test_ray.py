@@ -18,7 +18,7 @@ import ray
 
 from fastdstream import Context, TaskContext
 from fastdstream.engine.backend.ray import RemoteTaskError, is_ray_master
-from fastdstream.testing import ManualStreaming, block_ids, wait_until
+from fastdstream.testing import ManualStreaming, block_ids, child_process, wait_until
 
 FRESH = {"fastdstream.ray.reuseExecutors": "false"}
 """New actors for the Context, as its ids and process ids are checked."""
@@ -265,8 +265,8 @@ def test_a_ray_the_context_started_goes_with_it_also_when_the_driver_is_killed()
             time.sleep(600)
     """)
     for how in ("stop", "kill"):
-        driver = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE,
-                                  text=True)
+        driver = child_process.start([sys.executable, "-c", script, how], stdout=subprocess.PIPE,
+                                     text=True)
         try:
             assert driver.stdout is not None
             assert driver.stdout.readline().strip() == "up"
