@@ -293,7 +293,11 @@ def test_a_receiver_kept_waiting_for_its_assignment_says_what_it_waits_for(
         streaming.stop()
 
 
-@pytest.mark.parametrize("how", ["restart", "kill"])
+# The consumer's reconnection is the client's, the same on every back end: ray runs
+# the harder case (SIGKILL) only, to keep the suite's time bounded.
+@pytest.mark.parametrize(("master", "how"), [
+    ("local[2]", "restart"), ("local[2]", "kill"), ("local-cluster[2,1,1024]", "restart"),
+    ("local-cluster[2,1,1024]", "kill"), ("ray", "kill")], indirect=["master"])
 def test_the_receiver_goes_on_after_the_broker_is_down_and_back(
         master, own_broker: KafkaBroker, how: str, reliability) -> None:
     """While the broker is away the consumer reconnects (and, should it report an
