@@ -1,8 +1,9 @@
 """A receiver job for the SIGTERM tests: ``--lines`` lines are received, then it waits.
 
-Its receiver stores every line of ``--input`` and then writes ``--ready`` (the test
-sends the signal once that file exists, so every line has been received); each batch
-appends its lines to ``--out``. With ``--graceful`` it sets
+Its receiver stores every line of ``--input``; once that is done and ``ssc.start()``
+has returned (so the signal handlers of ``stopGracefullyOnShutdown`` are installed)
+the job writes ``--ready``, and the test sends the signal once that file exists. Each
+batch appends its lines to ``--out``. With ``--graceful`` it sets
 ``spark.streaming.stopGracefullyOnShutdown``; with ``--manual-clock`` no batch ever
 runs by itself.
 """
@@ -11,22 +12,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 
 from fastdstream import Context, StreamingContext
 from fastdstream.streaming.receiver.receiver import Receiver
 
 
 class FileLines(Receiver):
-    def __init__(self, path: str, ready: str) -> None:
+    def __init__(self, path: str) -> None:
         super().__init__()
-        self.path, self.ready = path, ready
+        self.path = path
+        self.stored = threading.Event()
 
     def onStart(self) -> None:
         with open(self.path, encoding="utf-8") as lines:
             self.store([line.rstrip("\n") for line in lines])
-        with open(self.ready + ".tmp", "w", encoding="utf-8"):
-            pass
-        os.replace(self.ready + ".tmp", self.ready)
+        # Not the ready file yet: onStart runs inside ssc.start(), before start()
+        # installs the signal handlers, and a SIGTERM sent in between ends the process
+        # at once, nothing processed. The gap is a fraction of a millisecond unless the
+        # main thread stalls there (a loaded machine; on ray the block generator's first
+        # store to an actor competes for the GIL): 1 in 3 full runs on ray failed so.
+        self.stored.set()
 
     def onStop(self) -> None:
         pass
@@ -55,8 +61,14 @@ def main() -> None:
                 out.flush()
                 os.fsync(out.fileno())
 
-    ssc.receiverStream(FileLines(args.input, args.ready)).foreachRDD(append)
+    receiver = FileLines(args.input)
+    ssc.receiverStream(receiver).foreachRDD(append)
     ssc.start()
+    # Every line received and the handlers in place: the test may send its signal.
+    receiver.stored.wait()
+    with open(args.ready + ".tmp", "w", encoding="utf-8"):
+        pass
+    os.replace(args.ready + ".tmp", args.ready)
     ssc.awaitTermination()
     print("awaitTermination returned", flush=True)  # not reached on a signal
 
