@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing import ManualStreaming, child_process, wait_until
 
 JOB = Path(__file__).with_name("shutdown_signal_job.py")
 LINES = [f"line-{i}" for i in range(2000)]
@@ -21,7 +21,7 @@ def run_job(tmp_path: Path, master: str, *flags: str) -> tuple[subprocess.Popen[
     source = tmp_path / "input.txt"
     source.write_text("".join(f"{line}\n" for line in LINES), encoding="utf-8")
     out, ready = tmp_path / "out.txt", tmp_path / "ready"
-    job = subprocess.Popen(
+    job = child_process.start(
         [sys.executable, str(JOB), "--input", str(source), "--out", str(out),
          "--ready", str(ready), "--master", master, *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
