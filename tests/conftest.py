@@ -28,6 +28,7 @@ def ray_session() -> Iterator[None]:
     (``fastdstream.ray.reuseExecutors``): a Context per test would otherwise start two
     actor processes per test."""
     import os
+    import signal
 
     import ray
 
@@ -35,11 +36,15 @@ def ray_session() -> Iterator[None]:
 
     watchdog = ray_watchdog.start(os.getpid())
     os.environ[ray_executor_pool.REUSE_ENV] = "1"
+    sigterm = signal.getsignal(signal.SIGTERM)
     try:
         # address="local": a Ray of its own, never one another process left its
         # address for (ray.cluster_utils writes /tmp/ray/ray_current_cluster).
         ray.init(address="local", num_cpus=4, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
+        # ray.init makes SIGTERM raise SystemExit, which pytest reports as one failed
+        # test and runs on; a SIGTERMed test run must end (the watchdog stops Ray).
+        signal.signal(signal.SIGTERM, sigterm)
         yield
     finally:
         os.environ.pop(ray_executor_pool.REUSE_ENV, None)
