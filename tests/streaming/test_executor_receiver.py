@@ -1,0 +1,174 @@
+"""Receivers on executors: where they run, and a receiver whose executor dies.
+
+On ``local-cluster`` and Ray a receiver runs as a long-running task on an executor
+(Spark's receiver jobs); on ``local[N]`` on a thread of the driver. The batches
+here run on a manual clock; ``fastdstream.receiver.onExecutors`` keeps the
+receivers on executors all the same (they cut blocks on the system clock there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fastdstream import Receiver
+from fastdstream.testing import ManualStreaming, wait_until
+
+ON_EXECUTORS = "fastdstream.receiver.onExecutors"
+WAL = "spark.streaming.receiver.writeAheadLog.enable"
+PROCESS_MASTERS = ["local-cluster[2,1,1024]", "ray"]
+
+
+class PidReceiver(Receiver):
+    """Stores the id of the process it runs in."""
+
+    def onStart(self) -> None:
+        self.store([os.getpid()])
+
+    def onStop(self) -> None:
+        pass
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text() or 0)
+    except FileNotFoundError:
+        return 0
+
+
+def _write_int(path: Path, value: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(str(value))
+    os.replace(tmp, path)
+
+
+class NumbersReceiver(Receiver):
+    """A reliable receiver: the numbers below the limit the test writes to ``limit``,
+    from the position it committed (to ``committed``) once a block was stored -- as the
+    Kafka receiver commits offsets. Restarted anywhere, it goes on where it left off."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self._thread: threading.Thread | None = None
+
+    def onStart(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        position = _read_int(self.directory / "committed")
+        while not self.isStopped():
+            limit = _read_int(self.directory / "limit")
+            if limit > position:
+                self.store(list(range(position, limit)), {"offset": limit})
+                position = limit
+            time.sleep(0.01)  # the source is polled, as a file or a socket would be
+
+    def onStop(self) -> None:
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def on_block_stored(self, block_id: tuple, metadata: dict[str, int]) -> None:
+        _write_int(self.directory / "committed", metadata["offset"])
+
+
+def test_the_receiver_runs_where_the_back_end_runs_tasks(master: str) -> None:
+    streaming = ManualStreaming(master=master, conf={ON_EXECUTORS: "true"})
+    try:
+        stream = streaming.ssc.receiverStream(PidReceiver())
+        seen: list[int] = []
+        stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.start()
+        event = streaming.recorder.wait_for_event("receiverStarted")
+        info = event.receiverInfo()  # type: ignore[attr-defined]
+        tracker = streaming.ssc._receiver_tracker
+        streaming.cut_blocks(stream._id, 1)
+        (block,) = tracker.blocks.unallocated_blocks(stream._id)
+        streaming.run_batches(1)
+        (pid,) = seen
+        if master == "local[2]":
+            assert pid == os.getpid() and info.executorId() == "driver"
+        else:
+            # In an executor's process, which holds the block, and the listeners (the
+            # status page) name that executor.
+            assert pid != os.getpid()
+            assert info.executorId() == block.location
+            assert streaming.sc._backend.worker_pids()[info.executorId()] == pid
+    finally:
+        streaming.stop()
+
+
+def test_on_a_manual_clock_receivers_stay_in_the_driver_unless_asked() -> None:
+    streaming = ManualStreaming(master="local-cluster[2,1,1024]")
+    try:
+        streaming.ssc.receiverStream(PidReceiver()).foreachRDD(lambda rdd: None)
+        streaming.start()
+        event = streaming.recorder.wait_for_event("receiverStarted")
+        assert event.receiverInfo().executorId() == "driver"  # type: ignore[attr-defined]
+    finally:
+        streaming.stop()
+
+
+def test_a_bad_placement_setting_is_named() -> None:
+    streaming = ManualStreaming(conf={ON_EXECUTORS: "sometimes"})
+    try:
+        streaming.ssc.receiverStream(PidReceiver()).foreachRDD(lambda rdd: None)
+        with pytest.raises(ValueError, match=ON_EXECUTORS):
+            streaming.start()
+    finally:
+        streaming.stop()
+
+
+@pytest.mark.parametrize("master", PROCESS_MASTERS)
+def test_a_receiver_whose_executor_is_killed_restarts_on_another_losing_nothing(
+        request: pytest.FixtureRequest, master: str, tmp_path: Path) -> None:
+    # SIGKILL of the process that runs the receiver, while blocks it stored there wait
+    # for a batch: the receiver starts again on the other executor and goes on from its
+    # last commit; the blocks lost with the process are read from the write-ahead log.
+    # The output is exactly what a run without the kill gives.
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    conf = {WAL: "true", ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false"}
+    streaming = ManualStreaming(master=master, conf=conf)
+    source = tmp_path / "source"
+    source.mkdir()
+    try:
+        stream = streaming.ssc.receiverStream(NumbersReceiver(str(source)))
+        seen: list[int] = []
+        stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.ssc.checkpoint(str(tmp_path / "checkpoint"))
+        streaming.start()
+        tracker = streaming.ssc._receiver_tracker
+        sid = stream._id
+
+        def feed(limit: int, unallocated: int) -> None:
+            _write_int(source / "limit", limit)
+            wait_until(lambda: _read_int(source / "committed") == limit
+                       and tracker.unallocated_rows(sid) == unallocated,
+                       what=f"records up to {limit} stored and reported")
+
+        feed(100, 100)
+        streaming.run_batches(1)
+        assert sorted(seen) == list(range(100))
+        feed(200, 100)  # stored on the receiver's executor, no batch has read them yet
+        first = tracker.supervisor(sid).executor_id  # type: ignore[union-attr]
+        assert {b.location for b in tracker.blocks.unallocated_blocks(sid)} == {first}
+        backend = streaming.sc._backend
+        os.kill(backend.worker_pids()[first], signal.SIGKILL)
+        wait_until(lambda: tracker.supervisor(sid).executor_id != first  # type: ignore
+                   and tracker._infos[sid].active()
+                   and tracker._infos[sid].executorId() not in ("driver", first),
+                   timeout=60, what="the receiver restarted on another executor")
+        feed(300, 200)
+        streaming.run_batches(2)
+        assert sorted(seen) == list(range(300))
+        errors = [e.receiverInfo() for e in streaming.recorder.events_named("receiverError")]
+        assert any(f"executor {first}" in i.lastErrorMessage() for i in errors)
+    finally:
+        streaming.stop()
