@@ -12,7 +12,9 @@ import os
 import signal
 import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,15 @@ class NumbersReceiver(Receiver):
         _write_int(self.directory / "committed", metadata["offset"])
 
 
+def _feed(source: Path, tracker: Any, sid: int, limit: int, unallocated: int) -> None:
+    """Let the receiver read up to ``limit``; wait until it committed that and the
+    driver holds ``unallocated`` records of it in blocks no batch took yet."""
+    _write_int(source / "limit", limit)
+    wait_until(lambda: _read_int(source / "committed") == limit
+               and tracker.unallocated_rows(sid) == unallocated,
+               what=f"records up to {limit} stored and reported")
+
+
 def test_the_receiver_runs_where_the_back_end_runs_tasks(master: str) -> None:
     streaming = ManualStreaming(master=master, conf={ON_EXECUTORS: "true"})
     try:
@@ -134,7 +145,8 @@ def test_a_receiver_whose_executor_is_killed_restarts_on_another_losing_nothing(
     # The output is exactly what a run without the kill gives.
     if master == "ray":
         request.getfixturevalue("ray_session")
-    conf = {WAL: "true", ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false"}
+    conf = {WAL: "true", ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false",
+            "spark.ui.port": "0"}
     streaming = ManualStreaming(master=master, conf=conf)
     source = tmp_path / "source"
     source.mkdir()
@@ -147,12 +159,7 @@ def test_a_receiver_whose_executor_is_killed_restarts_on_another_losing_nothing(
         tracker = streaming.ssc._receiver_tracker
         sid = stream._id
 
-        def feed(limit: int, unallocated: int) -> None:
-            _write_int(source / "limit", limit)
-            wait_until(lambda: _read_int(source / "committed") == limit
-                       and tracker.unallocated_rows(sid) == unallocated,
-                       what=f"records up to {limit} stored and reported")
-
+        feed = partial(_feed, source, tracker, sid)
         feed(100, 100)
         streaming.run_batches(1)
         assert sorted(seen) == list(range(100))
@@ -170,5 +177,41 @@ def test_a_receiver_whose_executor_is_killed_restarts_on_another_losing_nothing(
         assert sorted(seen) == list(range(300))
         errors = [e.receiverInfo() for e in streaming.recorder.events_named("receiverError")]
         assert any(f"executor {first}" in i.lastErrorMessage() for i in errors)
+        # The status page names the executor the receiver runs on now.
+        assert streaming.ssc._status_server is not None
+        (shown,) = streaming.ssc._status_server.stats.receivers()
+        assert shown["executorId"] == tracker._infos[sid].executorId() and shown["isActive"]
+    finally:
+        streaming.stop()
+
+
+@pytest.mark.parametrize("master", PROCESS_MASTERS)
+def test_rate_updates_and_released_blocks_reach_a_receiver_on_an_executor(
+        request: pytest.FixtureRequest, master: str, tmp_path: Path) -> None:
+    # Backpressure's rate goes to the executor (bounded by maxRate there), and so does
+    # each batch's release of its blocks: without it the receiver, bound to 16 KiB
+    # unprocessed, would stall after a few batches of these ~4 KB blocks.
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    conf = {ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false",
+            "spark.streaming.receiver.maxRate": "100000",
+            "fastdstream.receiver.maxBufferedBytes": "16k"}
+    streaming = ManualStreaming(master=master, conf=conf)
+    try:
+        stream = streaming.ssc.receiverStream(NumbersReceiver(str(tmp_path)))
+        seen: list[int] = []
+        stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.start()
+        tracker = streaming.ssc._receiver_tracker
+        tracker.send_rate_update(stream._id, 50000)
+        tracker.send_rate_update(stream._id, 1e9)  # over maxRate: 100000
+        for step in range(1, 11):
+            _feed(tmp_path, tracker, stream._id, 100 * step, 100)
+            streaming.run_batches(1)
+        assert sorted(seen) == list(range(1000))
+        remote = tracker.supervisor(stream._id)
+        assert remote is not None and remote.executor_id != "driver"  # type: ignore
+        assert remote.current_rate == 100000
+        assert 0 < remote.buffered_bytes <= 16 * 1024
     finally:
         streaming.stop()

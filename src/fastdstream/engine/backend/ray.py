@@ -477,6 +477,7 @@ class RayBackend(ExecutorBackend):
                 return
             self._stopped = True
             actors = list(self._slots)
+        self._long_tasks.close()
         if ray.is_initialized():
             live = [a for a in actors if a.alive and a.ready]
             kept: list[_Actor] = []

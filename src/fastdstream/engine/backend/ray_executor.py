@@ -144,8 +144,8 @@ class RayExecutor:
     def long_start(self, key: int, frame: bytes, name: str) -> None:
         self._long_tasks.start(self.executor, key, frame, name)
 
-    def long_send(self, key: int, frame: bytes) -> None:
-        self._long_tasks.send(key, frame)
+    def long_send(self, key: int, seq: int, frame: bytes) -> None:
+        self._long_tasks.send(key, seq, frame)
 
     def long_poll(self, key: int, timeout: float) -> bytes:
         return self._long_tasks.poll(key, timeout)

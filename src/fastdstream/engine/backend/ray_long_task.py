@@ -47,6 +47,21 @@ class _Hosted:
         self.ended = False
         self.error: BaseException | None = None
         self.context = LongTaskContext(executor, self.report)
+        # The driver's messages, numbered: a threaded actor runs calls in any order.
+        self.next_seq = 0
+        self.early: dict[int, Any] = {}
+        self.lock = threading.Lock()
+
+    def deliver(self, seq: int, message: Any) -> None:
+        """Hand message ``seq`` on once every earlier one has been."""
+        with self.lock:
+            self.early[seq] = message
+            ready = []
+            while self.next_seq in self.early:
+                ready.append(self.early.pop(self.next_seq))
+                self.next_seq += 1
+            for message in ready:  # under the lock: in order also across callers
+                self.context.deliver(message)
 
     def report(self, message: Any) -> None:
         with self.cond:
@@ -77,11 +92,11 @@ class LongTaskHost:
             return
         run_in_thread(fn, hosted.context, name, hosted.end)
 
-    def send(self, key: int, frame: bytes) -> None:
+    def send(self, key: int, seq: int, frame: bytes) -> None:
         with self._lock:
             hosted = self._tasks.get(key)
         if hosted is not None:
-            hosted.context.deliver(serde.loads(frame))
+            hosted.deliver(seq, serde.loads(frame))
 
     def poll(self, key: int, timeout: float) -> bytes:
         """``(reports, ended, error)`` as a serde frame, once there is a report or the
@@ -110,6 +125,9 @@ class RayLongTask(LongTaskHandle):
         self.ended = threading.Event()
         self._actor = actor
         self._callbacks = callbacks
+        self._seq = 0
+        self._send_lock = threading.Lock()
+        self.closed = False  # the back end is stopping: the actor's end is no loss
 
     def start(self, frame: bytes, name: str) -> None:
         ray.get(self._actor.long_start.remote(self.key, frame, name))
@@ -123,6 +141,8 @@ class RayLongTask(LongTaskHandle):
                 frame = ray.get(self._actor.long_poll.remote(self.key, POLL_S))
             except Exception as exc:  # the actor died (or Ray went down with the Context)
                 self.ended.set()
+                if self.closed:
+                    return
                 log.warning("long-running task %d: %s is gone: %s", self.key, where,
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 self._callbacks.on_lost(self.executor_id)
@@ -142,7 +162,9 @@ class RayLongTask(LongTaskHandle):
     def send(self, message: Any) -> None:
         if not self.ended.is_set():
             # Not waited for: a lost actor is told through on_lost, by the poll.
-            self._actor.long_send.remote(self.key, serde.dumps(message))
+            with self._send_lock:
+                seq, self._seq = self._seq, self._seq + 1
+                self._actor.long_send.remote(self.key, seq, serde.dumps(message))
 
     def join(self, timeout: float) -> bool:
         return self.ended.wait(timeout)
@@ -174,3 +196,9 @@ class RayLongTasks:
             raise ExecutorLostError(f"executor {executor_id} (Ray actor) is gone: "
                                     f"{type(exc).__name__}", executor_id) from exc
         return task
+
+    def close(self) -> None:
+        """The back end stops: its actors' ends are no losses to report."""
+        with self._lock:
+            for task in self._tasks:
+                task.closed = True
