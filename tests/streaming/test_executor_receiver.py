@@ -70,6 +70,7 @@ class NumbersReceiver(Receiver):
             if limit > position:
                 self.store(list(range(position, limit)), {"offset": limit})
                 position = limit
+                _write_int(self.directory / "read", limit)  # stored, maybe not in a block
             time.sleep(0.01)  # the source is polled, as a file or a socket would be
 
     def onStop(self) -> None:
@@ -215,3 +216,83 @@ def test_rate_updates_and_released_blocks_reach_a_receiver_on_an_executor(
         assert 0 < remote.buffered_bytes <= 16 * 1024
     finally:
         streaming.stop()
+
+
+class FailingReceiver(Receiver):
+    """Stops itself at once with an error (one that pickles, or one that does not)."""
+
+    def __init__(self, picklable: bool) -> None:
+        super().__init__()
+        self.picklable = picklable
+
+    def onStart(self) -> None:
+        if self.picklable:
+            self.stop("source gone", ValueError("no such topic"))
+        else:
+            error = RuntimeError("holds a lock")
+            error.lock = threading.Lock()  # type: ignore[attr-defined]
+            self.stop("source gone", error)
+
+    def onStop(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("picklable", [True, False], ids=["error", "unpicklable-error"])
+def test_a_receiver_that_stops_with_an_error_on_an_executor_stops_the_job(
+        picklable: bool) -> None:
+    streaming = ManualStreaming(master="local-cluster[2,1,1024]", conf={ON_EXECUTORS: "true"})
+    try:
+        streaming.ssc.receiverStream(FailingReceiver(picklable)).foreachRDD(lambda rdd: None)
+        streaming.start()
+        error = streaming.take_error(30)
+        if picklable:
+            assert isinstance(error, ValueError) and "no such topic" in str(error)
+        else:
+            assert "RuntimeError: holds a lock" in str(error)
+    finally:
+        streaming.stop()
+
+
+class UnpicklableReceiver(PidReceiver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sock = open(os.devnull, "rb")  # noqa: SIM115 -- a file does not pickle
+
+
+def test_a_receiver_that_cannot_travel_fails_the_start_naming_it() -> None:
+    streaming = ManualStreaming(master="local-cluster[2,1,1024]", conf={ON_EXECUTORS: "true"})
+    receiver = UnpicklableReceiver()
+    try:
+        streaming.ssc.receiverStream(receiver).foreachRDD(lambda rdd: None)
+        with pytest.raises(Exception, match="receiver-0"):
+            streaming.start()
+    finally:
+        receiver.sock.close()
+        streaming.stop()
+
+
+@pytest.mark.parametrize("master", PROCESS_MASTERS)
+def test_a_graceful_stop_processes_everything_a_receiver_on_an_executor_read(
+        request: pytest.FixtureRequest, master: str, tmp_path: Path) -> None:
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    streaming = ManualStreaming(master=master, conf={
+        ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false",
+        "spark.streaming.blockInterval": "600s"})  # only the stop cuts the last block
+    seen: list[int] = []
+    try:
+        stream = streaming.ssc.receiverStream(NumbersReceiver(str(tmp_path)))
+        stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+        streaming.start()
+        streaming.recorder.wait_for_event("receiverStarted", 30)
+        _write_int(tmp_path / "limit", 50)
+        wait_until(lambda: _read_int(tmp_path / "read") == 50, what="the records read")
+        assert _read_int(tmp_path / "committed") == 0  # in the receiver's buffer, no block yet
+        stopper = threading.Thread(target=streaming.ssc.stop, kwargs={"stopGraceFully": True})
+        stopper.start()
+        while stopper.is_alive():
+            streaming.clock.advance(streaming.batch_ms)
+            stopper.join(0.05)
+    finally:
+        streaming.stop()
+    assert sorted(seen) == list(range(50))
