@@ -5,8 +5,10 @@ the same word count data in the same run.
 - per-batch overhead: one empty batch of 4 partitions through the streaming
   machinery (a ``foreachRDD`` that counts it): what a back end adds to every batch
   before any data moves (target on ``ray``: under 5 ms median);
-- socket word count: lines from a real TCP server, received on the driver, stored
-  as blocks on the executors and counted per 100 ms batch on the columnar path;
+- socket word count: lines from a real TCP server, received by a receiver on an
+  executor (where the back end has processes of its own; peer: the receiver on the
+  driver, storing its blocks on the executors) and counted per 100 ms batch on the
+  columnar path;
 - lambda path: ``flatMap(lambda l: l.split()).map(lambda w: (w, 1)).reduceByKey(add)``:
   plain-Python functions, where threads share one GIL and worker processes do not;
 - columnar path: ``flatMap(str.split).countByValue()``: the compiled kernels, which
@@ -153,16 +155,19 @@ def _socket_word_count(sc: Context, data: bytes, expected: int) -> None:
 
 
 @pytest.mark.benchmark(group="backend-socket-wordcount")
-@pytest.mark.parametrize("master", MASTERS)
+@pytest.mark.parametrize(("master", "receiver_on"), [
+    ("local[2]", "driver"),
+    *[(m, where) for m in MASTERS[1:] for where in ("driver", "executor")]])
 def test_socket_word_count(benchmark, request: pytest.FixtureRequest, master: str,
-                           lines: pa.Table, expected: int) -> None:
+                           receiver_on: str, lines: pa.Table, expected: int) -> None:
     """Socket word count, 100 ms batches on the system clock, columnar path; the
     Context (and its executors) started beforehand."""
     if master == "ray":
         request.getfixturevalue("ray_session")
-    benchmark.extra_info.update(master=master, lines=lines.num_rows)
+    benchmark.extra_info.update(master=master, lines=lines.num_rows, receiver=receiver_on)
     data = "".join(f"{line}\n" for line in lines.column(0).to_pylist()).encode()
-    with Context(master, "bench-socket") as sc:
+    conf = {"fastdstream.receiver.onExecutors": str(receiver_on == "executor").lower()}
+    with Context(master, "bench-socket", conf=conf) as sc:
         benchmark.pedantic(_socket_word_count, args=(sc, data, expected), rounds=2,
                            iterations=1)
 
