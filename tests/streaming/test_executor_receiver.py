@@ -296,3 +296,36 @@ def test_a_graceful_stop_processes_everything_a_receiver_on_an_executor_read(
     finally:
         streaming.stop()
     assert sorted(seen) == list(range(50))
+
+
+class RestartingReceiver(Receiver):
+    """Asks for a restart from its first start; counts its starts in a file."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__()
+        self.starts = Path(directory) / "starts"
+
+    def onStart(self) -> None:
+        starts = _read_int(self.starts) + 1
+        _write_int(self.starts, starts)
+        if starts == 1:
+            self.restart("asked for it", None, 0)
+
+    def onStop(self) -> None:
+        pass
+
+
+def test_a_receiver_on_an_executor_restarts_there(tmp_path: Path) -> None:
+    streaming = ManualStreaming(master="local-cluster[2,1,1024]", conf={ON_EXECUTORS: "true"})
+    try:
+        streaming.ssc.receiverStream(RestartingReceiver(str(tmp_path))).foreachRDD(
+            lambda rdd: None)
+        streaming.start()
+        wait_until(lambda: len(streaming.recorder.events_named("receiverStarted")) == 2,
+                   timeout=30, what="the second start")
+        assert _read_int(tmp_path / "starts") == 2
+        first, second = (e.receiverInfo()  # type: ignore[attr-defined]
+                         for e in streaming.recorder.events_named("receiverStarted"))
+        assert first.executorId() == second.executorId() != "driver"
+    finally:
+        streaming.stop()

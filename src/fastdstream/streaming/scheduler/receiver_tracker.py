@@ -203,8 +203,14 @@ class ReceiverTracker(ReceiverSink):
             on_lost=partial(self._on_lost, launch))
         handle = self._context._backend.start_long_task(
             partial(run_receiver, launch), f"receiver-{stream_id}", callbacks, avoid)
+        remote = RemoteReceiver(stream_id, handle)
         with self._lock:
-            self._supervisors[stream_id] = RemoteReceiver(stream_id, handle)
+            stopping = self._stopping
+            if not stopping:
+                self._supervisors[stream_id] = remote
+        if stopping:  # a restart after a loss, overtaken by stop(): not left running
+            remote.stop()
+            return
         log.info("receiver %d (%s) runs on executor %s", stream_id, launch.receiver.name,
                  handle.executor_id)
 
