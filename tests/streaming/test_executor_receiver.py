@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from functools import partial
@@ -329,3 +332,73 @@ def test_a_receiver_on_an_executor_restarts_there(tmp_path: Path) -> None:
         assert first.executorId() == second.executorId() != "driver"
     finally:
         streaming.stop()
+
+
+_TWO_NODES = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    import ray
+    from ray.cluster_utils import Cluster
+    from fastdstream import TaskContext
+    from fastdstream.engine.backend import ray_watchdog
+    from fastdstream.testing import ManualStreaming, wait_until
+
+    sys.path.insert(0, sys.argv[1])
+    from test_executor_receiver import NumbersReceiver, _feed
+
+    tmp = Path(sys.argv[2])
+    watchdog = ray_watchdog.start(os.getpid())  # a killed test leaves no node behind
+    # Two one-CPU nodes besides a head that runs no actor: either node can go.
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+    streaming = ManualStreaming(master="ray", conf={
+        "spark.executor.instances": "2", "fastdstream.receiver.onExecutors": "true",
+        "spark.streaming.receiver.writeAheadLog.enable": "true"})
+
+    def node(_):
+        return (TaskContext.get().executor.executor_id,
+                ray.get_runtime_context().get_node_id())
+
+    placed = dict(streaming.sc.parallelize(range(2), 2).map(node).collect())
+    assert len(set(placed.values())) == 2, placed  # one executor on each node
+    (tmp / "source").mkdir()
+    stream = streaming.ssc.receiverStream(NumbersReceiver(str(tmp / "source")))
+    seen = []
+    stream.foreachRDD(lambda rdd: seen.extend(rdd.collect()))
+    streaming.ssc.checkpoint(str(tmp / "checkpoint"))
+    streaming.start()
+    tracker = streaming.ssc._receiver_tracker
+    sid = stream._id
+    _feed(tmp / "source", tracker, sid, 100, 100)
+    streaming.run_batches(1, timeout=60)
+    _feed(tmp / "source", tracker, sid, 200, 100)
+    victim = tracker.supervisor(sid).executor_id
+    pid = streaming.sc._backend.worker_pids()[victim]
+    gone = next(n for n in nodes if n.node_id == placed[victim])
+    # The node goes, and every process it ran with it (the machine is gone).
+    cluster.remove_node(gone, allow_graceful=False)
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    wait_until(lambda: tracker.supervisor(sid).executor_id != victim
+               and tracker._infos[sid].executorId() not in ("driver", victim)
+               and tracker._infos[sid].active(), timeout=120,
+               what="the receiver restarted on the other node")
+    _feed(tmp / "source", tracker, sid, 300, 200)
+    streaming.run_batches(2, timeout=60)
+    assert sorted(seen) == list(range(300)), sorted(seen)
+    streaming.stop()
+    ray.shutdown()
+    cluster.shutdown()
+    print("ok", flush=True)
+""")
+
+
+def test_a_node_lost_with_the_receiver_on_a_two_node_ray_cluster(tmp_path: Path) -> None:
+    # Issue 10's case: the node holding an executor and the receiver goes mid-stream; the
+    # receiver starts again on the other node and the log loses nothing.
+    job = subprocess.run([sys.executable, "-c", _TWO_NODES, str(Path(__file__).parent),
+                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
