@@ -10,8 +10,9 @@
   plans the offset ranges. ``extra_info`` has messages per second over the wall
   time and over the batches' processing time. Its peer, the plain confluent-kafka
   loop reading the same topic, is in ``test_bench_kafka.py``.
-- Socket: lines from a real TCP server, received on the driver, stored as blocks
-  on the executors and counted per 100 ms batch on the columnar path.
+- Socket: lines from a real TCP server, received on an executor (its peer: received on
+  the driver, stored as blocks on the executors) and counted per 100 ms batch on the
+  columnar path.
 
 The Context (and its executors) is started before the timing, so these measure
 streaming, not start-up; a run ends when the last word is counted.
@@ -32,6 +33,7 @@ import pytest
 import test_bench_backends as backends
 import test_bench_kafka as kafka_bench
 from fastdstream import Context, StreamingContext
+from fastdstream.conf import RECEIVER_ON_EXECUTORS
 from fastdstream.kafka import KafkaUtils
 from fastdstream.testing.line_server import LineServer
 
@@ -124,13 +126,24 @@ def _socket_word_count(sc: Context, data: bytes, words: int) -> None:
 
 
 @pytest.mark.benchmark(group="backend-socket-wordcount")
-def test_socket_word_count(benchmark, context: Context, lines: pa.Table,
-                           expected: int) -> None:
-    """Socket word count, 100 ms batches on the system clock, columnar path."""
+@pytest.mark.parametrize("receiver_on", ["executor", "driver"])
+def test_socket_word_count(benchmark, context: Context, lines: pa.Table, expected: int,
+                           receiver_on: str) -> None:
+    """Socket word count, 100 ms batches on the system clock, columnar path; the receiver
+    on an executor (where the back end has processes of its own) or, as the peer, on the
+    driver storing its blocks on the executors."""
+    if receiver_on == "executor" and context.master == "local[2]":
+        pytest.skip("local[2]'s executors are the driver's threads")
     data = "".join(f"{line}\n" for line in lines.column(0).to_pylist()).encode()
+    conf = context.getConf()  # the Context's own: read when the receivers start
+    conf.set(RECEIVER_ON_EXECUTORS, str(receiver_on == "executor").lower())
     rounds = 2
-    benchmark.pedantic(_socket_word_count, args=(context, data, expected), rounds=rounds,
-                       iterations=1)
+    try:
+        benchmark.pedantic(_socket_word_count, args=(context, data, expected), rounds=rounds,
+                           iterations=1)
+    finally:
+        conf.set(RECEIVER_ON_EXECUTORS, "auto")
     benchmark.extra_info.update(master=context.master, lines=lines.num_rows,
+                                receiver=receiver_on,
                                 lines_per_s_wall=round(lines.num_rows
                                                        / benchmark.stats.stats.median))

@@ -398,6 +398,9 @@ DECODE_ERRORS = "fastdstream.text.decodeErrors"
 MAX_LINE_BYTES = "fastdstream.text.maxLineBytes"
 RECEIVER_RESTART_DELAY = "fastdstream.receiver.restartDelay"
 RECEIVER_WAL = "spark.streaming.receiver.writeAheadLog.enable"
+# Where receivers run: "auto" (on executors where the back end runs long tasks in
+# processes of their own, unless the clock is manual), "true" or "false" (the driver).
+RECEIVER_ON_EXECUTORS = "fastdstream.receiver.onExecutors"
 # Records per second each receiver may store at most (also bounds backpressure's rate).
 RECEIVER_MAX_RATE = "spark.streaming.receiver.maxRate"
 # Bytes a receiver may hold that no batch has finished with (buffer, blocks waiting for

@@ -210,3 +210,20 @@ def test_a_block_lost_with_its_worker_is_read_from_the_log(
             assert "input-" in str(error) and seen == []
     finally:
         streaming.stop()
+
+
+def test_a_receiver_travels_with_fresh_locks_and_events_and_without_threads() -> None:
+    # Receivers go to the executor that runs them (local-cluster, Ray) before they
+    # start: what they made in __init__ to synchronise with does not pickle as such.
+    from fastdstream.engine.backend import serde
+
+    receiver = ListReceiver()
+    receiver.lock = threading.Lock()  # type: ignore[attr-defined]
+    receiver.thread = threading.Thread(target=print)  # type: ignore[attr-defined]
+    receiver.lock.acquire()  # type: ignore[attr-defined]
+    receiver.started.set()
+    copy = serde.loads_function(serde.dumps_function(lambda: receiver, "receiver"))()
+    assert isinstance(copy, ListReceiver) and copy is not receiver
+    assert copy.lock.acquire(blocking=False)  # a new lock, not the held one's state
+    assert not copy.started.is_set() and copy.thread is None
+    assert copy.isStopped() and copy.starts == 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskFn, LongTaskHandle
 from fastdstream.engine.backend.task_context import TaskContext
 from fastdstream.errors import FastDStreamError
 
@@ -83,6 +84,18 @@ class ExecutorBackend(ABC):
     @abstractmethod
     def executor_state_keys(self) -> dict[str, list[str]]:
         """Each executor's per-executor state keys, as text (status, tests)."""
+
+    supports_long_tasks: bool = False
+    """Whether :meth:`start_long_task` runs tasks on executors of their own process."""
+
+    def start_long_task(self, fn: LongTaskFn, name: str, callbacks: LongTaskCallbacks,
+                        avoid: frozenset[str] = frozenset()) -> LongTaskHandle:
+        """Run ``fn(context)`` on one executor until it returns (Spark's receiver jobs).
+
+        The executor is the one running the fewest long tasks, not one in ``avoid``
+        unless no other is alive. See :mod:`~fastdstream.engine.backend.long_task`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} runs no long-running tasks")
 
     def set_executor_lost_handler(self, handler: Callable[[str], None]) -> None:
         """``handler(executor_id)`` runs when an executor is lost (its blocks with it)."""

@@ -45,6 +45,7 @@ from fastdstream.engine.backend.base import (
     TaskCallback,
 )
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskFn, LongTaskHandle
 from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
 from fastdstream.errors import FastDStreamError
 
@@ -79,13 +80,39 @@ class _Worker:
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     pending: dict[int, Future[Any]] = field(default_factory=dict)
     stages: set[int] = field(default_factory=set)
+    long_tasks: dict[int, _LongTask] = field(default_factory=dict)
     alive: bool = True
 
     def describe(self) -> str:
         return f"executor {self.executor_id} (pid {self.process.pid})"
 
 
+class _LongTask(LongTaskHandle):
+    """A long-running task on one worker (see ``long_task``)."""
+
+    def __init__(self, backend: LocalClusterBackend, worker: _Worker, key: int,
+                 callbacks: LongTaskCallbacks):
+        self.executor_id = worker.executor_id
+        self.key = key
+        self.callbacks = callbacks
+        self.ended = threading.Event()
+        self._backend = backend
+        self._worker = worker
+
+    def send(self, message: Any) -> None:
+        if self.ended.is_set():
+            return
+        # Lost with its worker: the loss is told through on_lost, not here.
+        with contextlib.suppress(ExecutorLostError):
+            self._backend._send(self._worker, ("long_msg", self.key, message))
+
+    def join(self, timeout: float) -> bool:
+        return self.ended.wait(timeout)
+
+
 class LocalClusterBackend(ExecutorBackend):
+    supports_long_tasks = True
+
     def __init__(self, num_workers: int, cores: int, memory_mb: int, max_failures: int = 4):
         self.parallelism = num_workers * cores
         self.num_workers = num_workers
@@ -168,7 +195,11 @@ class LocalClusterBackend(ExecutorBackend):
     def _reader(self, worker: _Worker) -> None:
         try:
             while True:
-                _, ident, ok, payload = serde.loads(worker.conn.recv_bytes())
+                message = serde.loads(worker.conn.recv_bytes())
+                if message[0] != "done":
+                    self._long_task_message(worker, message)
+                    continue
+                _, ident, ok, payload = message
                 with self._lock:
                     future = worker.pending.pop(ident, None)
                 if future is None:
@@ -188,6 +219,10 @@ class LocalClusterBackend(ExecutorBackend):
             worker.alive = False
             pending = list(worker.pending.values())
             worker.pending.clear()
+            long_tasks = list(worker.long_tasks.values())
+            worker.long_tasks.clear()
+        for task in long_tasks:
+            task.ended.set()
         code = worker.process.poll()
         if code is None:
             try:
@@ -215,6 +250,11 @@ class LocalClusterBackend(ExecutorBackend):
             worker.process.stdout.close()
         self._executor_lost(worker.executor_id)
         self._announce_peers()
+        for task in long_tasks:
+            # On a thread of its own: starting the task again may start a worker, which
+            # takes a while, and this is the lost worker's reader thread.
+            threading.Thread(target=task.callbacks.on_lost, args=(worker.executor_id,),
+                             name=f"long-task-{task.key}-lost", daemon=True).start()
 
     def _request(self, worker: _Worker, kind: str, *args: Any,
                  timeout: float | None = None) -> Any:
@@ -313,6 +353,47 @@ class LocalClusterBackend(ExecutorBackend):
                 if worker.executor_id == want:
                     return worker
         return workers[split % len(workers)]
+
+    # --- long-running tasks ----------------------------------------------------------------
+
+    def start_long_task(self, fn: LongTaskFn, name: str, callbacks: LongTaskCallbacks,
+                        avoid: frozenset[str] = frozenset()) -> LongTaskHandle:
+        frame = serde.dumps_function(fn, name)
+        while True:
+            workers = self._ensure_workers()
+            # Spread long tasks over the workers (Spark's receiver scheduling balances
+            # receivers over executors); a worker the caller avoids only if it is the last.
+            candidates = [w for w in workers if w.executor_id not in avoid] or workers
+            worker = min(candidates, key=lambda w: len(w.long_tasks))
+            task = _LongTask(self, worker, next(self._requests), callbacks)
+            with self._lock:
+                if not worker.alive:
+                    continue
+                worker.long_tasks[task.key] = task
+            try:
+                self._send(worker, ("long_start", task.key, frame, name))
+            except ExecutorLostError:
+                continue
+            return task
+
+    def _long_task_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind, key, payload = message
+        with self._lock:
+            task = worker.long_tasks.get(key)
+            if task is not None and kind == "long_end":
+                del worker.long_tasks[key]
+        if task is None:
+            return
+        if kind == "long_report":
+            try:
+                task.callbacks.on_report(payload)
+            except Exception:
+                log.exception("a report of long-running task %d on %s failed", key,
+                              worker.describe())
+        elif kind == "long_end":
+            task.ended.set()
+            task.callbacks.on_end(
+                None if payload is None else decode_error(payload, worker.describe()))
 
     # --- blocks ----------------------------------------------------------------------------
 

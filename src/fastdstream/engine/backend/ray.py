@@ -64,7 +64,9 @@ from fastdstream.engine.backend.base import (
 )
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.local_cluster import RemoteTaskError, decode_error
+from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskFn, LongTaskHandle
 from fastdstream.engine.backend.ray_executor import TASKS_GROUP, RayExecutor
+from fastdstream.engine.backend.ray_long_task import RayLongTasks
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,8 @@ class _Actor:
 class RayBackend(ExecutorBackend):
     """Run tasks on ``instances`` Ray actors of ``cores`` CPUs each."""
 
+    supports_long_tasks = True
+
     def __init__(self, master: str, conf: Conf):
         self.master = master.strip()
         self.instances = _positive_int(conf, EXECUTOR_INSTANCES, DEFAULT_INSTANCES)
@@ -124,6 +128,7 @@ class RayBackend(ExecutorBackend):
         self._round_robin = itertools.count()
         self._name_prefix = f"fastdstream-{uuid.uuid4().hex[:12]}-executor-"
         self._slots: list[_Actor] = []
+        self._long_tasks = RayLongTasks()
         self._stopped = False
         self._started_ray = False
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -403,6 +408,20 @@ class RayBackend(ExecutorBackend):
 
     # --- blocks ----------------------------------------------------------------------------
 
+    def start_long_task(self, fn: LongTaskFn, name: str, callbacks: LongTaskCallbacks,
+                        avoid: frozenset[str] = frozenset()) -> LongTaskHandle:
+        frame = serde.dumps_function(fn, name)
+        while True:
+            live = self._live()
+            try:
+                return self._long_tasks.start([(a.executor_id, a.handle) for a in live],
+                                              frame, name, callbacks, avoid)
+            except ExecutorLostError as exc:  # died meanwhile: place it on another
+                avoid = avoid | {exc.executor_id}
+                for actor in live:
+                    if actor.executor_id == exc.executor_id:
+                        self._lost(actor, str(exc))
+
     def executor_ids(self) -> list[str]:
         return [a.executor_id for a in self._ready()]
 
@@ -458,6 +477,7 @@ class RayBackend(ExecutorBackend):
                 return
             self._stopped = True
             actors = list(self._slots)
+        self._long_tasks.close()
         if ray.is_initialized():
             live = [a for a in actors if a.alive and a.ready]
             kept: list[_Actor] = []

@@ -29,6 +29,7 @@ import ray
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId, BlockNotFoundError
 from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.ray_long_task import LongTaskHost
 from fastdstream.engine.backend.worker import encode_error
 
 TASKS_GROUP = "tasks"
@@ -83,6 +84,7 @@ class RayExecutor:
         self.executor = Executor(executor_id, self.fetcher)
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self._released = threading.Event()
+        self._long_tasks = LongTaskHost()
 
     def ready(self) -> int:
         """The actor's process id, once it is up (the driver waits on this)."""
@@ -136,6 +138,17 @@ class RayExecutor:
             return True, serde.dumps(result)
         except BaseException as exc:
             return False, encode_error(exc)
+
+    # --- long-running tasks (receivers; see ray_long_task) -------------------------------
+
+    def long_start(self, key: int, frame: bytes, name: str) -> None:
+        self._long_tasks.start(self.executor, key, frame, name)
+
+    def long_send(self, key: int, seq: int, frame: bytes) -> None:
+        self._long_tasks.send(key, seq, frame)
+
+    def long_poll(self, key: int, timeout: float) -> bytes:
+        return self._long_tasks.poll(key, timeout)
 
     # --- blocks ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import Any
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId, BlockNotFoundError
 from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.long_task import LongTaskContext, run_in_thread
 from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
 
 log = logging.getLogger("fastdstream.worker")
@@ -81,6 +82,7 @@ class Worker:
         self.executor = Executor(executor_id, self.fetcher)
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self._stages: dict[int, Callable[..., Any]] = {}
+        self._long_tasks: dict[int, LongTaskContext] = {}
         self._send_lock = threading.Lock()
         self._listener = Listener(("127.0.0.1", 0), authkey=authkey)
         self.port = self._listener.address[1]
@@ -131,6 +133,12 @@ class Worker:
             self._stages.pop(message[1], None)
         elif kind == "peers":
             self.fetcher.set_peers(message[1])
+        elif kind == "long_start":
+            self._start_long_task(*message[1:])
+        elif kind == "long_msg":
+            context = self._long_tasks.get(message[1])
+            if context is not None:
+                context.deliver(message[2])
         else:
             request_id = message[1]
             try:
@@ -164,6 +172,22 @@ class Worker:
             self.executor.stop()
             return None
         raise ValueError(f"unknown request {kind!r}")
+
+    def _start_long_task(self, key: int, frame: bytes, name: str) -> None:
+        def report(message: Any) -> None:
+            self._send(("long_report", key, message))
+
+        def ended(error: BaseException | None) -> None:
+            self._long_tasks.pop(key, None)
+            self._send(("long_end", key, None if error is None else encode_error(error)))
+
+        context = self._long_tasks[key] = LongTaskContext(self.executor, report)
+        try:
+            fn = serde.loads_function(frame)
+        except BaseException as exc:
+            ended(exc)
+            return
+        run_in_thread(fn, context, name, ended)
 
     def _run_task(self, task_id: int, fn: Callable[..., Any], split: int, stage_id: int,
                   attempt: int) -> None:

@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import confluent_kafka
@@ -66,6 +67,10 @@ def static_instance_id(app_name: str, checkpoint_dir: str | None, stream_id: int
     return f"fastdstream-{job}-receiver-{stream_id}"
 
 
+def _fixed(identity: tuple[str, str | None]) -> tuple[str, str | None]:
+    return identity
+
+
 class KafkaReceiver(Receiver):
     def __init__(self, kafka_params: Mapping[str, Any], topics: Mapping[str, int],
                  decoding: Decoding,
@@ -86,6 +91,14 @@ class KafkaReceiver(Receiver):
         self._to_commit: dict[str, int] = {}
         self._instance_id: str | None = None
         self._assigned = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to the executor that runs it: the job's identity is resolved here, on
+        # the driver (the weak reference to the StreamingContext does not travel).
+        state = super().__getstate__()
+        if self._job is not None:
+            state["_job"] = partial(_fixed, self._job())
+        return state
 
     @property
     def name(self) -> str:

@@ -10,12 +10,29 @@ them to the receiver tracker; it also carries out ``restart`` and ``stop``.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
 
 log = logging.getLogger(__name__)
+
+# What a receiver may make in __init__ that does not pickle, and is never in use before
+# onStart: it travels as its kind and is made afresh where the receiver runs.
+_FRESH: dict[type, str] = {
+    type(threading.Lock()): "lock", type(threading.RLock()): "rlock",
+    threading.Event: "event", threading.Condition: "condition",
+}
+_MAKE: dict[str, Any] = {"lock": threading.Lock, "rlock": threading.RLock,
+                         "event": threading.Event, "condition": threading.Condition}
+
+
+class _Fresh:
+    """Stands for a lock, event or condition while a receiver travels."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
 
 
 class Receiver:
@@ -34,6 +51,23 @@ class Receiver:
         self.storageLevel = storageLevel
         self.streamId = -1
         self._supervisor: ReceiverSupervisor | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A receiver goes to the executor that runs it before it starts, as Spark
+        # serializes receivers: its locks and events go as fresh ones, a thread as None
+        # (none of them is in use before onStart), its supervisor stays behind.
+        state = dict(self.__dict__)
+        state["_supervisor"] = None
+        for key, value in state.items():
+            if isinstance(value, threading.Thread):
+                state[key] = None
+            elif type(value) in _FRESH:
+                state[key] = _Fresh(_FRESH[type(value)])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({key: _MAKE[value.kind]() if isinstance(value, _Fresh) else value
+                              for key, value in state.items()})
 
     def onStart(self) -> None:
         raise NotImplementedError

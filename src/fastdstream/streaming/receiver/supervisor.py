@@ -49,6 +49,7 @@ class ReceiverSupervisor:
         self._block_seq = 0
         self._seq_lock = threading.Lock()
         self._stopped = threading.Event()
+        self._terminated = threading.Event()  # stopped, last block stored and reported
         self.receiver_started = False
         self._lifecycle_lock = threading.RLock()
         self._max_rate = max_rate
@@ -216,6 +217,13 @@ class ReceiverSupervisor:
                 return
             self._stopped.set()
             self._blocks.interrupt_waits()  # again, should a restart have resumed them
-        self._stop_receiver_only(message)
-        self._blocks.stop()
-        self._sink.receiver_stopped(self.stream_id, self.receiver.name)
+        try:
+            self._stop_receiver_only(message)
+            self._blocks.stop()
+            self._sink.receiver_stopped(self.stream_id, self.receiver.name)
+        finally:
+            self._terminated.set()
+
+    def await_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until :meth:`stop` has finished (its last block stored); False on timeout."""
+        return self._terminated.wait(timeout)

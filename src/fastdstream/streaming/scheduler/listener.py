@@ -470,7 +470,8 @@ class BatchInfo:
 
 
 DRIVER_HOST = socket.gethostname()
-"""Where receivers run: on the driver (Spark runs them on executors)."""
+"""Where receivers run on ``local[N]`` (or on a manual clock): on the driver. On
+``local-cluster`` and Ray they run on executors, as in Spark."""
 
 DRIVER_EXECUTOR_ID = "driver"
 """The executor id of the driver, as Spark names it."""
@@ -491,7 +492,7 @@ class ReceiverInfo:
     location : str
         The host it runs on.
     executorId : str
-        The executor it runs on (receivers run on the driver here: ``"driver"``).
+        The executor it runs on (``"driver"`` where receivers run in the driver).
     lastErrorMessage, lastError : str, optional
         The message and error text it last reported; empty if none.
     lastErrorTime : int, optional
@@ -563,7 +564,8 @@ class ReceiverInfo:
         Returns
         -------
         str
-            ``"driver"``: receivers run on the driver here.
+            The executor's id; ``"driver"`` on ``local[N]``, where receivers run
+            in the driver.
         """
         return self._executor_id
 

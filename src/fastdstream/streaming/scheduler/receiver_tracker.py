@@ -1,4 +1,13 @@
-"""ReceiverTracker: starts receivers, tracks their blocks, hands blocks to batches."""
+"""ReceiverTracker: starts receivers, tracks their blocks, hands blocks to batches.
+
+Where a back end runs long-running tasks on executors of their own processes
+(``local-cluster``, Ray), each receiver runs as one, as in Spark: its blocks are
+stored on that executor and their infos reported here. A receiver whose executor
+dies is started again on another; the blocks it had stored there are read from
+the write-ahead log when that is on (they are lost without it, as in Spark).
+With ``local[N]``, or on a manual clock (which lives in the driver), receivers
+run on threads of the driver.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +20,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fastdstream import conf as keys
+from fastdstream.clock import ManualClock
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.long_task import LongTaskCallbacks
+from fastdstream.streaming.receiver.executor_receiver import (
+    ReceiverLaunch,
+    ReceiverStatus,
+    run_receiver,
+)
 from fastdstream.streaming.receiver.memory_bound import default_max_buffered_bytes
+from fastdstream.streaming.receiver.remote_receiver import RemoteReceiver
 from fastdstream.streaming.receiver.sink import ReceiverSink
 from fastdstream.streaming.receiver.supervisor import ReceiverSupervisor
 from fastdstream.streaming.receiver.wal import WriteAheadLog
@@ -38,6 +55,8 @@ if TYPE_CHECKING:
     from fastdstream.streaming.dstream.receiver_input_dstream import ReceiverInputDStream
 
 log = logging.getLogger(__name__)
+
+RunningReceiver = ReceiverSupervisor | RemoteReceiver
 
 
 @dataclass(frozen=True)
@@ -114,7 +133,10 @@ class ReceiverTracker(ReceiverSink):
         self._restart_delay_ms = restart_delay_ms
         self._report_error = report_error
         self.blocks = ReceivedBlockTracker()
-        self._supervisors: dict[int, ReceiverSupervisor] = {}
+        self._supervisors: dict[int, RunningReceiver] = {}
+        self._stopping = False
+        self._placement = "auto"
+        self._lock = threading.Lock()
         self._infos: dict[int, ReceiverInfo] = {}
         self._wals: dict[int, WriteAheadLog] = {}
         self.rate_controllers: dict[int, RateController] = {}
@@ -128,6 +150,11 @@ class ReceiverTracker(ReceiverSink):
 
     def start(self, streams: list[ReceiverInputDStream]) -> None:
         conf = self._context.getConf()
+        placement = (conf.get(keys.RECEIVER_ON_EXECUTORS) or "auto").strip().lower()
+        if placement not in ("auto", "true", "false"):
+            raise ValueError(f"configuration {keys.RECEIVER_ON_EXECUTORS}={placement!r}: "
+                             "must be 'auto', 'true' or 'false'")
+        self._placement = placement
         for stream in streams:
             wal = None
             if self.wal_dir is not None:
@@ -142,6 +169,12 @@ class ReceiverTracker(ReceiverSink):
                 self.rate_controllers[stream._id] = controller
                 self._bus.add_listener(controller)
                 initial_rate = _positive_rate(conf.get(INITIAL_RATE), INITIAL_RATE)
+            if self._on_executors():
+                self._launch(ReceiverLaunch(
+                    stream.getReceiver(), stream._id, self._block_interval_ms,
+                    self._restart_delay_ms, self.wal_dir, self._max_rate, initial_rate,
+                    self._max_buffered_bytes))
+                continue
             supervisor = ReceiverSupervisor(
                 stream.getReceiver(), stream._id, self, self._clock,
                 self._block_interval_ms, self._restart_delay_ms, wal,
@@ -151,6 +184,36 @@ class ReceiverTracker(ReceiverSink):
             self._supervisors[stream._id] = supervisor
             supervisor.start()
 
+    def _on_executors(self) -> bool:
+        """Whether receivers run on executors (else on threads of the driver).
+
+        A manual clock lives in the driver: tests that cut blocks with it keep their
+        receivers there unless they ask otherwise (the executor's receiver then cuts
+        blocks on the system clock)."""
+        if not self._context._backend.supports_long_tasks or self._placement == "false":
+            return False
+        return self._placement == "true" or not isinstance(self._clock, ManualClock)
+
+    def _launch(self, launch: ReceiverLaunch, avoid: frozenset[str] = frozenset()) -> None:
+        """Start the receiver of ``launch`` as a long-running task on an executor."""
+        stream_id = launch.stream_id
+        callbacks = LongTaskCallbacks(
+            on_report=partial(self._on_report, stream_id),
+            on_end=partial(self._on_end, stream_id),
+            on_lost=partial(self._on_lost, launch))
+        handle = self._context._backend.start_long_task(
+            partial(run_receiver, launch), f"receiver-{stream_id}", callbacks, avoid)
+        remote = RemoteReceiver(stream_id, handle)
+        with self._lock:
+            stopping = self._stopping
+            if not stopping:
+                self._supervisors[stream_id] = remote
+        if stopping:  # a restart after a loss, overtaken by stop(): not left running
+            remote.stop()
+            return
+        log.info("receiver %d (%s) runs on executor %s", stream_id, launch.receiver.name,
+                 handle.executor_id)
+
     def send_rate_update(self, stream_id: int, rate: float) -> None:
         """Give the receiver of ``stream_id`` a new rate limit (Spark's ``sendRateUpdate``);
         it stays under ``spark.streaming.receiver.maxRate``."""
@@ -158,8 +221,9 @@ class ReceiverTracker(ReceiverSink):
         if supervisor is not None:
             supervisor.update_rate(rate)
 
-    def supervisor(self, stream_id: int) -> ReceiverSupervisor | None:
-        """The supervisor running the receiver of ``stream_id`` (None before start)."""
+    def supervisor(self, stream_id: int) -> RunningReceiver | None:
+        """The supervisor running the receiver of ``stream_id`` (None before start), or
+        the driver's handle on it where it runs on an executor."""
         return self._supervisors.get(stream_id)
 
     def _replay(self, stream_id: int, wal: WriteAheadLog, restored: set[BlockId]) -> None:
@@ -180,7 +244,10 @@ class ReceiverTracker(ReceiverSink):
                         "write-ahead log in %s", stream_id, blocks, records, wal.directory)
 
     def stop(self) -> None:
-        for supervisor in self._supervisors.values():
+        with self._lock:
+            self._stopping = True  # a receiver lost from now on is not started again
+            running = list(self._supervisors.values())
+        for supervisor in running:
             supervisor.stop()
 
     def forget_blocks(self, stream_id: int, blocks: list[tuple[BlockId, str]]) -> None:
@@ -207,13 +274,22 @@ class ReceiverTracker(ReceiverSink):
         self.blocks.add_block(ReceivedBlockInfo(stream_id, block_id, num_records, location,
                                                 wal_path))
 
-    def receiver_started(self, stream_id: int, name: str) -> None:
-        info = ReceiverInfo(stream_id, name, True, DRIVER_HOST, DRIVER_EXECUTOR_ID)
+    def receiver_started(self, stream_id: int, name: str, host: str = DRIVER_HOST,
+                         executor_id: str = DRIVER_EXECUTOR_ID) -> None:
+        info = ReceiverInfo(stream_id, name, True, host, executor_id)
         self._infos[stream_id] = info
         self._bus.post(StreamingListenerReceiverStarted(info))
 
+    def _where(self, stream_id: int) -> tuple[str, str]:
+        """The host and executor the receiver of ``stream_id`` last started on."""
+        previous = self._infos.get(stream_id)
+        if previous is None:
+            return DRIVER_HOST, DRIVER_EXECUTOR_ID
+        return previous.location(), previous.executorId()
+
     def receiver_error(self, stream_id: int, name: str, message: str, error: str) -> None:
-        info = ReceiverInfo(stream_id, name, True, DRIVER_HOST, DRIVER_EXECUTOR_ID,
+        host, executor_id = self._where(stream_id)
+        info = ReceiverInfo(stream_id, name, True, host, executor_id,
                             lastErrorMessage=message, lastError=error,
                             lastErrorTime=self._clock.get_time_ms())
         self._infos[stream_id] = info
@@ -222,7 +298,8 @@ class ReceiverTracker(ReceiverSink):
     def receiver_stopped(self, stream_id: int, name: str) -> None:
         # As Spark: a stopped receiver keeps where it ran and the last error it reported.
         previous = self._infos.get(stream_id)
-        info = ReceiverInfo(stream_id, name, False, DRIVER_HOST, DRIVER_EXECUTOR_ID,
+        host, executor_id = self._where(stream_id)
+        info = ReceiverInfo(stream_id, name, False, host, executor_id,
                             lastErrorMessage=previous.lastErrorMessage() if previous else "",
                             lastError=previous.lastError() if previous else "",
                             lastErrorTime=previous.lastErrorTime() if previous else UNKNOWN)
@@ -231,6 +308,53 @@ class ReceiverTracker(ReceiverSink):
 
     def report_fatal(self, error: BaseException) -> None:
         self._report_error(error)
+
+    # --- reports from receivers on executors --------------------------------------------
+
+    def _on_report(self, stream_id: int, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "block":
+            _, block_id, num_records, location, wal_path, status = message
+            remote = self._supervisors.get(stream_id)
+            if isinstance(remote, RemoteReceiver) and isinstance(status, ReceiverStatus):
+                remote.status = status
+            self.blocks.add_block(ReceivedBlockInfo(stream_id, tuple(block_id), num_records,
+                                                    location, wal_path))
+        elif kind == "started":
+            _, name, executor_id, host = message
+            self.receiver_started(stream_id, name, host, executor_id)
+        elif kind == "error":
+            self.receiver_error(stream_id, *message[1:])
+        elif kind == "stopped":
+            self.receiver_stopped(stream_id, message[1])
+        elif kind == "fatal":
+            self.report_fatal(message[1])
+        else:
+            log.warning("receiver %d: unknown report %r", stream_id, kind)
+
+    def _on_end(self, stream_id: int, error: BaseException | None) -> None:
+        if error is not None:  # the task itself failed (e.g. the receiver did not unpickle)
+            log.error("receiver %d failed on its executor: %s", stream_id, error)
+            self.report_fatal(error)
+
+    def _on_lost(self, launch: ReceiverLaunch, executor_id: str) -> None:
+        """The executor running a receiver died: start it again on another (Spark's
+        ReceiverTracker restarts a receiver whose job ended while the tracker runs)."""
+        stream_id = launch.stream_id
+        with self._lock:
+            if self._stopping:
+                return
+        message = (f"executor {executor_id} running receiver {stream_id} was lost; "
+                   "restarting the receiver on another executor")
+        log.warning("%s", message)
+        self.receiver_error(stream_id, launch.receiver.name, message, "")
+        try:
+            self._launch(launch, avoid=frozenset({executor_id}))
+        except Exception as exc:
+            with self._lock:
+                if self._stopping:  # the context stopped meanwhile
+                    return
+            self.report_fatal(exc)
 
     # --- batches ------------------------------------------------------------------------
 
