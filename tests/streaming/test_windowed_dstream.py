@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fastdstream.engine.columnar import registry
@@ -471,6 +471,7 @@ def _window_outcome(call):
 @settings(max_examples=60, deadline=None)
 @given(batches=_pair_tables, num_old=st.integers(0, 2),
        func=st.sampled_from([operator.add, min, max]))
+@example(batches=[[("b", 1.5), ("b", 1.5)], [("b", 1.5)]], num_old=0, func=operator.add)
 def test_window_merges_over_nulls_are_the_rows_or_raise_the_same(batches, num_old, func):
     # Per-batch partitions as the window's task sees them: tables (columnar) or rows.
     tables = [pa.table({"k": pa.array([k for k, _ in b], pa.string()),
@@ -480,6 +481,12 @@ def test_window_merges_over_nulls_are_the_rows_or_raise_the_same(batches, num_ol
     assert (_window_outcome(lambda: rwd.merge_window(func, plan, 0, tables))
             == _window_outcome(lambda: rwd.merge_window(func, plan, 0, rows)))
     if func is operator.add:
+        # The previous window comes first: a reduced partition, one row per key (the
+        # two paths may differ on a repeated key, which no window can have).
+        seen: set = set()
+        rows[0] = [(k, v) for k, v in rows[0] if not (k in seen or seen.add(k))]
+        tables[0] = pa.table({"k": pa.array([k for k, _ in rows[0]], pa.string()),
+                              "v": pa.array([v for _, v in rows[0]], pa.float64())})
         inv = registry.plan("reduceByKeyAndWindow", operator.sub)
         num_old = min(num_old, len(tables) - 1)
         assert (_window_outcome(lambda: rwd.merge_incremental(
