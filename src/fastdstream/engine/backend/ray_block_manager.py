@@ -58,7 +58,7 @@ class _InStore:
 
     def __init__(self, ref: Any) -> None:
         self.ref = ref
-        worker = ray._private.worker.global_worker
+        worker: Any = ray._private.worker.global_worker
         _, owner, status = worker.core_worker.serialize_object_ref(ref)
         self.handle = BlockHandle(ref.binary(), owner, status, ref.tensor_transport())
 
@@ -146,7 +146,8 @@ class RayBlockManager(BlockManager):
 def _reference(handle: BlockHandle) -> Any:
     """An ObjectRef for ``handle``, registered with its owner as Ray does for a reference
     that reached this process out of band (but without pinning it at the owner)."""
-    from ray._private.serialization import _object_ref_deserializer
+    from ray._private import serialization
 
-    return _object_ref_deserializer(handle.object_id, "", handle.owner_address,
+    deserialize: Any = serialization._object_ref_deserializer
+    return deserialize(handle.object_id, "", handle.owner_address,
                                     handle.status, handle.transport)
