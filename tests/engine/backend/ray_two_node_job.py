@@ -14,6 +14,7 @@ outputs are recomputed from the batch's lineage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -126,10 +127,8 @@ def _fault(cluster: Cluster, worker: Any, gate: Any, sc: Any, victim: str, fault
     # The node goes, and every process on it (the machine is gone): an actor's process
     # would outlive its raylet for a while otherwise.
     cluster.remove_node(worker, allow_graceful=False)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
 
 
 def _die_with(parent: int) -> None:
