@@ -79,7 +79,10 @@ class BlockManager:
         """A block, from this executor or from the one at ``location``."""
         return self.get_many([block_id], location)[0]
 
-    def get_many(self, block_ids: Sequence[BlockId], location: str | None = None) -> list[Any]:
+    def get_many(self, block_ids: Sequence[BlockId], location: str | None = None,
+                 handles: Sequence[Any] | None = None) -> list[Any]:
+        """Blocks from this executor or the one at ``location``; ``handles`` (from
+        :meth:`handle` on that executor) let a back end read them without asking it."""
         if location is None or location == self.executor_id:
             return [self.get_local(b) for b in block_ids]
         if self._fetcher is None:
@@ -88,6 +91,12 @@ class BlockManager:
                 f"{location}, which executor {self.executor_id} cannot reach"
             )
         return [serde.decode_partition(f) for f in self._fetcher(location, block_ids)]
+
+    def handle(self, block_id: BlockId) -> Any:
+        """What another executor may read this block by without asking this one (Ray's
+        object store, see ray_block_manager), or None where blocks are fetched."""
+        self._stored(block_id)
+        return None
 
     def contains(self, block_id: BlockId) -> bool:
         return block_id in self._blocks

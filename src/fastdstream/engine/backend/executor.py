@@ -24,9 +24,11 @@ StageFn = Callable[[TaskContext, int], Any]
 
 
 class Executor:
-    def __init__(self, executor_id: str, fetcher: Fetcher | None = None):
+    def __init__(self, executor_id: str, fetcher: Fetcher | None = None,
+                 block_manager: BlockManager | None = None):
         self.executor_id = executor_id
-        self.block_manager = BlockManager(executor_id, fetcher)
+        self.block_manager = (block_manager if block_manager is not None
+                              else BlockManager(executor_id, fetcher))
         self.shuffle = ShuffleService(self.block_manager)
         self._state: dict[Any, tuple[Any, Callable[[Any], None] | None]] = {}
         self._state_lock = threading.Lock()

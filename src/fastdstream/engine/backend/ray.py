@@ -20,8 +20,12 @@ is one actor call per executor with the list of tasks placed there, so a batch
 of four partitions on two executors costs two actor round trips, not four.
 Placement is as in ``local-cluster``: where a task's input blocks are, else split
 ``i`` on executor slot ``i mod N``, so a Kafka partition is read by the same
-executor batch after batch and its cached consumer is reused. Reducers read map
-outputs from the actor that wrote them. An actor that dies fails its tasks with
+executor batch after batch and its cached consumer is reused. A task whose input
+blocks are on an executor busy with other stages' tasks (as many as it has cores)
+waits up to ``spark.locality.wait`` (3s) for it, as Spark's delay scheduling does,
+then runs elsewhere. Received blocks and map outputs are in Ray's object store
+(:mod:`ray_block_manager`): reducers read map outputs from there by handle, not
+through the actor that wrote them. An actor that dies fails its tasks with
 :class:`ExecutorLostError`; they run again on the executors left
 (``spark.task.maxFailures``), a new actor takes the dead one's slot, and the map
 outputs it held are recomputed from lineage.
@@ -77,6 +81,7 @@ EXECUTOR_CORES = "spark.executor.cores"
 RAY_EXECUTOR_RESOURCES = "fastdstream.ray.executor.resources"
 RAY_START_TIMEOUT = "fastdstream.ray.startTimeout"
 RAY_REUSE_EXECUTORS = "fastdstream.ray.reuseExecutors"
+LOCALITY_WAIT = "spark.locality.wait"
 
 DEFAULT_INSTANCES = 2  # Spark's default for spark.executor.instances
 STOP_TIMEOUT_S = 10.0
@@ -123,6 +128,13 @@ class RayBackend(ExecutorBackend):
             conf.get(RAY_START_TIMEOUT) or "60s", RAY_START_TIMEOUT) / 1000
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
+        # Tasks in flight per executor, over every stage running now: an executor with as
+        # many as it has cores is busy (locality wait, see _place).
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._freed = threading.Condition(self._lock)
+        self._locality_wait_s = parse_duration_ms(
+            conf.get(LOCALITY_WAIT) or "3s", LOCALITY_WAIT) / 1000
+        self.locality_waits = 0  # placements that waited for a busy executor (tests)
         self._running = 0  # stages in flight: stop() lets them end before Ray goes
         self._ids: Iterator[int] = itertools.count()
         self._round_robin = itertools.count()
@@ -340,6 +352,8 @@ class RayBackend(ExecutorBackend):
             calls: dict[Any, tuple[_Actor, list[int]]] = {}
             for actor, batch in self._place(pending, preferred, failed_on).items():
                 tasks = [(split, attempts[split]) for split in batch]
+                with self._lock:
+                    self._in_flight[actor.executor_id] += len(batch)
                 ref = actor.handle.run_tasks.remote(
                     frame, stage_id, tasks)
                 calls[ref] = (actor, batch)
@@ -348,6 +362,9 @@ class RayBackend(ExecutorBackend):
                 done, _ = ray.wait(list(calls), num_returns=1)
                 for ref in done:
                     actor, batch = calls.pop(ref)
+                    with self._freed:
+                        self._in_flight[actor.executor_id] -= len(batch)
+                        self._freed.notify_all()
                     try:
                         outcomes = ray.get(ref)
                     except ray.exceptions.RayError as exc:
@@ -386,15 +403,23 @@ class RayBackend(ExecutorBackend):
 
     def _place(self, splits: Sequence[int], preferred: Preference | None,
                failed_on: dict[int, str]) -> dict[_Actor, list[int]]:
-        """Which executor runs each split: its preferred one, else its slot's, else (that
-        one not up, or the task failed there) the next one up."""
+        """Which executor runs each split: its preferred one (once it is not busy, waiting
+        up to the locality wait), else its slot's, else (that one not up, or the task
+        failed there) the next one up."""
         live = self._live()
         by_id = {a.executor_id: a for a in live}
         slots = len(self._slots)
+        wanted = {split: by_id.get(want) for split in splits
+                  if preferred is not None and (want := preferred(split)) is not None}
+        busy = self._wait_for_locality({a for a in wanted.values() if a is not None})
         batches: dict[_Actor, list[int]] = defaultdict(list)
         for split in splits:
-            want = preferred(split) if preferred is not None else None
-            actor = by_id.get(want) if want is not None else None
+            actor = wanted.get(split)
+            if actor is not None and actor in busy:
+                # Busy past the locality wait: any other executor not busy, else any other.
+                others = ([a for a in live if a is not actor and a not in busy]
+                          or [a for a in live if a is not actor] or [actor])
+                actor = others[split % len(others)]
             if actor is None:
                 with self._lock:
                     own = self._slots[split % slots]
@@ -405,6 +430,27 @@ class RayBackend(ExecutorBackend):
                     actor = others[split % len(others)]
             batches[actor].append(split)
         return batches
+
+    def _busy(self, actor: _Actor) -> bool:
+        return self._in_flight[actor.executor_id] >= self.cores
+
+    def _wait_for_locality(self, wanted: set[_Actor]) -> set[_Actor]:
+        """Wait up to ``spark.locality.wait`` for the wanted executors that are busy (as
+        many tasks of other stages in flight as they have cores) to have a free core;
+        return those still busy, whose tasks then run elsewhere."""
+        with self._freed:
+            busy = {a for a in wanted if self._busy(a)}
+            if not busy or self._locality_wait_s <= 0:
+                return busy
+            self.locality_waits += 1
+            deadline = time.monotonic() + self._locality_wait_s
+            while busy and not self._stopped:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._freed.wait(left)
+                busy = {a for a in busy if self._busy(a) and a.alive}
+            return busy
 
     # --- blocks ----------------------------------------------------------------------------
 

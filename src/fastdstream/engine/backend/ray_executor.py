@@ -29,6 +29,7 @@ import ray
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.block_manager import BlockId, BlockNotFoundError
 from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.ray_block_manager import RayBlockManager
 from fastdstream.engine.backend.ray_long_task import LongTaskHost
 from fastdstream.engine.backend.worker import encode_error
 
@@ -72,6 +73,20 @@ class ActorFetcher:
             raise BlockNotFoundError(payload)
         return list(payload)
 
+    def handles(self, location: str, block_ids: Sequence[BlockId]) -> list[Any]:
+        """Where blocks of executor ``location`` are in the object store (received input
+        read elsewhere; a map output's come with its status): the data itself is then
+        read from the store, not sent through the actor."""
+        peer = self._peer(location)
+        try:
+            ok, payload = ray.get(peer.handles.remote(list(block_ids)))
+        except ray.exceptions.RayError as exc:
+            self._peers.pop(location, None)
+            raise ConnectionError(f"executor {location} (Ray actor): {exc}") from exc
+        if not ok:
+            raise BlockNotFoundError(payload)
+        return list(payload)
+
 
 class RayExecutor:
     """The body of an executor actor (wrapped with ``ray.remote`` by the back end)."""
@@ -81,10 +96,13 @@ class RayExecutor:
         self._added_paths: list[str] = []
         self.adopt(sys_path)
         self.fetcher = ActorFetcher(name_prefix)
-        self.executor = Executor(executor_id, self.fetcher)
+        self.executor = self._new_executor(executor_id)
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self._released = threading.Event()
         self._long_tasks = LongTaskHost()
+
+    def _new_executor(self, executor_id: str) -> Executor:
+        return Executor(executor_id, self.fetcher, RayBlockManager(executor_id, self.fetcher))
 
     def ready(self) -> int:
         """The actor's process id, once it is up (the driver waits on this)."""
@@ -162,6 +180,13 @@ class RayExecutor:
         except KeyError as exc:
             return False, str(exc)
 
+    def handles(self, block_ids: Sequence[BlockId]) -> tuple[bool, Any]:
+        blocks = self.executor.block_manager
+        try:
+            return True, [blocks.handle(tuple(b)) for b in block_ids]
+        except KeyError as exc:
+            return False, str(exc)
+
     def remove_prefix(self, prefix: Sequence[Any]) -> int:
         return self.executor.block_manager.remove_prefix(*prefix)
 
@@ -178,7 +203,7 @@ class RayExecutor:
         """End this executor's life in one Context (close hooks, blocks dropped) and start
         it afresh, with the same id, for the next (warm executors, see ray_executor_pool)."""
         old = self.executor
-        self.executor = Executor(old.executor_id, self.fetcher)
+        self.executor = self._new_executor(old.executor_id)
         old.stop()
         released, self._released = self._released, threading.Event()
         released.set()

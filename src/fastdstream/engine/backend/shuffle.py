@@ -28,6 +28,9 @@ class MapStatus:
     executor_id: str
     map_id: int
     rows: tuple[int, ...]
+    handles: tuple[Any, ...] = ()
+    """Per reduce bucket, how to read it without asking its executor (Ray's object
+    store); empty where outputs are fetched from the executor."""
 
 
 class FetchFailedError(FastDStreamError):
@@ -55,6 +58,7 @@ class ShuffleService:
 
     def write(self, shuffle_id: int, map_id: int, buckets: Sequence[PartitionData]) -> MapStatus:
         rows = []
+        handles = []
         for reduce_id, bucket in enumerate(buckets):
             if is_columnar(bucket):
                 stored: Any = bucket  # Arrow tables are immutable: kept as they are
@@ -63,20 +67,27 @@ class ShuffleService:
                 items = to_list(bucket)
                 stored = serde.encode_partition(items)
                 rows.append(len(items))
-            self.block_manager.put(shuffle_block_id(shuffle_id, map_id, reduce_id), stored)
-        return MapStatus(self.block_manager.executor_id, map_id, tuple(rows))
+            block_id = shuffle_block_id(shuffle_id, map_id, reduce_id)
+            self.block_manager.put(block_id, stored)
+            handles.append(self.block_manager.handle(block_id))
+        return MapStatus(self.block_manager.executor_id, map_id, tuple(rows),
+                         tuple(handles) if any(h is not None for h in handles) else ())
 
     def read(self, shuffle_id: int, reduce_id: int,
              statuses: Sequence[MapStatus]) -> list[PartitionData]:
         """Bucket ``reduce_id`` of every map output, in map order."""
         by_location: dict[str, list[int]] = defaultdict(list)
+        handles: dict[int, Any] = {}
         for status in statuses:
             by_location[status.executor_id].append(status.map_id)
+            handles[status.map_id] = status.handles[reduce_id] if status.handles else None
         found: dict[int, PartitionData] = {}
         for location, map_ids in by_location.items():
             ids = [shuffle_block_id(shuffle_id, m, reduce_id) for m in map_ids]
+            known = [handles[m] for m in map_ids]
             try:
-                blocks = self.block_manager.get_many(ids, location)
+                blocks = self.block_manager.get_many(
+                    ids, location, known if all(h is not None for h in known) else None)
             except (BlockNotFoundError, ConnectionError, OSError, EOFError) as exc:
                 raise FetchFailedError(
                     f"shuffle {shuffle_id}: cannot read the outputs of map(s) "
