@@ -130,18 +130,37 @@ def retrying(call: Callable[[], Any], what: str, lock: threading.Lock,
 
 def watermarks(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartition],
                bootstrap: str) -> tuple[np.ndarray, np.ndarray]:
-    lows, highs = [], []
-    for tp in tps:
+    """Each partition's earliest and latest offset, asked of the brokers now.
+
+    Two ListOffsets requests per leader for all partitions together (timestamps -2 and
+    -1 ask for the earliest and the latest offset, what ``get_watermark_offsets`` asks
+    one partition at a time): a batch's planning costs two round trips, not two per
+    partition, which at 10 ms batches was most of the interval.
+    """
+    tps = list(tps)
+    if not tps:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    out = []
+    for which in (confluent_kafka.OFFSET_BEGINNING, confluent_kafka.OFFSET_END):
+        asked = [confluent_kafka.TopicPartition(tp.topic, tp.partition, which) for tp in tps]
         try:
-            low, high = consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(tp.topic, tp.partition),
-                timeout=METADATA_TIMEOUT_S, cached=False)
+            answers = consumer.offsets_for_times(asked, timeout=METADATA_TIMEOUT_S)
         except confluent_kafka.KafkaException as exc:
-            raise KafkaError(f"cannot get offsets of {tp} from {bootstrap}: "
-                             f"{exc.args[0].str() if exc.args else exc}") from exc
-        lows.append(low)
-        highs.append(high)
-    return np.array(lows, dtype=np.int64), np.array(highs, dtype=np.int64)
+            raise KafkaError(f"cannot get offsets of {', '.join(map(str, tps))} from "
+                             f"{bootstrap}: {exc.args[0].str() if exc.args else exc}") from exc
+        offsets = {}
+        for answer in answers:
+            tp = TopicAndPartition(answer.topic, answer.partition)
+            if answer.error is not None or answer.offset < 0:
+                raise KafkaError(f"cannot get offsets of {tp} from {bootstrap}: "
+                                 f"{answer.error.str() if answer.error else answer.offset}")
+            offsets[tp] = answer.offset
+        unanswered = [tp for tp in tps if tp not in offsets]
+        if unanswered:
+            raise KafkaError(f"{bootstrap} did not answer the offsets of "
+                             f"{', '.join(map(str, unanswered))}")
+        out.append(np.array([offsets[tp] for tp in tps], dtype=np.int64))
+    return out[0], out[1]
 
 
 class OffsetCommitter:
@@ -250,6 +269,9 @@ class DirectKafkaInputDStream(InputDStream):
         self._sizes_seen: dict[tuple[str, int], tuple[int, int]] = {}
         self._bytes_per_record: dict[TopicAndPartition, float] = {}
         self._current: dict[TopicAndPartition, int] = {}
+        # What prepare_batch found for the next batch: (time, answer or its error).
+        self._prepared: tuple[int, tuple[list[TopicAndPartition], np.ndarray, np.ndarray]
+                              | Exception] | None = None
         self._lock = threading.Lock()
         self._driver: confluent_kafka.Consumer | None = None
         self._committer: OffsetCommitter | None = None
@@ -515,7 +537,23 @@ class DirectKafkaInputDStream(InputDStream):
             f"(topic {tp.topic}, partition {tp.partition})"
         )
 
-    def _compute(self, time_ms: int) -> RDD | None:
+    def prepare_batch(self, time_ms: int) -> None:
+        """Ask the brokers, for the batch of ``time_ms``, which partitions there are and
+        where they end, before the batch is computed.
+
+        The JobGenerator calls this before it generates the batch's jobs: the broker
+        round trips then happen outside the stream's lock, which the job thread takes
+        to forget old batches -- at 10 ms batches it otherwise waited for them every
+        batch. ``_compute`` of the same time uses the answer (or raises its error).
+        """
+        try:
+            self._prepared = (time_ms, self._latest_offsets())
+        except Exception as exc:
+            self._prepared = (time_ms, exc)
+
+    def _latest_offsets(self) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
+        """The partitions to read (new ones start at their beginning) and each one's
+        earliest and latest offset now."""
         assert self._driver is not None
         metadata = self._metadata()
         partitions = self._strategy.partitions(metadata)
@@ -539,6 +577,16 @@ class DirectKafkaInputDStream(InputDStream):
         tps = list(self._current)
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)
+        return tps, low, high
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == time_ms:
+            if isinstance(prepared[1], Exception):
+                raise prepared[1]
+            tps, low, high = prepared[1]
+        else:  # a batch computed without the generator (a recovery, slice)
+            tps, low, high = self._latest_offsets()
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
         lag = np.maximum(high - start, 0)
         cap = self._max_messages(lag)
