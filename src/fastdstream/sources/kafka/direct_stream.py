@@ -140,27 +140,50 @@ def watermarks(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartiti
     tps = list(tps)
     if not tps:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    out = []
-    for which in (confluent_kafka.OFFSET_BEGINNING, confluent_kafka.OFFSET_END):
-        asked = [confluent_kafka.TopicPartition(tp.topic, tp.partition, which) for tp in tps]
+    deadline = time.monotonic() + METADATA_TIMEOUT_S
+    delay = 0.01
+    while True:
         try:
-            answers = consumer.offsets_for_times(asked, timeout=METADATA_TIMEOUT_S)
+            return (_list_offsets(consumer, tps, confluent_kafka.OFFSET_BEGINNING, deadline),
+                    _list_offsets(consumer, tps, confluent_kafka.OFFSET_END, deadline))
         except confluent_kafka.KafkaException as exc:
-            raise KafkaError(f"cannot get offsets of {', '.join(map(str, tps))} from "
-                             f"{bootstrap}: {exc.args[0].str() if exc.args else exc}") from exc
-        offsets = {}
-        for answer in answers:
-            tp = TopicAndPartition(answer.topic, answer.partition)
-            if answer.error is not None or answer.offset < 0:
-                raise KafkaError(f"cannot get offsets of {tp} from {bootstrap}: "
-                                 f"{answer.error.str() if answer.error else answer.offset}")
-            offsets[tp] = answer.offset
-        unanswered = [tp for tp in tps if tp not in offsets]
-        if unanswered:
-            raise KafkaError(f"{bootstrap} did not answer the offsets of "
-                             f"{', '.join(map(str, unanswered))}")
-        out.append(np.array([offsets[tp] for tp in tps], dtype=np.int64))
-    return out[0], out[1]
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, confluent_kafka.KafkaError) else None
+            # A partition whose leader is being elected (a topic just created, a broker
+            # restarting) answers "not leader" for a moment; get_watermark_offsets
+            # retried that itself, offsets_for_times does not.
+            if code not in _RETRIABLE_OFFSETS or time.monotonic() + delay > deadline:
+                raise KafkaError(f"cannot get offsets of {', '.join(map(str, tps))} from "
+                                 f"{bootstrap}: {error.str() if error else exc}") from exc
+            threading.Event().wait(delay)
+            delay = min(0.5, delay * 2)
+
+
+_RETRIABLE_OFFSETS = _RETRIABLE | {
+    confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+    confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.UNKNOWN_LEADER_EPOCH,
+    confluent_kafka.KafkaError.FENCED_LEADER_EPOCH,
+}
+
+
+def _list_offsets(consumer: confluent_kafka.Consumer, tps: list[TopicAndPartition],
+                  which: int, deadline: float) -> np.ndarray:
+    """Each partition's offset at ``which`` (OFFSET_BEGINNING/OFFSET_END), one request
+    per leader; a partition's own error is raised as the call's."""
+    asked = [confluent_kafka.TopicPartition(tp.topic, tp.partition, which) for tp in tps]
+    answers = consumer.offsets_for_times(asked, timeout=max(0.1, deadline - time.monotonic()))
+    offsets = {}
+    for answer in answers:
+        if answer.error is not None:
+            raise confluent_kafka.KafkaException(answer.error)
+        offsets[TopicAndPartition(answer.topic, answer.partition)] = answer.offset
+    missing = [tp for tp in tps if offsets.get(tp, -1) < 0]
+    if missing:
+        raise confluent_kafka.KafkaException(confluent_kafka.KafkaError(
+            confluent_kafka.KafkaError._PARTIAL,
+            f"no offset for {', '.join(map(str, missing))}"))
+    return np.array([offsets[tp] for tp in tps], dtype=np.int64)
 
 
 class OffsetCommitter:
