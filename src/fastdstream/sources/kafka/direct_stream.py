@@ -569,6 +569,9 @@ class DirectKafkaInputDStream(InputDStream):
         to forget old batches -- at 10 ms batches it otherwise waited for them every
         batch. ``_compute`` of the same time uses the answer (or raises its error).
         """
+        # Not under the lock, which is the point; a dict lookup is atomic.
+        if time_ms in self._generated:  # restored from a checkpoint: read as saved
+            return
         try:
             self._prepared = (time_ms, self._latest_offsets())
         except Exception as exc:
