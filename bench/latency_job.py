@@ -8,6 +8,8 @@ own process so each engine has the interpreter to itself.
     Reads the (new) topic from its beginning until every partition's ``END``, and saves to OUT
     (``.npy``) each record's stamp and the time its output saw it, as an (n, 2) int64
     array. Prints ``started`` when it is about to consume; the producer starts then.
+    fastdstream also saves its batches' timings (see ``_batch_timings``) to
+    OUT without ``.npy`` plus ``.batches.npy``.
 
 The peers (Quix Streams, Bytewax) run from their own venv (``make bench`` makes
 ``.venv-peers``): Quix pins an older confluent-kafka, which must not replace ours.
@@ -99,7 +101,8 @@ _END_TEXT = END.decode()
 _ENDS = (END, _END_TEXT)
 
 
-def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float) -> None:
+def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float,
+                    batches: Any) -> None:
     import threading
 
     from fastdstream import Context, StreamingContext
@@ -117,6 +120,7 @@ def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float) ->
             done.set()
 
     stream.foreachRDD(output)
+    ssc.addStreamingListener(batches)
     ssc.start()
     print("started", flush=True)
     try:
@@ -124,6 +128,25 @@ def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float) ->
             raise SystemExit("fastdstream: no END within 600 s")
     finally:
         ssc.stop(stopSparkContext=True, stopGraceFully=False)
+
+
+def _batch_timings() -> Any:
+    """A listener keeping each batch's time, submission, processing start and end (ms)
+    and record count: where a record's latency went (the generator behind the clock,
+    the batch queued behind others, the batch's own processing)."""
+    from fastdstream.streaming.scheduler.listener import StreamingListener
+
+    class BatchTimings(StreamingListener):
+        def __init__(self) -> None:
+            self.rows: list[tuple[int, int, int, int, int]] = []
+
+        def onBatchCompleted(self, batchCompleted: Any) -> None:
+            info = batchCompleted.batchInfo()
+            self.rows.append((info.batchTime().milliseconds(), info.submissionTime(),
+                              info.processingStartTime(), info.processingEndTime(),
+                              info.numRecords()))
+
+    return BatchTimings()
 
 
 def run_quix(bootstrap: str, topic: str, seen: _Seen) -> None:
@@ -180,7 +203,10 @@ def main() -> None:
     partitions, interval, out = int(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
     seen = _Seen(partitions)
     if engine == "fastdstream":
-        run_fastdstream(bootstrap, topic, seen, interval)
+        batches = _batch_timings()
+        run_fastdstream(bootstrap, topic, seen, interval, batches)
+        np.save(out.removesuffix(".npy") + ".batches.npy",
+                np.array(batches.rows, dtype=np.int64).reshape(-1, 5))
     elif engine == "quix":
         run_quix(bootstrap, topic, seen)
     elif engine == "bytewax":
