@@ -19,7 +19,7 @@ from fastdstream.kafka import (
     OffsetRange,
     TopicAndPartition,
 )
-from fastdstream.sources.kafka.direct_stream import watermarks
+from fastdstream.sources.kafka.direct_stream import METADATA_REFRESH_INTERVAL, watermarks
 from fastdstream.testing import ManualStreaming, wait_until
 from fastdstream.testing.kafka_broker import KafkaBroker
 
@@ -549,6 +549,40 @@ def test_offsets_of_a_topic_created_a_moment_ago(kafka_broker) -> None:
     finally:
         consumer.close()
     assert (low.tolist(), high.tolist()) == ([0] * 4, [0] * 4)
+
+
+def test_small_batches_look_partitions_up_once_per_refresh_interval(
+        master, kafka_broker) -> None:
+    """Below metadataRefreshInterval (of batch time) a batch asks only where the known
+    partitions end; a new partition is read from the next lookup on, and a deleted
+    topic still fails the batch with its clear error at once."""
+    streaming = ManualStreaming(batch_seconds=0.01, master=master,
+                                conf={METADATA_REFRESH_INTERVAL: "50ms"})
+    try:
+        topic = unique("refresh")
+        kafka_broker.create_topic(topic)
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        seen: list = []
+        stream.foreachRDD(lambda rdd: seen.append(sorted(v for _, v in rdd.collect())))
+        streaming.start()
+        streaming.run_batches(1)  # batch 10 ms: partitions looked up
+        admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+        for future in admin.create_partitions([NewPartitions(topic, 2)]).values():
+            future.result(timeout=30)
+        kafka_broker.produce(topic, ["old"], partition=0)
+        kafka_broker.produce(topic, ["new"], partition=1)
+        streaming.run_batches(4)  # batches 20-50 ms: within 50 ms of the lookup
+        assert [v for batch in seen for v in batch] == ["old"]
+        streaming.run_batches(1)  # batch 60 ms: looked up again
+        assert seen[-1] == ["new"]
+
+        kafka_broker.delete_topic(topic)
+        streaming.clock.advance(streaming.batch_ms)
+        with pytest.raises(StreamingJobError, match=rf"topic {topic} partition 0 no longer "
+                                                    "exists"):
+            streaming.ssc.awaitTerminationOrTimeout(30)
+    finally:
+        streaming.stop()
 
 
 def test_a_batch_is_planned_outside_the_stream_lock_from_offsets_asked_first(

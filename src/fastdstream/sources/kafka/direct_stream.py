@@ -3,9 +3,13 @@
 No receiver and no write-ahead log: the driver asks the brokers for each
 partition's latest offset, caps the range by ``maxRatePerPartition`` x batch
 seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
-ranges on executors. Offsets start from ``fromOffsets``, else the group's
-committed offsets, else ``auto.offset.reset``; a partition that appears after
-the start is read from its beginning. A topic that does not exist is a
+ranges on executors. The offsets are asked before the batch is computed, outside
+the stream's lock (``prepare_batch``), all partitions in one request; which
+partitions there are, every batch or at most once per
+``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time. Offsets
+start from ``fromOffsets``, else the group's committed offsets, else
+``auto.offset.reset``; a partition that appears after the start is read from
+its beginning. A topic that does not exist is a
 warning, repeated (throttled) while it is missing. ``commitAsync`` queues the
 ranges a job has finished with; a committer thread commits them to the group
 right away, every outcome reaches its callback or the log, and ``stop`` flushes
@@ -51,6 +55,12 @@ MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
 MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
 MISSING_TOPIC_WARN_INTERVAL = "fastdstream.kafka.missingTopicWarnInterval"
+# How often (in batch time) the planner asks which topics and partitions there are.
+# Batches of this or longer ask every batch; at 10 ms batches a metadata request per
+# batch was a third of the planner's broker round trips (Spark's consumer refreshes
+# metadata every metadata.max.age.ms, 5 minutes).
+METADATA_REFRESH_INTERVAL = "fastdstream.kafka.metadataRefreshInterval"
+DEFAULT_METADATA_REFRESH_MS = 100
 # Records probed per new partition for its first size estimate, and how long to wait.
 PROBE_RECORDS = 16
 PROBE_TIMEOUT_S = 2.0
@@ -308,6 +318,9 @@ class DirectKafkaInputDStream(InputDStream):
                                                              60_000) / 1000.0
         self._missing_warned: dict[str, float] = {}
         self._create_asked: dict[str, float] = {}  # topic -> when its creation was asked
+        self._metadata_refresh_ms = conf.get_duration_ms(METADATA_REFRESH_INTERVAL,
+                                                         DEFAULT_METADATA_REFRESH_MS)
+        self._metadata_time: int | None = None  # batch time of the last metadata asked
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -573,14 +586,31 @@ class DirectKafkaInputDStream(InputDStream):
         if time_ms in self._generated:  # restored from a checkpoint: read as saved
             return
         try:
-            self._prepared = (time_ms, self._latest_offsets())
+            self._prepared = (time_ms, self._latest_offsets(time_ms))
         except Exception as exc:
             self._prepared = (time_ms, exc)
 
-    def _latest_offsets(self) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
+    def _latest_offsets(self, time_ms: int
+                        ) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
         """The partitions to read (new ones start at their beginning) and each one's
-        earliest and latest offset now."""
+        earliest and latest offset now.
+
+        Which partitions there are is asked at most once per metadataRefreshInterval
+        of batch time (every batch of that length or longer), and again whenever the
+        offsets query fails (a deleted topic then gets its clear error).
+        """
         assert self._driver is not None
+        last = self._metadata_time
+        if (last is not None and self._current
+                and 0 <= time_ms - last < max(self._metadata_refresh_ms, self.slideDuration)):
+            tps = list(self._current)
+            try:
+                with self._lock:
+                    low, high = watermarks(self._driver, tps, self._bootstrap)
+                return tps, low, high
+            except KafkaError:
+                pass  # what changed is in the metadata: asked below
+        self._metadata_time = time_ms
         metadata = self._metadata()
         partitions = self._strategy.partitions(metadata)
         gone = [tp for tp in self._current
@@ -612,7 +642,7 @@ class DirectKafkaInputDStream(InputDStream):
                 raise prepared[1]
             tps, low, high = prepared[1]
         else:  # a batch computed without the generator (a recovery, slice)
-            tps, low, high = self._latest_offsets()
+            tps, low, high = self._latest_offsets(time_ms)
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
         lag = np.maximum(high - start, 0)
         cap = self._max_messages(lag)
