@@ -72,14 +72,16 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -
     assert measured.sum() > RATE * 1, f"{engine}: too few records after the warm-up"
     latency_ms = (times[measured] - stamps[measured]) / 1e6
     sent = int(produced.stdout.strip())
-    return {**_batches(tmp / f"{topic}.batches.npy", times.min() + int(WARMUP_S * 1e9)), **{
+    result = {
         "engine": engine, "interval_ms": round(interval * 1000), "offered_rate": RATE,
         "records_sent": sent, "records_seen": len(stamps),
         "records_measured": int(measured.sum()),
         "p50_ms": round(float(np.percentile(latency_ms, 50)), 1),
         "p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
         "max_ms": round(float(latency_ms.max()), 1),
-    }}
+    }
+    result.update(_batches(tmp / f"{topic}.batches.npy", times.min() + int(WARMUP_S * 1e9)))
+    return result
 
 
 def _batches(path: Path, measured_from_ns: int) -> dict:
