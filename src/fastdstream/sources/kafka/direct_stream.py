@@ -5,7 +5,7 @@ partition's latest offset, caps the range by ``maxRatePerPartition`` x batch
 seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
 ranges on executors. The offsets are asked before the batch is computed, outside
 the stream's lock (``prepare_batch``), all partitions in one request; which
-partitions there are, every batch or at most once per
+partitions there are and where they begin, every batch or at most once per
 ``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time. Offsets
 start from ``fromOffsets``, else the group's committed offsets, else
 ``auto.offset.reset``; a partition that appears after the start is read from
@@ -56,9 +56,10 @@ MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
 MISSING_TOPIC_WARN_INTERVAL = "fastdstream.kafka.missingTopicWarnInterval"
 # How often (in batch time) the planner asks which topics and partitions there are.
-# Batches of this or longer ask every batch; at 10 ms batches a metadata request per
-# batch was a third of the planner's broker round trips (Spark's consumer refreshes
-# metadata every metadata.max.age.ms, 5 minutes).
+# Batches of this or longer ask every batch; at 10 ms batches the metadata and
+# earliest-offsets requests were two thirds of the planner's broker round trips, each
+# a wait for the GIL on a busy driver (Spark's consumer refreshes metadata every
+# metadata.max.age.ms, 5 minutes, and never asks for earliest offsets).
 METADATA_REFRESH_INTERVAL = "fastdstream.kafka.metadataRefreshInterval"
 DEFAULT_METADATA_REFRESH_MS = 100
 # Records probed per new partition for its first size estimate, and how long to wait.
@@ -144,18 +145,30 @@ def watermarks(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartiti
 
     Two ListOffsets requests per leader for all partitions together (timestamps -2 and
     -1 ask for the earliest and the latest offset, what ``get_watermark_offsets`` asks
-    one partition at a time): a batch's planning costs two round trips, not two per
-    partition, which at 10 ms batches was most of the interval.
+    one partition at a time): two round trips, not two per partition, which at 10 ms
+    batches was most of the interval.
     """
-    tps = list(tps)
+    low, high = _offsets(consumer, list(tps), bootstrap,
+                         (confluent_kafka.OFFSET_BEGINNING, confluent_kafka.OFFSET_END))
+    return low, high
+
+
+def latest_offsets(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartition],
+                   bootstrap: str) -> np.ndarray:
+    """Each partition's latest offset, asked of the brokers now: one round trip."""
+    (high,) = _offsets(consumer, list(tps), bootstrap, (confluent_kafka.OFFSET_END,))
+    return high
+
+
+def _offsets(consumer: confluent_kafka.Consumer, tps: list[TopicAndPartition], bootstrap: str,
+             kinds: tuple[int, ...]) -> list[np.ndarray]:
     if not tps:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return [np.empty(0, np.int64) for _ in kinds]
     deadline = time.monotonic() + METADATA_TIMEOUT_S
     delay = 0.01
     while True:
         try:
-            return (_list_offsets(consumer, tps, confluent_kafka.OFFSET_BEGINNING, deadline),
-                    _list_offsets(consumer, tps, confluent_kafka.OFFSET_END, deadline))
+            return [_list_offsets(consumer, tps, kind, deadline) for kind in kinds]
         except confluent_kafka.KafkaException as exc:
             error = exc.args[0] if exc.args else None
             code = error.code() if isinstance(error, confluent_kafka.KafkaError) else None
@@ -321,6 +334,8 @@ class DirectKafkaInputDStream(InputDStream):
         self._metadata_refresh_ms = conf.get_duration_ms(METADATA_REFRESH_INTERVAL,
                                                          DEFAULT_METADATA_REFRESH_MS)
         self._metadata_time: int | None = None  # batch time of the last metadata asked
+        # Each partition's earliest offset at that lookup (retention moves it rarely).
+        self._earliest: dict[TopicAndPartition, int] = {}
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -595,19 +610,23 @@ class DirectKafkaInputDStream(InputDStream):
         """The partitions to read (new ones start at their beginning) and each one's
         earliest and latest offset now.
 
-        Which partitions there are is asked at most once per metadataRefreshInterval
-        of batch time (every batch of that length or longer), and again whenever the
-        offsets query fails (a deleted topic then gets its clear error).
+        Which partitions there are, and where they begin, is asked at most once per
+        metadataRefreshInterval of batch time (every batch of that length or longer),
+        and again whenever the offsets query fails (a deleted topic then gets its clear
+        error); between lookups a batch costs one round trip, its latest offsets. As in
+        Spark, records that retention removes between two lookups, before the stream
+        read them, fail the batch's read (``auto.offset.reset`` applies from the next
+        lookup on).
         """
         assert self._driver is not None
         last = self._metadata_time
-        if (last is not None and self._current
+        tps = list(self._current)
+        if (last is not None and tps and all(tp in self._earliest for tp in tps)
                 and 0 <= time_ms - last < max(self._metadata_refresh_ms, self.slideDuration)):
-            tps = list(self._current)
             try:
                 with self._lock:
-                    low, high = watermarks(self._driver, tps, self._bootstrap)
-                return tps, low, high
+                    high = latest_offsets(self._driver, tps, self._bootstrap)
+                return tps, np.array([self._earliest[tp] for tp in tps], np.int64), high
             except KafkaError:
                 pass  # what changed is in the metadata: asked below
         self._metadata_time = time_ms
@@ -633,6 +652,7 @@ class DirectKafkaInputDStream(InputDStream):
         tps = list(self._current)
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)
+        self._earliest = dict(zip(tps, low.tolist(), strict=True))
         return tps, low, high
 
     def _compute(self, time_ms: int) -> RDD | None:
