@@ -6,7 +6,9 @@ reads the new topic from its beginning and notes when its output saw each record
 fastdstream: when ``foreachRDD`` has the batch's values on the driver). Records stamped
 before ``WARMUP_S`` seconds after the first one was seen are left out (consumer group
 join, first fetches: Quix's group join alone takes seconds). ``extra_info`` has
-p50/p99/max in ms and whether every record produced in the measured window was seen;
+p50/p99/max in ms and whether every record produced in the measured window was seen,
+and for fastdstream where its batches' time went (generator behind the clock,
+scheduling delay, processing time);
 the benchmark's own time is the whole run's and not the figure.
 
 ``FASTDSTREAM_BENCH_LATENCY_RATE`` (records/s, default 100000) and
@@ -70,7 +72,7 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -
     assert measured.sum() > RATE * 1, f"{engine}: too few records after the warm-up"
     latency_ms = (times[measured] - stamps[measured]) / 1e6
     sent = int(produced.stdout.strip())
-    return {
+    result = {
         "engine": engine, "interval_ms": round(interval * 1000), "offered_rate": RATE,
         "records_sent": sent, "records_seen": len(stamps),
         "records_measured": int(measured.sum()),
@@ -78,6 +80,26 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -
         "p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
         "max_ms": round(float(latency_ms.max()), 1),
     }
+    result.update(_batches(tmp / f"{topic}.batches.npy", times.min() + int(WARMUP_S * 1e9)))
+    return result
+
+
+def _batches(path: Path, measured_from_ns: int) -> dict:
+    """fastdstream's batches in the measured window: how far the batch generator was
+    behind the clock, how long batches queued behind others (Spark's scheduling delay)
+    and took to process, in ms."""
+    if not path.exists():
+        return {}
+    rows = np.load(path)
+    rows = rows[rows[:, 3] >= measured_from_ns // 1_000_000]  # ended in the window
+    if not len(rows):
+        return {}
+    behind, queued, took = rows[:, 1] - rows[:, 0], rows[:, 2] - rows[:, 1], rows[:, 3] - rows[:, 2]
+    return {"batches": len(rows),
+            "generator_behind_ms_p50_max": [int(np.percentile(behind, 50)), int(behind.max())],
+            "scheduling_delay_ms_p50_max": [int(np.percentile(queued, 50)), int(queued.max())],
+            "processing_ms_p50_p99": [int(np.percentile(took, 50)),
+                                      int(np.percentile(took, 99))]}
 
 
 def _create(bootstrap: str, topic: str) -> str:

@@ -9,7 +9,7 @@ import uuid
 
 import confluent_kafka
 import pytest
-from confluent_kafka.admin import AdminClient, NewPartitions
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from fastdstream import DecodeError, StreamingContext, StreamingJobError
 from fastdstream.kafka import (
@@ -19,6 +19,7 @@ from fastdstream.kafka import (
     OffsetRange,
     TopicAndPartition,
 )
+from fastdstream.sources.kafka.direct_stream import METADATA_REFRESH_INTERVAL, watermarks
 from fastdstream.testing import ManualStreaming, wait_until
 from fastdstream.testing.kafka_broker import KafkaBroker
 
@@ -510,6 +511,105 @@ def test_deleted_records_honour_auto_offset_reset(master, kafka_broker) -> None:
         assert info.value.batch_time_ms == strict.batch_ms
     finally:
         strict.stop()
+
+
+def test_offsets_of_all_partitions_are_asked_at_once(kafka_broker) -> None:
+    """Each partition gets its own earliest and latest offset, in the order asked, from
+    one request per kind for all partitions (issue 8: two requests per partition and
+    batch were most of a 10 ms batch)."""
+    topic = unique("watermarks")
+    kafka_broker.create_topic(topic, partitions=3)
+    kafka_broker.produce(topic, ["a", "b", "c"], partition=0)
+    kafka_broker.produce(topic, ["d"], partition=2)
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for future in admin.delete_records([confluent_kafka.TopicPartition(topic, 0, 2)]).values():
+        future.result(timeout=30)
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                         "group.id": unique("group")})
+    try:
+        low, high = watermarks(consumer, [TopicAndPartition(topic, p) for p in (2, 0, 1)],
+                               kafka_broker.bootstrap_servers)
+    finally:
+        consumer.close()
+    assert (low.tolist(), high.tolist()) == ([0, 2, 0], [1, 3, 0])
+
+
+def test_offsets_of_a_topic_created_a_moment_ago(kafka_broker) -> None:
+    """Right after a topic is created its partitions may have no leader yet ("not
+    leader"): the offsets query waits for one instead of failing the stream's start."""
+    topic = unique("fresh")
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for future in admin.create_topics([NewTopic(topic, 4, 1)]).values():
+        future.result(timeout=30)
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers,
+                                         "group.id": unique("group")})
+    try:
+        low, high = watermarks(consumer, [TopicAndPartition(topic, p) for p in range(4)],
+                               kafka_broker.bootstrap_servers)
+    finally:
+        consumer.close()
+    assert (low.tolist(), high.tolist()) == ([0] * 4, [0] * 4)
+
+
+def test_small_batches_look_partitions_up_once_per_refresh_interval(
+        master, kafka_broker) -> None:
+    """Below metadataRefreshInterval (of batch time) a batch asks only where the known
+    partitions end; a new partition is read from the next lookup on, and a deleted
+    topic fails a batch with its clear error (at once when the broker refuses the
+    offsets query, else at the next lookup)."""
+    streaming = ManualStreaming(batch_seconds=0.01, master=master,
+                                conf={METADATA_REFRESH_INTERVAL: "50ms"})
+    try:
+        topic = unique("refresh")
+        kafka_broker.create_topic(topic)
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        seen: list = []
+        stream.foreachRDD(lambda rdd: seen.append(sorted(v for _, v in rdd.collect())))
+        streaming.start()
+        streaming.run_batches(1)  # batch 10 ms: partitions looked up
+        admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+        for future in admin.create_partitions([NewPartitions(topic, 2)]).values():
+            future.result(timeout=30)
+        kafka_broker.produce(topic, ["old"], partition=0)
+        kafka_broker.produce(topic, ["new"], partition=1)
+        streaming.run_batches(4)  # batches 20-50 ms: within 50 ms of the lookup
+        assert [v for batch in seen for v in batch] == ["old"]
+        streaming.run_batches(1)  # batch 60 ms: looked up again
+        assert seen[-1] == ["new"]
+
+        kafka_broker.delete_topic(topic)
+        # A broker may still answer offsets of a partition being deleted: by the next
+        # lookup (110 ms) at the latest, the batch fails with the clear error.
+        streaming.clock.advance(streaming.batch_ms * 5)
+        with pytest.raises(StreamingJobError, match=rf"topic {topic} partition 0 no longer "
+                                                    "exists"):
+            streaming.ssc.awaitTerminationOrTimeout(30)
+    finally:
+        streaming.stop()
+
+
+def test_a_batch_is_planned_outside_the_stream_lock_from_offsets_asked_first(
+        kafka_broker, streaming) -> None:
+    """The job thread holds a stream's lock to forget old batches: asking the brokers
+    where the next batch ends must neither wait for it nor make it wait (issue 8: at
+    10 ms batches the job queue never drained). The batch then reads up to where the
+    partitions ended when they were asked."""
+    topic = unique("prepared")
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["before"])
+    stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+    stream.foreachRDD(lambda rdd: rdd.count())
+    streaming.start()
+    first = streaming.batch_ms
+    asked = threading.Event()
+    with stream._generated_lock:  # as the job thread holds it, forgetting old batches
+        worker = threading.Thread(target=lambda: (stream.prepare_batch(first), asked.set()))
+        worker.start()
+        assert asked.wait(30), "asking the latest offsets waited for the stream's lock"
+    worker.join()
+    kafka_broker.produce(topic, ["after"])
+    rdd = stream._get_or_compute(first)
+    assert [(r.fromOffset, r.untilOffset) for r in rdd.offsetRanges()] == [(0, 1)]
 
 
 def test_topic_deleted_while_running_is_a_clear_error(kafka_broker, streaming) -> None:

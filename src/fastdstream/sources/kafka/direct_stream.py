@@ -3,9 +3,13 @@
 No receiver and no write-ahead log: the driver asks the brokers for each
 partition's latest offset, caps the range by ``maxRatePerPartition`` x batch
 seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
-ranges on executors. Offsets start from ``fromOffsets``, else the group's
-committed offsets, else ``auto.offset.reset``; a partition that appears after
-the start is read from its beginning. A topic that does not exist is a
+ranges on executors. The offsets are asked before the batch is computed, outside
+the stream's lock (``prepare_batch``), all partitions in one request; which
+partitions there are and where they begin, every batch or at most once per
+``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time. Offsets
+start from ``fromOffsets``, else the group's committed offsets, else
+``auto.offset.reset``; a partition that appears after the start is read from
+its beginning. A topic that does not exist is a
 warning, repeated (throttled) while it is missing. ``commitAsync`` queues the
 ranges a job has finished with; a committer thread commits them to the group
 right away, every outcome reaches its callback or the log, and ``stop`` flushes
@@ -51,6 +55,13 @@ MAX_RATE = "spark.streaming.kafka.maxRatePerPartition"
 MIN_RATE = "spark.streaming.kafka.minRatePerPartition"
 POLL_TIMEOUT = "spark.streaming.kafka.consumer.poll.ms"
 MISSING_TOPIC_WARN_INTERVAL = "fastdstream.kafka.missingTopicWarnInterval"
+# How often (in batch time) the planner asks which topics and partitions there are.
+# Batches of this or longer ask every batch; at 10 ms batches the metadata and
+# earliest-offsets requests were two thirds of the planner's broker round trips, each
+# a wait for the GIL on a busy driver (Spark's consumer refreshes metadata every
+# metadata.max.age.ms, 5 minutes, and never asks for earliest offsets).
+METADATA_REFRESH_INTERVAL = "fastdstream.kafka.metadataRefreshInterval"
+DEFAULT_METADATA_REFRESH_MS = 100
 # Records probed per new partition for its first size estimate, and how long to wait.
 PROBE_RECORDS = 16
 PROBE_TIMEOUT_S = 2.0
@@ -130,18 +141,72 @@ def retrying(call: Callable[[], Any], what: str, lock: threading.Lock,
 
 def watermarks(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartition],
                bootstrap: str) -> tuple[np.ndarray, np.ndarray]:
-    lows, highs = [], []
-    for tp in tps:
+    """Each partition's earliest and latest offset, asked of the brokers now.
+
+    Two ListOffsets requests per leader for all partitions together (timestamps -2 and
+    -1 ask for the earliest and the latest offset, what ``get_watermark_offsets`` asks
+    one partition at a time): two round trips, not two per partition, which at 10 ms
+    batches was most of the interval.
+    """
+    low, high = _offsets(consumer, list(tps), bootstrap,
+                         (confluent_kafka.OFFSET_BEGINNING, confluent_kafka.OFFSET_END))
+    return low, high
+
+
+def latest_offsets(consumer: confluent_kafka.Consumer, tps: Iterable[TopicAndPartition],
+                   bootstrap: str) -> np.ndarray:
+    """Each partition's latest offset, asked of the brokers now: one round trip."""
+    (high,) = _offsets(consumer, list(tps), bootstrap, (confluent_kafka.OFFSET_END,))
+    return high
+
+
+def _offsets(consumer: confluent_kafka.Consumer, tps: list[TopicAndPartition], bootstrap: str,
+             kinds: tuple[int, ...]) -> list[np.ndarray]:
+    if not tps:
+        return [np.empty(0, np.int64) for _ in kinds]
+    deadline = time.monotonic() + METADATA_TIMEOUT_S
+    delay = 0.01
+    while True:
         try:
-            low, high = consumer.get_watermark_offsets(
-                confluent_kafka.TopicPartition(tp.topic, tp.partition),
-                timeout=METADATA_TIMEOUT_S, cached=False)
+            return [_list_offsets(consumer, tps, kind, deadline) for kind in kinds]
         except confluent_kafka.KafkaException as exc:
-            raise KafkaError(f"cannot get offsets of {tp} from {bootstrap}: "
-                             f"{exc.args[0].str() if exc.args else exc}") from exc
-        lows.append(low)
-        highs.append(high)
-    return np.array(lows, dtype=np.int64), np.array(highs, dtype=np.int64)
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, confluent_kafka.KafkaError) else None
+            # A partition whose leader is being elected (a topic just created, a broker
+            # restarting) answers "not leader" for a moment; get_watermark_offsets
+            # retried that itself, offsets_for_times does not.
+            if code not in _RETRIABLE_OFFSETS or time.monotonic() + delay > deadline:
+                raise KafkaError(f"cannot get offsets of {', '.join(map(str, tps))} from "
+                                 f"{bootstrap}: {error.str() if error else exc}") from exc
+            threading.Event().wait(delay)
+            delay = min(0.5, delay * 2)
+
+
+_RETRIABLE_OFFSETS = _RETRIABLE | {
+    confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+    confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.UNKNOWN_LEADER_EPOCH,
+    confluent_kafka.KafkaError.FENCED_LEADER_EPOCH,
+}
+
+
+def _list_offsets(consumer: confluent_kafka.Consumer, tps: list[TopicAndPartition],
+                  which: int, deadline: float) -> np.ndarray:
+    """Each partition's offset at ``which`` (OFFSET_BEGINNING/OFFSET_END), one request
+    per leader; a partition's own error is raised as the call's."""
+    asked = [confluent_kafka.TopicPartition(tp.topic, tp.partition, which) for tp in tps]
+    answers = consumer.offsets_for_times(asked, timeout=max(0.1, deadline - time.monotonic()))
+    offsets = {}
+    for answer in answers:
+        if answer.error is not None:
+            raise confluent_kafka.KafkaException(answer.error)
+        offsets[TopicAndPartition(answer.topic, answer.partition)] = answer.offset
+    missing = [tp for tp in tps if offsets.get(tp, -1) < 0]
+    if missing:
+        raise confluent_kafka.KafkaException(confluent_kafka.KafkaError(
+            confluent_kafka.KafkaError._PARTIAL,
+            f"no offset for {', '.join(map(str, missing))}"))
+    return np.array([offsets[tp] for tp in tps], dtype=np.int64)
 
 
 class OffsetCommitter:
@@ -250,6 +315,9 @@ class DirectKafkaInputDStream(InputDStream):
         self._sizes_seen: dict[tuple[str, int], tuple[int, int]] = {}
         self._bytes_per_record: dict[TopicAndPartition, float] = {}
         self._current: dict[TopicAndPartition, int] = {}
+        # What prepare_batch found for the next batch: (time, answer or its error).
+        self._prepared: tuple[int, tuple[list[TopicAndPartition], np.ndarray, np.ndarray]
+                              | Exception] | None = None
         self._lock = threading.Lock()
         self._driver: confluent_kafka.Consumer | None = None
         self._committer: OffsetCommitter | None = None
@@ -263,6 +331,11 @@ class DirectKafkaInputDStream(InputDStream):
                                                              60_000) / 1000.0
         self._missing_warned: dict[str, float] = {}
         self._create_asked: dict[str, float] = {}  # topic -> when its creation was asked
+        self._metadata_refresh_ms = conf.get_duration_ms(METADATA_REFRESH_INTERVAL,
+                                                         DEFAULT_METADATA_REFRESH_MS)
+        self._metadata_time: int | None = None  # batch time of the last metadata asked
+        # Each partition's earliest offset at that lookup (retention moves it rarely).
+        self._earliest: dict[TopicAndPartition, int] = {}
 
     def _explain_source(self) -> tuple[str, Form]:
         text, form = self._decoding.explain()
@@ -515,8 +588,48 @@ class DirectKafkaInputDStream(InputDStream):
             f"(topic {tp.topic}, partition {tp.partition})"
         )
 
-    def _compute(self, time_ms: int) -> RDD | None:
+    def prepare_batch(self, time_ms: int) -> None:
+        """Ask the brokers, for the batch of ``time_ms``, which partitions there are and
+        where they end, before the batch is computed.
+
+        The JobGenerator calls this before it generates the batch's jobs: the broker
+        round trips then happen outside the stream's lock, which the job thread takes
+        to forget old batches -- at 10 ms batches it otherwise waited for them every
+        batch. ``_compute`` of the same time uses the answer (or raises its error).
+        """
+        # Not under the lock, which is the point; a dict lookup is atomic.
+        if time_ms in self._generated:  # restored from a checkpoint: read as saved
+            return
+        try:
+            self._prepared = (time_ms, self._latest_offsets(time_ms))
+        except Exception as exc:
+            self._prepared = (time_ms, exc)
+
+    def _latest_offsets(self, time_ms: int
+                        ) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
+        """The partitions to read (new ones start at their beginning) and each one's
+        earliest and latest offset now.
+
+        Which partitions there are, and where they begin, is asked at most once per
+        metadataRefreshInterval of batch time (every batch of that length or longer),
+        and again whenever the offsets query fails (a deleted topic then gets its clear
+        error); between lookups a batch costs one round trip, its latest offsets. As in
+        Spark, records that retention removes between two lookups, before the stream
+        read them, fail the batch's read (``auto.offset.reset`` applies from the next
+        lookup on).
+        """
         assert self._driver is not None
+        last = self._metadata_time
+        tps = list(self._current)
+        if (last is not None and tps and all(tp in self._earliest for tp in tps)
+                and 0 <= time_ms - last < max(self._metadata_refresh_ms, self.slideDuration)):
+            try:
+                with self._lock:
+                    high = latest_offsets(self._driver, tps, self._bootstrap)
+                return tps, np.array([self._earliest[tp] for tp in tps], np.int64), high
+            except KafkaError:
+                pass  # what changed is in the metadata: asked below
+        self._metadata_time = time_ms
         metadata = self._metadata()
         partitions = self._strategy.partitions(metadata)
         gone = [tp for tp in self._current
@@ -539,6 +652,17 @@ class DirectKafkaInputDStream(InputDStream):
         tps = list(self._current)
         with self._lock:
             low, high = watermarks(self._driver, tps, self._bootstrap)
+        self._earliest = dict(zip(tps, low.tolist(), strict=True))
+        return tps, low, high
+
+    def _compute(self, time_ms: int) -> RDD | None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == time_ms:
+            if isinstance(prepared[1], Exception):
+                raise prepared[1]
+            tps, low, high = prepared[1]
+        else:  # a batch computed without the generator (a recovery, slice)
+            tps, low, high = self._latest_offsets(time_ms)
         start = np.array([self._current[tp] for tp in tps], dtype=np.int64)
         lag = np.maximum(high - start, 0)
         cap = self._max_messages(lag)
