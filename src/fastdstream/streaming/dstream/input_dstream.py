@@ -24,6 +24,11 @@ class InputDStream(DStream):
     def stop(self) -> None:
         pass
 
+    def prepare_batch(self, time_ms: int) -> None:
+        """Called by the JobGenerator before it generates the jobs of ``time_ms``, outside
+        the locks that computing a stream holds: a source that asks a server where the
+        batch ends (Kafka's latest offsets) asks here. Nothing by default."""
+
     def _report_input_info(self, time_ms: int, num_records: int,
                            metadata: dict[str, Any] | None = None) -> None:
         """Tell the InputInfoTracker what this stream read for the batch of ``time_ms``.

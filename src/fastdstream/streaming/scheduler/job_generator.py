@@ -100,9 +100,7 @@ class JobGenerator:
         # Input streams that ask a server where the batch ends (Kafka's latest offsets)
         # do it first, outside the locks that computing a stream holds.
         for stream in self._graph.input_streams:
-            prepare = getattr(stream, "prepare_batch", None)
-            if prepare is not None:
-                prepare(time_ms)
+            stream.prepare_batch(time_ms)
         try:
             self._tracker.allocate_blocks_to_batch(time_ms)
             outputs = self._graph.generate_jobs(time_ms)
