@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import confluent_kafka
 import pytest
@@ -68,54 +69,72 @@ def loaded_topic():
 
 
 def _plain_consume(bootstrap: str, topic: str, partitions: tuple[int, ...] = tuple(
-        range(PARTITIONS))) -> tuple[int, float]:
-    """(records read, seconds from assign to the last record) of one plain consumer."""
-    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap,
-                                         "group.id": f"peer-{uuid.uuid4()}",
-                                         "enable.auto.commit": False, **RANGE_READ_SETTINGS})
+        range(PARTITIONS)), go: Callable[[], object] | None = None
+                   ) -> tuple[int, float, float]:
+    """(records read, start, end) of one plain consumer: ``time.monotonic()`` (one clock
+    for all processes) when it creates its consumer and when it has the last record, the
+    span our side's processing time covers too (the executors create theirs in the
+    first batch). ``go`` is waited for before the start."""
+    # The fixture writes record i to partition i % PARTITIONS.
+    total = sum(len(range(p, MESSAGES, PARTITIONS)) for p in partitions)
+    settings = {"bootstrap.servers": bootstrap, "group.id": f"peer-{uuid.uuid4()}",
+                "enable.auto.commit": False, **RANGE_READ_SETTINGS}
+    if go is not None:
+        go()
+    started = time.monotonic()
+    consumer = confluent_kafka.Consumer(settings)
     try:
-        total = _end_offsets(consumer, topic, partitions)
-        started = time.perf_counter()
         consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in partitions])
         n = 0
         while n < total:
             for message in consumer.consume(10000, timeout=1.0):
                 assert message.error() is None
                 n += 1
-        return n, time.perf_counter() - started
+        return n, started, time.monotonic()
     finally:
         consumer.close()
-
-
-def _end_offsets(consumer: confluent_kafka.Consumer, topic: str,
-                 partitions: tuple[int, ...]) -> int:
-    return sum(consumer.get_watermark_offsets(confluent_kafka.TopicPartition(topic, p),
-                                              timeout=10)[1] for p in partitions)
 
 
 _PEER_PROCESS = """
 import json, sys
 sys.path.insert(0, {bench!r})
-from test_bench_kafka import _plain_consume
-n, seconds = _plain_consume({bootstrap!r}, {topic!r}, {partitions!r})
-print(json.dumps([n, seconds]))
+import test_bench_kafka
+test_bench_kafka.MESSAGES = {messages!r}
+print("ready", flush=True)
+n, started, ended = test_bench_kafka._plain_consume({bootstrap!r}, {topic!r}, {partitions!r},
+                                                    sys.stdin.readline)
+print(json.dumps([n, started, ended]))
 """
 
 
 def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int, ...]]
                              ) -> tuple[int, float]:
-    """Plain consumers in processes of their own, one per partition group, at once:
-    (records read, seconds of the slowest one's loop)."""
+    """Plain consumers in processes of their own, one per partition group, started at
+    once when all have imported: (records read, seconds from the first consumer's
+    creation to the last one's last record)."""
     bench = os.path.dirname(os.path.abspath(__file__))
     procs = [subprocess.Popen([sys.executable, "-c", _PEER_PROCESS.format(
-        bench=bench, bootstrap=bootstrap, topic=topic, partitions=group)],
-        stdout=subprocess.PIPE, text=True) for group in groups]
-    results = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return sum(n for n, _ in results), max(seconds for _, seconds in results)
+        bench=bench, messages=MESSAGES, bootstrap=bootstrap, topic=topic, partitions=group)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for group in groups]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=600)
+            assert proc.returncode == 0
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return (sum(n for n, _, _ in results),
+            max(end for _, _, end in results) - min(start for _, start, _ in results))
 
 
 class _Processing(StreamingListener):
@@ -210,12 +229,17 @@ def test_direct_stream_word_count_rate_capped(benchmark, loaded_topic, interval:
 @pytest.mark.benchmark(group="kafka-direct-wordcount")
 def test_peer_plain_confluent_kafka_loop(benchmark, loaded_topic) -> None:
     broker, topic, _ = loaded_topic
-    n, seconds = benchmark.pedantic(_plain_consume, args=(broker.bootstrap_servers, topic),
-                                    rounds=2, iterations=1)
-    assert n == MESSAGES
+    spans: list[float] = []
+
+    def run() -> None:
+        n, started, ended = _plain_consume(broker.bootstrap_servers, topic)
+        assert n == MESSAGES
+        spans.append(ended - started)
+
+    benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info.update(messages=MESSAGES,
                                 messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
-                                messages_per_s_loop=round(MESSAGES / seconds))
+                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)))
 
 
 @pytest.mark.benchmark(group="kafka-direct-wordcount")
@@ -223,13 +247,17 @@ def test_peer_plain_loop_two_processes(benchmark, loaded_topic) -> None:
     """The ceiling on two cores: two processes of two partitions each."""
     broker, topic, _ = loaded_topic
     groups = [tuple(range(0, PARTITIONS, 2)), tuple(range(1, PARTITIONS, 2))]
-    n, seconds = benchmark.pedantic(_plain_consume_processes,
-                                    args=(broker.bootstrap_servers, topic, groups),
-                                    rounds=2, iterations=1)
-    assert n == MESSAGES
+    spans: list[float] = []
+
+    def run() -> None:
+        n, seconds = _plain_consume_processes(broker.bootstrap_servers, topic, groups)
+        assert n == MESSAGES
+        spans.append(seconds)
+
+    benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info.update(messages=MESSAGES,
                                 messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
-                                messages_per_s_loop=round(MESSAGES / seconds))
+                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)))
 
 
 _RSS_JOB = """
@@ -237,6 +265,8 @@ import json, sys
 sys.path.insert(0, {bench!r})
 from test_bench_kafka import _Processing, _stream_word_count, _plain_consume
 if {budget!r} is None:
+    import test_bench_kafka
+    test_bench_kafka.MESSAGES = {messages!r}
     _plain_consume({bootstrap!r}, {topic!r})
 else:
     conf = {{}} if {budget!r} == "default" else {{"fastdstream.kafka.maxBytesPerBatch": {budget!r}}}
@@ -252,7 +282,8 @@ print(json.dumps(int(hwm.split()[1])))
 def _peak_rss_mb(bootstrap: str, topic: str, words: int, budget: str | None) -> float:
     """Peak RSS (MB) of a process that reads the whole backlog (budget None: the plain loop)."""
     code = _RSS_JOB.format(bench=os.path.dirname(os.path.abspath(__file__)),
-                           bootstrap=bootstrap, topic=topic, words=words, budget=budget)
+                           messages=MESSAGES, bootstrap=bootstrap, topic=topic, words=words,
+                           budget=budget)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=600, check=True)
     return int(proc.stdout.strip().splitlines()[-1]) / 1024

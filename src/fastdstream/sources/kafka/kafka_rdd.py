@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import threading
 import time
 import zlib
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import pyarrow as pa
 
+from fastdstream import _core
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.explain import EITHER, TABLES, Form, rows_from
 from fastdstream.engine.rdd import RDD
@@ -310,6 +312,12 @@ RANGE_READ_SETTINGS = {
 # Records asked of the client per consume() call: large enough that the per-call cost
 # vanishes, small enough that the transient Message objects stay a few MB.
 CONSUME_CHUNK = 20_000
+# Whether executors read through the compiled core's librdkafka reader when they can
+# (FASTDSTREAM_KAFKA_NATIVE=0: confluent_kafka's Consumer, e.g. to compare the two).
+NATIVE_READS = os.environ.get("FASTDSTREAM_KAFKA_NATIVE", "1") != "0"
+# How long one native read waits for records before it checks the position and timeout.
+NATIVE_WAIT_MS = 500
+_MAX_BINARY_BYTES = 2**31 - 1
 
 
 def executor_consumers(tc: TaskContext, params: tuple[tuple[str, str], ...]) -> ConsumerCache:
@@ -399,27 +407,47 @@ class PartitionConsumer:
         settings: dict[str, Any] = dict(params)
         for name, value in RANGE_READ_SETTINGS.items():
             settings.setdefault(name, value)
-        settings["logger"] = _kafka_log
         self.topic = topic
         self.partition = partition
         self.in_use = False
         self.next_offset: int | None = None
         self._leftover: list[Any] = []
-        self._consumer = confluent_kafka.Consumer(settings)
+        # librdkafka driven from the compiled core where it can be (no Python object per
+        # record, no GIL held while reading), else confluent_kafka's Consumer.
+        self._native = (kafka_kernels.native_reader(settings, topic, partition)
+                        if NATIVE_READS else None)
+        self._consumer: confluent_kafka.Consumer | None = None
+        if self._native is None:
+            settings["logger"] = _kafka_log
+            self._consumer = confluent_kafka.Consumer(settings)
+
+    @property
+    def native(self) -> bool:
+        """Whether this consumer reads through the compiled core's librdkafka reader."""
+        return self._native is not None
 
     def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already closed
-            self._consumer.close()
+        if self._native is not None:
+            self._native.close()
+        else:
+            with contextlib.suppress(RuntimeError):  # already closed
+                self._consumer.close()  # type: ignore[union-attr]
 
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         try:
             if self.next_offset != source.fromOffset:
                 self._leftover = []
-                self._consumer.assign([confluent_kafka.TopicPartition(
-                    source.topic, source.partition, source.fromOffset)])
+                if self._native is not None:
+                    self._native.assign(source.fromOffset)
+                else:
+                    self._consumer.assign([confluent_kafka.TopicPartition(  # type: ignore[union-attr]
+                        source.topic, source.partition, source.fromOffset)])
                 self.next_offset = source.fromOffset
-            table, self._leftover = read_offset_range(
-                self._consumer, source, poll_timeout_s, self._leftover)
+            if self._native is not None:
+                table = read_offset_range_native(self._native, source, poll_timeout_s)
+            else:
+                table, self._leftover = read_offset_range(
+                    self._consumer, source, poll_timeout_s, self._leftover)  # type: ignore[arg-type]
             self.next_offset = source.untilOffset
             return table
         except BaseException:
@@ -427,6 +455,41 @@ class PartitionConsumer:
             self.next_offset = None
             self._leftover = []
             raise
+
+
+def read_offset_range_native(reader: Any, source: OffsetRange, poll_timeout_s: float
+                             ) -> pa.Table:
+    """Read exactly ``source`` with a ``NativeRangeReader`` assigned at ``fromOffset`` (or
+    holding the records that follow the previous range); what it fetched past
+    ``untilOffset`` stays in it for the next range."""
+    tables: list[pa.Table] = []
+    next_offset = source.fromOffset
+    last_progress = time.monotonic()
+    while next_offset < source.untilOffset:
+        status, buffers, error = reader.read(next_offset, source.untilOffset,
+                                             NATIVE_WAIT_MS, _MAX_BINARY_BYTES)
+        if buffers[0]:
+            tables.append(kafka_kernels.native_chunk_to_arrow(buffers, source.topic))
+            next_offset = int(buffers[5][-1]) + 1
+            last_progress = time.monotonic()
+        if status == _core.RANGE_ERROR:
+            raise KafkaReadError(f"reading {source}: {error[1]} (at {source.topic}/"
+                                 f"{source.partition}/offset {next_offset})")
+        if status == _core.RANGE_DONE:
+            break
+        if status == _core.RANGE_FULL:
+            continue
+        # Nothing within the wait. Transaction markers occupy offsets no record has:
+        # the position tells.
+        if reader.position() >= source.untilOffset:
+            break
+        if time.monotonic() - last_progress > poll_timeout_s:
+            raise KafkaReadError(
+                f"reading {source}: no record after offset {next_offset} within "
+                f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
+                f"is the broker reachable?"
+            )
+    return _concat(tables)
 
 
 # The cyclic GC would walk every Message object a consume() call allocates (they are
