@@ -305,6 +305,23 @@ ctypedef struct rd_kafka_topic_partition_list_t:
     int size
     rd_kafka_topic_partition_t* elems
 
+cdef struct _RangeOut:
+    # Where NativeRangeReader._read_nogil writes a chunk (arrays sized by the caller).
+    int32_t* kofs
+    int32_t* vofs
+    uint8_t* kvalid
+    uint8_t* vvalid
+    uint8_t* tvalid
+    int64_t* offs
+    int64_t* tss
+    Py_ssize_t rows
+    Py_ssize_t knulls
+    Py_ssize_t vnulls
+    Py_ssize_t tnulls
+    int err
+    const char* errstr
+    Py_ssize_t errlen
+
 ctypedef void (*_rdk_log_cb_t)(const void*, int, const char*, const char*) noexcept nogil
 
 cdef struct _RdKafka:
@@ -434,6 +451,11 @@ cdef class NativeRangeReader:
     cdef rd_kafka_message_t** pending
     cdef Py_ssize_t npending
     cdef Py_ssize_t pending_head
+    # A close() while a read runs without the GIL is done by that read when it ends:
+    # destroying the client under it would crash the process.
+    cdef bint reading
+    cdef bint close_after_read
+    cdef rd_kafka_message_t* errmsg
 
     def __cinit__(self, settings, str topic, int32_t partition):
         cdef char errstr[512]
@@ -488,7 +510,10 @@ cdef class NativeRangeReader:
                 _rdk.destroy(rk)
 
     def close(self):
-        """Close the consumer (idempotent)."""
+        """Close the consumer (idempotent); during a read, when the read ends."""
+        if self.reading:
+            self.close_after_read = True
+            return
         self._drop_pending()
         self._close()
 
@@ -533,9 +558,9 @@ cdef class NativeRangeReader:
 
         Returns ``(status, buffers, error)``: ``status`` one of ``RANGE_*``; ``buffers``
         as :func:`messages_to_buffers` returns them (all records of one topic: its
-        dictionary index 0); ``error`` ``(code, text)`` with ``_RANGE_ERROR``, else None.
+        dictionary index 0); ``error`` ``(code, text)`` with ``RANGE_ERROR``, else None.
         """
-        cdef void* rk = self._handle()
+        self._handle()
         if until_offset <= next_offset:
             raise ValueError(f"empty range [{next_offset}, {until_offset})")
         if max_bytes < 0 or max_bytes > INT32_MAX:
@@ -549,127 +574,148 @@ cdef class NativeRangeReader:
         ts_valid_arr = np.zeros(nbits, dtype=np.uint8)
         offset_arr = np.empty(cap, dtype=np.int64)
         ts_arr = np.empty(cap, dtype=np.int64)
-        cdef int32_t* kofs = <int32_t*><size_t>key_offsets_arr.ctypes.data
-        cdef int32_t* vofs = <int32_t*><size_t>value_offsets_arr.ctypes.data
-        cdef uint8_t* kvalid = <uint8_t*><size_t>key_valid_arr.ctypes.data
-        cdef uint8_t* vvalid = <uint8_t*><size_t>value_valid_arr.ctypes.data
-        cdef uint8_t* tvalid = <uint8_t*><size_t>ts_valid_arr.ctypes.data
-        cdef int64_t* offs = <int64_t*><size_t>offset_arr.ctypes.data
-        cdef int64_t* tss = <int64_t*><size_t>ts_arr.ctypes.data
+        cdef _RangeOut out
+        out.kofs = <int32_t*><size_t>key_offsets_arr.ctypes.data
+        out.vofs = <int32_t*><size_t>value_offsets_arr.ctypes.data
+        out.kvalid = <uint8_t*><size_t>key_valid_arr.ctypes.data
+        out.vvalid = <uint8_t*><size_t>value_valid_arr.ctypes.data
+        out.tvalid = <uint8_t*><size_t>ts_valid_arr.ctypes.data
+        out.offs = <int64_t*><size_t>offset_arr.ctypes.data
+        out.tss = <int64_t*><size_t>ts_arr.ctypes.data
+        out.rows = out.knulls = out.vnulls = out.tnulls = 0
+        out.err = 0
+        out.errstr = NULL
+        out.errlen = 0
+        out.kofs[0] = 0
+        out.vofs[0] = 0
         cdef _ByteBuffer kbuf = _ByteBuffer(4096)
         cdef _ByteBuffer vbuf = _ByteBuffer(max(4096, min(cap, 1 << 20) * 64))
-        cdef Py_ssize_t j = 0, i, got, knulls = 0, vnulls = 0, tnulls = 0
-        cdef int status = _RANGE_DONE, err = 0, tstype = 0, oom = 0
-        cdef bint stop = False
-        cdef rd_kafka_message_t* m
+        cdef int status
         cdef bytes errtext = None
-        cdef const char* errstr = NULL
-        cdef Py_ssize_t errlen = 0
-        kofs[0] = 0
-        vofs[0] = 0
-        with nogil:
-            while not stop:
-                if self.pending_head < self.npending:
-                    # Records fetched past the last range's end come first.
-                    got = self.npending - self.pending_head
-                    memcpy(self.batch, self.pending + self.pending_head, got * sizeof(void*))
-                    self.npending = 0
-                    self.pending_head = 0
-                else:
-                    got = until_offset - next_offset
-                    if got > _NATIVE_BATCH:
-                        got = _NATIVE_BATCH
-                    got = _rdk.consume_batch_queue(self.rkqu, timeout_ms, self.batch, got)
-                    if got <= 0:
-                        status = _RANGE_IDLE
-                        break
-                i = 0
-                while i < got:
-                    m = self.batch[i]
-                    if m.err:
-                        if m.err == _RD_KAFKA_PARTITION_EOF:
-                            _rdk.message_destroy(m)
-                            i += 1
-                            continue
-                        status = _RANGE_ERROR
-                        err = m.err
-                        break
-                    if m.offset < next_offset:
-                        # Before the position (a compressed batch's head): not ours.
-                        _rdk.message_destroy(m)
-                        i += 1
-                        continue
-                    if m.offset >= until_offset:
-                        status = _RANGE_DONE
-                        stop = True
-                        break
-                    if j and (kbuf.length + <Py_ssize_t>m.key_len > max_bytes
-                              or vbuf.length + <Py_ssize_t>m.len > max_bytes):
-                        status = _RANGE_FULL
-                        stop = True
-                        break
-                    if m.key == NULL:
-                        knulls += 1
-                    else:
-                        oom |= _buf_append_nogil(kbuf, <const char*>m.key, m.key_len)
-                        _set_bit(kvalid, j)
-                    if m.payload == NULL:
-                        vnulls += 1
-                    else:
-                        oom |= _buf_append_nogil(vbuf, <const char*>m.payload, m.len)
-                        _set_bit(vvalid, j)
-                    kofs[j + 1] = <int32_t>kbuf.length
-                    vofs[j + 1] = <int32_t>vbuf.length
-                    offs[j] = m.offset
-                    tss[j] = _rdk.message_timestamp(m, &tstype)
-                    if tstype == 0:
-                        tss[j] = 0
-                        tnulls += 1
-                    else:
-                        _set_bit(tvalid, j)
-                    next_offset = m.offset + 1
-                    j += 1
-                    _rdk.message_destroy(m)
-                    i += 1
-                if status == _RANGE_ERROR:
-                    m = self.batch[i]
-                    if m.payload != NULL:
-                        errstr = <const char*>m.payload
-                        errlen = m.len
-                    else:
-                        errstr = _rdk.err2str(err)
-                        errlen = strlen(errstr)
-                    with gil:
-                        errtext = errstr[:errlen]
-                    _rdk.message_destroy(m)
-                    i += 1
-                    stop = True
-                if i < got:
-                    # What is left (past the range, or the next chunk's) waits here.
-                    memcpy(self.pending, self.batch + i, (got - i) * sizeof(void*))
-                    self.pending_head = 0
-                    self.npending = got - i
-                elif next_offset >= until_offset:
-                    stop = True
-                if oom:
-                    break
-        if oom:
+        self.reading = True
+        try:
+            with nogil:
+                status = self._read_nogil(next_offset, until_offset, timeout_ms, max_bytes,
+                                          kbuf, vbuf, &out)
+            if out.errstr != NULL:
+                errtext = out.errstr[:out.errlen]
+                _rdk.message_destroy(self.errmsg)
+                self.errmsg = NULL
+        finally:
+            self.reading = False
+            if self.close_after_read:
+                self.close()
+        if status < 0:
             raise MemoryError("reading a Kafka offset range")
+        cdef Py_ssize_t j = out.rows
         if kbuf.length > max_bytes or vbuf.length > max_bytes:
             raise OverflowError(
                 f"Kafka record {self.topic_b.decode()}/{self.partition}/offset "
-                f"{offs[0]} alone holds more than {max_bytes} key or value bytes, the "
+                f"{out.offs[0]} alone holds more than {max_bytes} key or value bytes, the "
                 "limit of one Arrow binary array")
         kbuf.trim()
         vbuf.trim()
         buffers = (
             j,
-            (key_offsets_arr[:j + 1], kbuf, key_valid_arr[:(j + 7) // 8], knulls),
-            (value_offsets_arr[:j + 1], vbuf, value_valid_arr[:(j + 7) // 8], vnulls),
+            (key_offsets_arr[:j + 1], kbuf, key_valid_arr[:(j + 7) // 8], out.knulls),
+            (value_offsets_arr[:j + 1], vbuf, value_valid_arr[:(j + 7) // 8], out.vnulls),
             np.zeros(j, dtype=np.int32),
             np.full(j, self.partition, dtype=np.int32),
             offset_arr[:j],
-            (ts_arr[:j], ts_valid_arr[:(j + 7) // 8], tnulls),
+            (ts_arr[:j], ts_valid_arr[:(j + 7) // 8], out.tnulls),
         )
-        return status, buffers, None if errtext is None else (err, errtext.decode(
+        return status, buffers, None if errtext is None else (out.err, errtext.decode(
             "utf-8", "replace"))
+
+    cdef int _read_nogil(self, int64_t next_offset, int64_t until_offset, int timeout_ms,
+                         int64_t max_bytes, _ByteBuffer kbuf, _ByteBuffer vbuf,
+                         _RangeOut* out) noexcept nogil:
+        # The loop of read(): -1 when out of memory, else a _RANGE_* status.
+        cdef Py_ssize_t j = 0, i, got
+        cdef int status = _RANGE_DONE, tstype = 0, oom = 0
+        cdef bint stop = False
+        cdef rd_kafka_message_t* m
+        while not stop:
+            if self.pending_head < self.npending:
+                # Records fetched past the last range's end come first.
+                got = self.npending - self.pending_head
+                memcpy(self.batch, self.pending + self.pending_head, got * sizeof(void*))
+                self.npending = 0
+                self.pending_head = 0
+            else:
+                got = until_offset - next_offset
+                if got > _NATIVE_BATCH:
+                    got = _NATIVE_BATCH
+                got = _rdk.consume_batch_queue(self.rkqu, timeout_ms, self.batch, got)
+                if got <= 0:
+                    status = _RANGE_IDLE
+                    break
+            i = 0
+            while i < got:
+                m = self.batch[i]
+                if m.err:
+                    if m.err == _RD_KAFKA_PARTITION_EOF:
+                        _rdk.message_destroy(m)
+                        i += 1
+                        continue
+                    # Its text is read with the GIL, then it is destroyed.
+                    status = _RANGE_ERROR
+                    out.err = m.err
+                    self.errmsg = m
+                    if m.payload != NULL:
+                        out.errstr = <const char*>m.payload
+                        out.errlen = m.len
+                    else:
+                        out.errstr = _rdk.err2str(m.err)
+                        out.errlen = strlen(out.errstr)
+                    i += 1
+                    stop = True
+                    break
+                if m.offset < next_offset:
+                    # Before the position (a compressed batch's head): not ours.
+                    _rdk.message_destroy(m)
+                    i += 1
+                    continue
+                if m.offset >= until_offset:
+                    stop = True
+                    break
+                if j and (kbuf.length + <Py_ssize_t>m.key_len > max_bytes
+                          or vbuf.length + <Py_ssize_t>m.len > max_bytes):
+                    status = _RANGE_FULL
+                    stop = True
+                    break
+                if m.key == NULL:
+                    out.knulls += 1
+                else:
+                    oom |= _buf_append_nogil(kbuf, <const char*>m.key, m.key_len)
+                    _set_bit(out.kvalid, j)
+                if m.payload == NULL:
+                    out.vnulls += 1
+                else:
+                    oom |= _buf_append_nogil(vbuf, <const char*>m.payload, m.len)
+                    _set_bit(out.vvalid, j)
+                out.kofs[j + 1] = <int32_t>kbuf.length
+                out.vofs[j + 1] = <int32_t>vbuf.length
+                out.offs[j] = m.offset
+                out.tss[j] = _rdk.message_timestamp(m, &tstype)
+                if tstype == 0:
+                    out.tss[j] = 0
+                    out.tnulls += 1
+                else:
+                    _set_bit(out.tvalid, j)
+                next_offset = m.offset + 1
+                j += 1
+                _rdk.message_destroy(m)
+                i += 1
+            if i < got:
+                # What is left (past the range, or the next chunk's) waits here.
+                memcpy(self.pending, self.batch + i, (got - i) * sizeof(void*))
+                self.pending_head = 0
+                self.npending = got - i
+            elif next_offset >= until_offset:
+                stop = True
+            if oom:
+                status = -1
+                break
+        out.rows = j
+        return status

@@ -32,7 +32,7 @@ def cache(request, kafka_broker, monkeypatch):
     c = kafka_rdd.ConsumerCache(range_params(kafka_broker))
     yield c
     assert all(c._consumers[key].native is request.param for key in c.partitions())
-    c.close()
+    c.close()  # again after a test that closed it: a no-op
 
 
 def offsets(table) -> list[int]:
@@ -187,3 +187,31 @@ def test_settings_only_confluent_kafka_knows_fall_back_to_it(kafka_broker) -> No
     reader.close()
     params["not.a.librdkafka.setting"] = "1"
     assert kafka_rdd.kafka_kernels.native_reader(params, "t", 0) is None
+
+
+def test_closing_the_consumers_during_a_read_ends_it_with_an_error(kafka_broker, cache) -> None:
+    """The executor stops while a task waits for records: the read fails, naming the
+    range, instead of reading from a closed client."""
+    topic = f"closing-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["r0"])
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            cache.read(OffsetRange(topic, 0, 0, 5), 60)  # records 1.. never come
+        except BaseException as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    while not (cache.partitions() and cache._consumers[(topic, 0)].in_use):
+        reader.join(0.01)
+    native = cache._consumers[(topic, 0)].native
+    cache.close()
+    reader.join(30)
+    assert not reader.is_alive()
+    assert isinstance(errors[0], kafka_rdd.KafkaReadError), errors
+    assert topic in str(errors[0])
+    if native:
+        assert "closed" in str(errors[0])

@@ -450,6 +450,11 @@ class PartitionConsumer:
                     self._consumer, source, poll_timeout_s, self._leftover)  # type: ignore[arg-type]
             self.next_offset = source.untilOffset
             return table
+        except RuntimeError as exc:
+            # The client was closed under the read (the executor stops).
+            self.next_offset = None
+            self._leftover = []
+            raise KafkaReadError(f"reading {source}: {exc}") from exc
         except BaseException:
             # Where the consumer stands is not known: the next read seeks.
             self.next_offset = None
