@@ -460,6 +460,8 @@ cdef class NativeRangeReader:
     def __cinit__(self, settings, str topic, int32_t partition):
         cdef char errstr[512]
         cdef void* conf
+        cdef void* rk = NULL
+        cdef void* rkqu = NULL
         cdef bytes k, v
         if not _rdk_ready:
             raise RuntimeError("librdkafka was not located (init_rdkafka)")
@@ -477,12 +479,17 @@ cdef class NativeRangeReader:
                 _rdk.conf_destroy(conf)
                 raise ValueError(errstr.decode("utf-8", "replace"))
         _rdk.conf_set_log_cb(conf, _rdk_log)
-        self.rk = _rdk.kafka_new(_RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))
-        if self.rk == NULL:  # conf is still ours
+        # Without the GIL: the client's threads start here and may log (which takes it).
+        with nogil:
+            rk = _rdk.kafka_new(_RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))
+            if rk != NULL:
+                _rdk.poll_set_consumer(rk)
+                rkqu = _rdk.queue_get_consumer(rk)
+        if rk == NULL:  # conf is still ours
             _rdk.conf_destroy(conf)
             raise ValueError(errstr.decode("utf-8", "replace"))
-        _rdk.poll_set_consumer(self.rk)
-        self.rkqu = _rdk.queue_get_consumer(self.rk)
+        self.rk = rk
+        self.rkqu = rkqu
 
     def __dealloc__(self):
         self._drop_pending()

@@ -4,6 +4,13 @@ The executor consumes ``[fromOffset, untilOffset)`` of its partition with a
 consumer of its own (``auto.offset.reset=error``: a range that vanished is an
 error naming topic/partition/offset, never a silent jump), turns the messages
 into Arrow columns in the compiled core, and decodes them as the stream asked.
+
+The consumer is the compiled core's ``NativeRangeReader`` where it can be: the
+librdkafka that confluent_kafka ships, driven directly, copying each record from the
+client's message into the Arrow buffers without the GIL and without a Python object
+per record. Otherwise (library not found, a setting only confluent_kafka knows,
+``FASTDSTREAM_KAFKA_NATIVE=0``) confluent_kafka's ``Consumer`` and
+:func:`read_offset_range`.
 """
 
 from __future__ import annotations
