@@ -215,3 +215,30 @@ def test_closing_the_consumers_during_a_read_ends_it_with_an_error(kafka_broker,
     assert topic in str(errors[0])
     if native:
         assert "closed" in str(errors[0])
+
+
+def test_warmed_consumers_are_the_ones_their_ranges_read_with(kafka_broker, cache) -> None:
+    """An executor starts the consumers of the other ranges it will read while its first
+    task reads; their tasks then read without seeking."""
+    topic = f"warm-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=3)
+    for p in range(3):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(20)], partition=p)
+    ranges = [OffsetRange(topic, 0, 5, 20), OffsetRange(topic, 1, 0, 0),
+              OffsetRange(topic, 2, 3, 20)]
+    cache.warm(ranges)
+    assert sorted(cache.partitions()) == [(topic, 0), (topic, 2)]  # not the empty range
+    warmed = dict(cache._consumers)
+    assert warmed[(topic, 0)].next_offset == 5 and warmed[(topic, 2)].next_offset == 3
+    cache.warm(ranges)  # once only
+    assert dict(cache._consumers) == warmed
+    assert values(cache.read(ranges[2], 30)) == [f"p2-{i}" for i in range(3, 20)]
+    assert values(cache.read(ranges[0], 30)) == [f"p0-{i}" for i in range(5, 20)]
+    assert all(cache._consumers[key] is warmed[key] for key in warmed)
+
+
+def test_warming_more_partitions_than_the_cache_holds_is_skipped(
+        kafka_broker, cache, monkeypatch) -> None:
+    monkeypatch.setattr(kafka_rdd, "MAX_CACHED_CONSUMERS", 2)
+    cache.warm([OffsetRange("t", p, 0, 10) for p in range(3)])
+    assert len(cache) == 0

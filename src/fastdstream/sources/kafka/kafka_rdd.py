@@ -23,7 +23,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -267,8 +267,12 @@ class KafkaRDD(RDD):
         return list(self._ranges)
 
     def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
+        # Where each range is meant to be read, so an executor can start the consumers
+        # of the other ranges it will read (see ConsumerCache.warm).
+        locations = tuple(self._input_location(i) for i in range(len(self._ranges)))
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
-                       self._ranges, self._decoding, self._poll_timeout_s, self._sizes)
+                       self._ranges, locations, self._decoding, self._poll_timeout_s,
+                       self._sizes)
 
     def _input_location(self, split: int) -> str | None:
         # A Kafka partition is read by the same executor batch after batch (Spark's
@@ -286,10 +290,15 @@ class KafkaRDD(RDD):
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
-                    decoding: Decoding, poll_timeout_s: float, sizes: Accumulator[Any] | None,
+                    locations: tuple[str | None, ...], decoding: Decoding,
+                    poll_timeout_s: float, sizes: Accumulator[Any] | None,
                     tc: TaskContext, split: int) -> Any:
     source = ranges[split]
-    records = executor_consumers(tc, params).read(source, poll_timeout_s)
+    consumers = executor_consumers(tc, params)
+    here = tc.executor.executor_id
+    consumers.warm(r for i, (r, where) in enumerate(zip(ranges, locations, strict=True))
+                   if i != split and where in (None, here))
+    records = consumers.read(source, poll_timeout_s)
     if sizes is not None and records.num_rows:
         sizes.add({(source.topic, source.partition): (records.num_rows, records.nbytes)})
     return decoding.apply(records)
@@ -357,6 +366,41 @@ class ConsumerCache:
         with self._lock:
             return list(self._consumers)
 
+    def warm(self, sources: Iterable[OffsetRange]) -> None:
+        """Start consumers, assigned at their ``fromOffset``, for ranges this executor will
+        read next that it has no consumer for yet (the first batch, a new partition):
+        the client connects and fetches in its own threads while this task reads, and
+        the range's own task finds its records queued."""
+        with self._lock:
+            missing = [s for s in sources if s.count() and not self._closed
+                       and (s.topic, s.partition) not in self._consumers]
+            if len(missing) + len(self._consumers) > MAX_CACHED_CONSUMERS:
+                return  # they would evict each other before their tasks come
+        for source in missing:
+            consumer = PartitionConsumer(self._params, source.topic, source.partition)
+            consumer.seek(source.fromOffset)
+            evicted: list[PartitionConsumer] = []
+            with self._lock:
+                key = (source.topic, source.partition)
+                if self._closed or key in self._consumers:
+                    evicted.append(consumer)  # a task made one meanwhile
+                else:
+                    evicted.extend(self._insert(key, consumer))
+            for old in evicted:
+                old.close()
+
+    def _insert(self, key: tuple[str, int], consumer: PartitionConsumer
+                ) -> list[PartitionConsumer]:
+        """Cache ``consumer`` (lock held); returns the idle ones evicted beyond the cap."""
+        self._consumers[key] = consumer
+        evicted = []
+        while len(self._consumers) > MAX_CACHED_CONSUMERS:
+            idle = next((k for k, c in self._consumers.items() if not c.in_use), None)
+            if idle is None:
+                break
+            evicted.append(self._consumers.pop(idle))
+        return evicted
+
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         """Read exactly ``source`` as an Arrow table of records (see :func:`read_offset_range`)."""
         if source.count() == 0:
@@ -370,12 +414,7 @@ class ConsumerCache:
             cached = consumer is None or not consumer.in_use
             if consumer is None:
                 consumer = PartitionConsumer(self._params, *key)
-                self._consumers[key] = consumer
-                while len(self._consumers) > MAX_CACHED_CONSUMERS:
-                    idle = next((k for k, c in self._consumers.items() if not c.in_use), None)
-                    if idle is None:
-                        break
-                    evicted.append(self._consumers.pop(idle))
+                evicted = self._insert(key, consumer)
             elif consumer.in_use:
                 consumer = PartitionConsumer(self._params, *key)
             else:
@@ -440,16 +479,22 @@ class PartitionConsumer:
             with contextlib.suppress(RuntimeError):  # already closed
                 self._consumer.close()  # type: ignore[union-attr]
 
+    def seek(self, offset: int) -> None:
+        """Assign the consumer at ``offset``, dropping what it had fetched; it starts
+        fetching from there in the client's threads."""
+        self._leftover = []
+        self.next_offset = None
+        if self._native is not None:
+            self._native.assign(offset)
+        else:
+            self._consumer.assign([confluent_kafka.TopicPartition(  # type: ignore[union-attr]
+                self.topic, self.partition, offset)])
+        self.next_offset = offset
+
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         try:
             if self.next_offset != source.fromOffset:
-                self._leftover = []
-                if self._native is not None:
-                    self._native.assign(source.fromOffset)
-                else:
-                    self._consumer.assign([confluent_kafka.TopicPartition(  # type: ignore[union-attr]
-                        source.topic, source.partition, source.fromOffset)])
-                self.next_offset = source.fromOffset
+                self.seek(source.fromOffset)
             if self._native is not None:
                 table = read_offset_range_native(self._native, source, poll_timeout_s)
             else:
