@@ -242,3 +242,31 @@ def test_warming_more_partitions_than_the_cache_holds_is_skipped(
     monkeypatch.setattr(kafka_rdd, "MAX_CACHED_CONSUMERS", 2)
     cache.warm([OffsetRange("t", p, 0, 10) for p in range(3)])
     assert len(cache) == 0
+
+
+def test_the_native_client_s_log_goes_to_logging() -> None:
+    """librdkafka's own log lines (here: the broker refuses the connection) reach the
+    ``fastdstream.kafka.client`` logger, as confluent_kafka's do, not stderr."""
+    import logging
+
+    seen = threading.Event()
+    lines: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            seen.set()
+
+    logger = logging.getLogger("fastdstream.kafka.client")
+    handler = Catch()
+    logger.addHandler(handler)
+    reader = kafka_rdd.kafka_kernels.native_reader(
+        {"bootstrap.servers": "127.0.0.1:1", "group.id": "logs"}, "t", 0)
+    try:
+        assert reader is not None
+        reader.assign(0)  # makes the client connect
+        assert seen.wait(30)
+        assert any("127.0.0.1:1" in line for line in lines), lines
+    finally:
+        reader.close()
+        logger.removeHandler(handler)
