@@ -20,6 +20,11 @@ What is measured, on both sides (``extra_info``):
   the batches that hold records): the tasks create the executors' consumers in the
   first batch, read, split, count and collect. Neither includes interpreter or
   context start-up, nor the wait for the first batch time.
+- ``messages_per_s_steady`` -- the steady state on a backlog, what start-up costs do
+  not dilute: ours with the backlog read in four batches, over the batches after the
+  first (``test_direct_stream_word_count_steady``, both readers); the peers over the
+  records after each consumer's first chunk, from the first chunk in hand to the last
+  record.
 - ``messages_per_s_wall`` -- the whole call: for ours the context's start-up,
   the first batch interval, every batch and the stop (at 1 s batches the first
   second is spent waiting); for the two-process peer the processes' start-up.
@@ -91,13 +96,17 @@ def loaded_topic():
 
 def _plain_consume(bootstrap: str, topic: str, partitions: tuple[int, ...] = tuple(
         range(PARTITIONS)), go: Callable[[], object] | None = None, gc_off: bool = False
-                   ) -> tuple[int, float, float]:
-    """(records read, start, end) of one plain consumer: ``time.monotonic()`` (one clock
-    for all processes) when it creates its consumer and when it has the last record, the
-    span our side's processing time covers too (the executors create theirs in the
-    first batch). ``go`` is waited for before the start. ``gc_off``: the loop runs with
-    the cyclic GC off, which otherwise walks the client's Message objects (tracked) over
-    and over -- the tuned form of the loop."""
+                   ) -> tuple[int, float, float, float, int]:
+    """(records read, start, end, first, n_first) of one plain consumer.
+
+    ``start`` and ``end`` are ``time.monotonic()`` (one clock for all processes) when it
+    creates its consumer and when it has the last record: the span our side's processing
+    time covers too (the executors create theirs in the first batch). ``first`` is when
+    the first records were in hand and ``n_first`` how many: what follows is the steady
+    state on the backlog. ``go`` is waited for before the start. ``gc_off``: the loop
+    runs with the cyclic GC off, which otherwise walks the client's Message objects
+    (tracked) over and over -- the tuned form of the loop.
+    """
     # The fixture writes record i to partition i % PARTITIONS.
     total = sum(len(range(p, MESSAGES, PARTITIONS)) for p in partitions)
     settings = {"bootstrap.servers": bootstrap, "group.id": f"peer-{uuid.uuid4()}",
@@ -110,12 +119,15 @@ def _plain_consume(bootstrap: str, topic: str, partitions: tuple[int, ...] = tup
     consumer = confluent_kafka.Consumer(settings)
     try:
         consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in partitions])
-        n = 0
+        n = n_first = 0
+        first = started
         while n < total:
             for message in consumer.consume(10000, timeout=1.0):
                 assert message.error() is None
                 n += 1
-        return n, started, time.monotonic()
+            if n and not n_first:
+                first, n_first = time.monotonic(), n
+        return n, started, time.monotonic(), first, n_first
     finally:
         consumer.close()
         if gc_off:
@@ -128,17 +140,17 @@ sys.path.insert(0, {bench!r})
 import test_bench_kafka
 test_bench_kafka.MESSAGES = {messages!r}
 print("ready", flush=True)
-n, started, ended = test_bench_kafka._plain_consume({bootstrap!r}, {topic!r}, {partitions!r},
-                                                    sys.stdin.readline, {gc_off!r})
-print(json.dumps([n, started, ended]))
+print(json.dumps(test_bench_kafka._plain_consume({bootstrap!r}, {topic!r}, {partitions!r},
+                                                sys.stdin.readline, {gc_off!r})))
 """
 
 
 def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int, ...]],
-                             gc_off: bool = False) -> tuple[int, float]:
+                             gc_off: bool = False) -> tuple[int, float, float]:
     """Plain consumers in processes of their own, one per partition group, started at
     once when all have imported: (records read, seconds from the first consumer's
-    creation to the last one's last record)."""
+    creation to the last one's last record, steady-state records per second: those
+    after each one's first chunk, from the first first chunk to the last record)."""
     bench = os.path.dirname(os.path.abspath(__file__))
     procs = [subprocess.Popen([sys.executable, "-c", _PEER_PROCESS.format(
         bench=bench, messages=MESSAGES, bootstrap=bootstrap, topic=topic, partitions=group,
@@ -161,8 +173,9 @@ def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int,
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return (sum(n for n, _, _ in results),
-            max(end for _, _, end in results) - min(start for _, start, _ in results))
+    end = max(r[2] for r in results)
+    return (sum(r[0] for r in results), end - min(r[1] for r in results),
+            sum(r[0] - r[4] for r in results) / (end - min(r[3] for r in results)))
 
 
 class _Processing(StreamingListener):
@@ -171,11 +184,13 @@ class _Processing(StreamingListener):
         self.batches = 0
         self.late = 0  # batches whose processing took longer than the interval
         self.max_scheduling_ms = 0
+        self.per_batch: list[tuple[int, int]] = []  # (records, processing ms)
 
     def onBatchCompleted(self, batchCompleted):
         info = batchCompleted.batchInfo()
         if info.numRecords():
             self.busy_ms += max(info.processingDelay(), 0)  # -1: not known
+            self.per_batch.append((info.numRecords(), max(info.processingDelay(), 0)))
             self.batches += 1
             self.max_scheduling_ms = max(self.max_scheduling_ms, info.schedulingDelay() or 0)
 
@@ -249,6 +264,42 @@ def test_direct_stream_word_count_client_reader(benchmark, loaded_topic, master:
     )
 
 
+def _steady_rate(processing: _Processing) -> float:
+    """Records per second of processing over the batches after the first."""
+    later = processing.per_batch[1:]
+    return sum(n for n, _ in later) / max(sum(ms for _, ms in later), 1) * 1000
+
+
+READERS = pytest.mark.parametrize("native", [True, False], ids=["native", "client"])
+
+
+@pytest.mark.benchmark(group="kafka-direct-wordcount-steady")
+@MASTERS
+@READERS
+def test_direct_stream_word_count_steady(benchmark, loaded_topic, master: str, native: bool,
+                                         monkeypatch) -> None:
+    """The backlog in batches of a quarter each (maxRatePerPartition at 1 s batches): the
+    rate over the batches after the first, once executors, consumers and imports are
+    warm -- against the peers' ``messages_per_s_steady``, the rate after their first
+    chunk."""
+    broker, topic, words = loaded_topic
+    if not native:
+        monkeypatch.setenv("FASTDSTREAM_KAFKA_NATIVE", "0")
+        monkeypatch.setattr(kafka_rdd, "NATIVE_READS", False)
+    rates: list[float] = []
+
+    def run() -> None:
+        processing = _Processing()
+        _stream_word_count(broker.bootstrap_servers, topic, words, 1.0, processing, master,
+                           {"spark.streaming.kafka.maxRatePerPartition":
+                            str(-(-MESSAGES // PARTITIONS // 4))})
+        rates.append(_steady_rate(processing))
+
+    benchmark.pedantic(run, rounds=2, iterations=1)
+    benchmark.extra_info.update(messages=MESSAGES,
+                                messages_per_s_steady=round(sum(rates) / len(rates)))
+
+
 # maxRatePerPartition per interval: 10 ms batches at 100k msg/s (the issue's stability
 # target), 100 ms and 1 s at 1M msg/s, so both read the backlog in many batches.
 RATE_CAPPED = [(0.01, 25_000), (0.1, 250_000), (1.0, 250_000)]
@@ -282,15 +333,20 @@ def test_peer_plain_confluent_kafka_loop(benchmark, loaded_topic, gc_off: bool) 
     broker, topic, _ = loaded_topic
     spans: list[float] = []
 
+    steady: list[float] = []
+
     def run() -> None:
-        n, started, ended = _plain_consume(broker.bootstrap_servers, topic, gc_off=gc_off)
+        n, started, ended, first, n_first = _plain_consume(broker.bootstrap_servers, topic,
+                                                           gc_off=gc_off)
         assert n == MESSAGES
         spans.append(ended - started)
+        steady.append((n - n_first) / (ended - first))
 
     benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info.update(messages=MESSAGES,
                                 messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
-                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)))
+                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)),
+                                messages_per_s_steady=round(sum(steady) / len(steady)))
 
 
 @pytest.mark.benchmark(group="kafka-direct-wordcount")
@@ -301,15 +357,20 @@ def test_peer_plain_loop_two_processes(benchmark, loaded_topic, gc_off: bool) ->
     groups = [tuple(range(0, PARTITIONS, 2)), tuple(range(1, PARTITIONS, 2))]
     spans: list[float] = []
 
+    steady: list[float] = []
+
     def run() -> None:
-        n, seconds = _plain_consume_processes(broker.bootstrap_servers, topic, groups, gc_off)
+        n, seconds, rate = _plain_consume_processes(broker.bootstrap_servers, topic, groups,
+                                                    gc_off)
         assert n == MESSAGES
         spans.append(seconds)
+        steady.append(rate)
 
     benchmark.pedantic(run, rounds=2, iterations=1)
     benchmark.extra_info.update(messages=MESSAGES,
                                 messages_per_s_wall=round(MESSAGES / benchmark.stats.stats.median),
-                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)))
+                                messages_per_s_processing=round(len(spans) * MESSAGES / sum(spans)),
+                                messages_per_s_steady=round(sum(steady) / len(steady)))
 
 
 _RSS_JOB = """
