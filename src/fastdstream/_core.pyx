@@ -14,7 +14,7 @@ partition_items) call user functions and hold it.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t, INT32_MAX
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memset, strlen
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.exc cimport PyErr_Clear

@@ -1,7 +1,8 @@
 """Offset-range reads by an executor's cached consumers, against the real broker: a
 consumer stays assigned across consecutive ranges, records it fetched past a range's
 end go to the next range and never into this one, and a range that starts elsewhere
-(a retry, a recomputed batch) is read from its own fromOffset."""
+(a retry, a recomputed batch) is read from its own fromOffset. Both read paths: the
+compiled core's librdkafka reader and confluent_kafka's Consumer."""
 
 from __future__ import annotations
 
@@ -19,13 +20,19 @@ from fastdstream.sources.kafka.direct_stream import executor_params
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def cache(kafka_broker):
+def range_params(kafka_broker) -> tuple[tuple[str, str], ...]:
     params = executor_params({"bootstrap.servers": kafka_broker.bootstrap_servers,
                               "group.id": f"reads-{uuid.uuid4().hex[:8]}"})
-    c = kafka_rdd.ConsumerCache(tuple(sorted(params.items())))
+    return tuple(sorted(params.items()))
+
+
+@pytest.fixture(params=[True, False], ids=["native", "client"])
+def cache(request, kafka_broker, monkeypatch):
+    monkeypatch.setattr(kafka_rdd, "NATIVE_READS", request.param)
+    c = kafka_rdd.ConsumerCache(range_params(kafka_broker))
     yield c
-    c.close()
+    assert all(c._consumers[key].native is request.param for key in c.partitions())
+    c.close()  # again after a test that closed it: a no-op
 
 
 def offsets(table) -> list[int]:
@@ -104,3 +111,162 @@ def test_a_partition_read_by_two_tasks_at_once_gets_a_second_consumer(
     assert offsets(results[0]) == list(range(10))
     assert cached.next_offset == 1  # the cached consumer was not touched
     assert cache._consumers[(topic, 0)] is cached and len(cache) == 1
+
+
+def read_both_ways(kafka_broker, source: OffsetRange, monkeypatch) -> list:
+    tables = []
+    for native in (True, False):
+        monkeypatch.setattr(kafka_rdd, "NATIVE_READS", native)
+        consumer = kafka_rdd.PartitionConsumer(range_params(kafka_broker), source.topic,
+                                               source.partition)
+        try:
+            assert consumer.native is native
+            tables.append(consumer.read(source, 30))
+        finally:
+            consumer.close()
+    return tables
+
+
+def test_the_native_reader_gives_the_client_s_records(kafka_broker, monkeypatch) -> None:
+    """Keys, null keys, tombstones, empty values and timestamps come out the same."""
+    topic = f"same-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    values = [b"v0", None, b"", "v\u00e9".encode(), b"x" * 5000] * 20
+    keys = [b"k", None, b"", None, b"key"] * 20
+    kafka_broker.produce(topic, values, keys=keys, partition=0)
+    native, client = read_both_ways(kafka_broker, OffsetRange(topic, 0, 3, 97), monkeypatch)
+    assert native.schema == client.schema == kafka_rdd.kafka_kernels.KAFKA_SCHEMA
+    assert native.to_pydict() == client.to_pydict()
+    assert native.column("value").to_pylist() == values[3:97]
+    assert native.column("key").to_pylist() == keys[3:97]
+    assert native.column("timestamp").null_count == 0
+
+
+def test_a_native_read_continues_in_a_new_chunk_at_the_binary_limit(
+        kafka_broker, monkeypatch) -> None:
+    topic = f"chunks-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"record-{i:03d}" for i in range(50)], partition=0)
+    monkeypatch.setattr(kafka_rdd, "_MAX_BINARY_BYTES", 100)  # 10 values of 10 bytes
+    monkeypatch.setattr(kafka_rdd, "NATIVE_READS", True)
+    consumer = kafka_rdd.PartitionConsumer(range_params(kafka_broker), topic, 0)
+    try:
+        table = consumer.read(OffsetRange(topic, 0, 5, 50), 30)
+    finally:
+        consumer.close()
+    assert offsets(table) == list(range(5, 50))
+    assert values(table) == [f"record-{i:03d}" for i in range(5, 50)]
+    assert [len(b) for b in table.to_batches()] == [10, 10, 10, 10, 5]
+
+
+def test_a_native_read_of_deleted_records_names_the_range(kafka_broker, monkeypatch) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    topic = f"gone-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [str(i) for i in range(10)])
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    for future in admin.delete_records([confluent_kafka.TopicPartition(topic, 0, 6)]).values():
+        future.result(timeout=30)
+    monkeypatch.setattr(kafka_rdd, "NATIVE_READS", True)
+    consumer = kafka_rdd.PartitionConsumer(range_params(kafka_broker), topic, 0)
+    try:
+        with pytest.raises(kafka_rdd.KafkaReadError,
+                           match=rf"reading OffsetRange\(topic: {topic}.*{topic}/0/offset 2"):
+            consumer.read(OffsetRange(topic, 0, 2, 8), 30)
+        assert consumer.next_offset is None
+        assert offsets(consumer.read(OffsetRange(topic, 0, 6, 10), 30)) == [6, 7, 8, 9]
+    finally:
+        consumer.close()
+
+
+def test_settings_only_confluent_kafka_knows_fall_back_to_it(kafka_broker) -> None:
+    params = dict(range_params(kafka_broker))
+    reader = kafka_rdd.kafka_kernels.native_reader(params, "t", 0)
+    assert reader is not None
+    reader.close()
+    params["not.a.librdkafka.setting"] = "1"
+    assert kafka_rdd.kafka_kernels.native_reader(params, "t", 0) is None
+
+
+def test_closing_the_consumers_during_a_read_ends_it_with_an_error(kafka_broker, cache) -> None:
+    """The executor stops while a task waits for records: the read fails, naming the
+    range, instead of reading from a closed client."""
+    topic = f"closing-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, ["r0"])
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            cache.read(OffsetRange(topic, 0, 0, 5), 60)  # records 1.. never come
+        except BaseException as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    while not (cache.partitions() and cache._consumers[(topic, 0)].in_use):
+        reader.join(0.01)
+    native = cache._consumers[(topic, 0)].native
+    cache.close()
+    reader.join(30)
+    assert not reader.is_alive()
+    assert isinstance(errors[0], kafka_rdd.KafkaReadError), errors
+    assert topic in str(errors[0])
+    if native:
+        assert "closed" in str(errors[0])
+
+
+def test_warmed_consumers_are_the_ones_their_ranges_read_with(kafka_broker, cache) -> None:
+    """An executor starts the consumers of the other ranges it will read while its first
+    task reads; their tasks then read without seeking."""
+    topic = f"warm-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=3)
+    for p in range(3):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(20)], partition=p)
+    ranges = [OffsetRange(topic, 0, 5, 20), OffsetRange(topic, 1, 0, 0),
+              OffsetRange(topic, 2, 3, 20)]
+    cache.warm(ranges)
+    assert sorted(cache.partitions()) == [(topic, 0), (topic, 2)]  # not the empty range
+    warmed = dict(cache._consumers)
+    assert warmed[(topic, 0)].next_offset == 5 and warmed[(topic, 2)].next_offset == 3
+    cache.warm(ranges)  # once only
+    assert dict(cache._consumers) == warmed
+    assert values(cache.read(ranges[2], 30)) == [f"p2-{i}" for i in range(3, 20)]
+    assert values(cache.read(ranges[0], 30)) == [f"p0-{i}" for i in range(5, 20)]
+    assert all(cache._consumers[key] is warmed[key] for key in warmed)
+
+
+def test_warming_more_partitions_than_the_cache_holds_is_skipped(
+        kafka_broker, cache, monkeypatch) -> None:
+    monkeypatch.setattr(kafka_rdd, "MAX_CACHED_CONSUMERS", 2)
+    cache.warm([OffsetRange("t", p, 0, 10) for p in range(3)])
+    assert len(cache) == 0
+
+
+def test_the_native_client_s_log_goes_to_logging() -> None:
+    """librdkafka's own log lines (here: the broker refuses the connection) reach the
+    ``fastdstream.kafka.client`` logger, as confluent_kafka's do, not stderr."""
+    import logging
+
+    seen = threading.Event()
+    lines: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            seen.set()
+
+    logger = logging.getLogger("fastdstream.kafka.client")
+    handler = Catch()
+    logger.addHandler(handler)
+    reader = kafka_rdd.kafka_kernels.native_reader(
+        {"bootstrap.servers": "127.0.0.1:1", "group.id": "logs"}, "t", 0)
+    try:
+        assert reader is not None
+        reader.assign(0)  # makes the client connect
+        assert seen.wait(30)
+        assert any("127.0.0.1:1" in line for line in lines), lines
+    finally:
+        reader.close()
+        logger.removeHandler(handler)

@@ -6,7 +6,11 @@ run in ``fastdstream._core``; these wrappers validate and convert arguments.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +24,8 @@ __all__ = [
     "merge_commits",
     "messages_to_arrow",
     "messages_until",
+    "native_chunk_to_arrow",
+    "native_reader",
     "plan_offset_ranges",
 ]
 
@@ -414,6 +420,10 @@ def _to_arrow(
             break
         start = stop
     dictionary = pa.array(topics, pa.string())
+    return _chunks_to_table(chunks, dictionary), stop
+
+
+def _chunks_to_table(chunks: list[Any], dictionary: pa.Array) -> pa.Table:
     batches = []
     for _, key, value, topic, partition, offset, (ts, ts_valid, ts_nulls) in chunks:
         rows = len(offset)
@@ -433,7 +443,7 @@ def _to_arrow(
             ),
         ]
         batches.append(pa.RecordBatch.from_arrays(columns, schema=KAFKA_SCHEMA))
-    return pa.Table.from_batches(batches, schema=KAFKA_SCHEMA), stop
+    return pa.Table.from_batches(batches, schema=KAFKA_SCHEMA)
 
 
 def _ends_range(message: object, until_offset: int) -> bool:
@@ -443,3 +453,65 @@ def _ends_range(message: object, until_offset: int) -> bool:
         return True
     offset = message.offset()  # type: ignore[attr-defined]
     return offset is None or offset >= until_offset
+
+
+# -- offset ranges read straight from librdkafka ------------------------------------------
+
+_rdkafka_state: list[bool] = []  # [located?] once tried
+
+
+def _locate_rdkafka() -> bool:
+    """Hand the compiled core the functions of the librdkafka confluent_kafka loaded."""
+    import confluent_kafka.cimpl as cimpl  # loads librdkafka
+
+    path = None
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                name = line.rsplit(None, 1)[-1]
+                if "librdkafka" in name.rsplit("/", 1)[-1] and name.startswith("/"):
+                    path = name
+                    break
+    except OSError:
+        return False
+    if path is None:
+        return False
+    lib = ctypes.CDLL(path)  # the loaded library again (dlopen of the same file)
+    version = lib.rd_kafka_version
+    version.restype = ctypes.c_int
+    if version() != cimpl.libversion()[1]:
+        return False
+    addresses = []
+    for name in _core.rdkafka_symbols():
+        function = getattr(lib, f"rd_kafka_{name}", None)
+        if function is None:
+            return False
+        addresses.append(ctypes.cast(function, ctypes.c_void_p).value)
+    _core.init_rdkafka(addresses, logging.getLogger("fastdstream.kafka.client"))
+    # librdkafka's threads must not call into an interpreter that is going away.
+    atexit.register(_core.stop_rdkafka_logging)
+    return True
+
+
+def native_reader(settings: dict[str, str], topic: str, partition: int) -> Any | None:
+    """A consumer of one partition that reads offset ranges into Arrow buffers without a
+    Python object per record (``_core.NativeRangeReader``), or None where it cannot be
+    made: librdkafka not found, or a setting librdkafka itself does not know (one that
+    only confluent_kafka understands); the caller then reads through confluent_kafka.
+    """
+    if not _rdkafka_state:
+        try:
+            _rdkafka_state.append(_locate_rdkafka())
+        except (OSError, AttributeError, ValueError):
+            _rdkafka_state.append(False)
+    if not _rdkafka_state[0]:
+        return None
+    try:
+        return _core.NativeRangeReader(sorted(settings.items()), topic, partition)
+    except ValueError:
+        return None
+
+
+def native_chunk_to_arrow(buffers: Any, topic: str) -> pa.Table:
+    """The table of one ``NativeRangeReader.read`` chunk (schema :data:`KAFKA_SCHEMA`)."""
+    return _chunks_to_table([buffers], pa.array([topic], pa.string()))

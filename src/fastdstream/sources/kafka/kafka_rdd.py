@@ -4,6 +4,13 @@ The executor consumes ``[fromOffset, untilOffset)`` of its partition with a
 consumer of its own (``auto.offset.reset=error``: a range that vanished is an
 error naming topic/partition/offset, never a silent jump), turns the messages
 into Arrow columns in the compiled core, and decodes them as the stream asked.
+
+The consumer is the compiled core's ``NativeRangeReader`` where it can be: the
+librdkafka that confluent_kafka ships, driven directly, copying each record from the
+client's message into the Arrow buffers without the GIL and without a Python object
+per record. Otherwise (library not found, a setting only confluent_kafka knows,
+``FASTDSTREAM_KAFKA_NATIVE=0``) confluent_kafka's ``Consumer`` and
+:func:`read_offset_range`.
 """
 
 from __future__ import annotations
@@ -11,11 +18,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import pyarrow as pa
 
+from fastdstream import _core
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.explain import EITHER, TABLES, Form, rows_from
 from fastdstream.engine.rdd import RDD
@@ -258,8 +267,12 @@ class KafkaRDD(RDD):
         return list(self._ranges)
 
     def _build_partition_fn(self) -> Callable[[TaskContext, int], Any]:
+        # Where each range is meant to be read, so an executor can start the consumers
+        # of the other ranges it will read (see ConsumerCache.warm).
+        locations = tuple(self._input_location(i) for i in range(len(self._ranges)))
         return partial(_read_partition, tuple(sorted(self._executor_params.items())),
-                       self._ranges, self._decoding, self._poll_timeout_s, self._sizes)
+                       self._ranges, locations, self._decoding, self._poll_timeout_s,
+                       self._sizes)
 
     def _input_location(self, split: int) -> str | None:
         # A Kafka partition is read by the same executor batch after batch (Spark's
@@ -277,10 +290,15 @@ class KafkaRDD(RDD):
 
 
 def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRange, ...],
-                    decoding: Decoding, poll_timeout_s: float, sizes: Accumulator[Any] | None,
+                    locations: tuple[str | None, ...], decoding: Decoding,
+                    poll_timeout_s: float, sizes: Accumulator[Any] | None,
                     tc: TaskContext, split: int) -> Any:
     source = ranges[split]
-    records = executor_consumers(tc, params).read(source, poll_timeout_s)
+    consumers = executor_consumers(tc, params)
+    here = tc.executor.executor_id
+    consumers.warm(r for i, (r, where) in enumerate(zip(ranges, locations, strict=True))
+                   if i != split and where in (None, here))
+    records = consumers.read(source, poll_timeout_s)
     if sizes is not None and records.num_rows:
         sizes.add({(source.topic, source.partition): (records.num_rows, records.nbytes)})
     return decoding.apply(records)
@@ -310,6 +328,12 @@ RANGE_READ_SETTINGS = {
 # Records asked of the client per consume() call: large enough that the per-call cost
 # vanishes, small enough that the transient Message objects stay a few MB.
 CONSUME_CHUNK = 20_000
+# Whether executors read through the compiled core's librdkafka reader when they can
+# (FASTDSTREAM_KAFKA_NATIVE=0: confluent_kafka's Consumer, e.g. to compare the two).
+NATIVE_READS = os.environ.get("FASTDSTREAM_KAFKA_NATIVE", "1") != "0"
+# How long one native read waits for records before it checks the position and timeout.
+NATIVE_WAIT_MS = 500
+_MAX_BINARY_BYTES = 2**31 - 1
 
 
 def executor_consumers(tc: TaskContext, params: tuple[tuple[str, str], ...]) -> ConsumerCache:
@@ -342,6 +366,41 @@ class ConsumerCache:
         with self._lock:
             return list(self._consumers)
 
+    def warm(self, sources: Iterable[OffsetRange]) -> None:
+        """Start consumers, assigned at their ``fromOffset``, for ranges this executor will
+        read next that it has no consumer for yet (the first batch, a new partition):
+        the client connects and fetches in its own threads while this task reads, and
+        the range's own task finds its records queued."""
+        with self._lock:
+            missing = [s for s in sources if s.count() and not self._closed
+                       and (s.topic, s.partition) not in self._consumers]
+            if len(missing) + len(self._consumers) > MAX_CACHED_CONSUMERS:
+                return  # they would evict each other before their tasks come
+        for source in missing:
+            consumer = PartitionConsumer(self._params, source.topic, source.partition)
+            consumer.seek(source.fromOffset)
+            evicted: list[PartitionConsumer] = []
+            with self._lock:
+                key = (source.topic, source.partition)
+                if self._closed or key in self._consumers:
+                    evicted.append(consumer)  # a task made one meanwhile
+                else:
+                    evicted.extend(self._insert(key, consumer))
+            for old in evicted:
+                old.close()
+
+    def _insert(self, key: tuple[str, int], consumer: PartitionConsumer
+                ) -> list[PartitionConsumer]:
+        """Cache ``consumer`` (lock held); returns the idle ones evicted beyond the cap."""
+        self._consumers[key] = consumer
+        evicted = []
+        while len(self._consumers) > MAX_CACHED_CONSUMERS:
+            idle = next((k for k, c in self._consumers.items() if not c.in_use), None)
+            if idle is None:
+                break
+            evicted.append(self._consumers.pop(idle))
+        return evicted
+
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         """Read exactly ``source`` as an Arrow table of records (see :func:`read_offset_range`)."""
         if source.count() == 0:
@@ -355,12 +414,7 @@ class ConsumerCache:
             cached = consumer is None or not consumer.in_use
             if consumer is None:
                 consumer = PartitionConsumer(self._params, *key)
-                self._consumers[key] = consumer
-                while len(self._consumers) > MAX_CACHED_CONSUMERS:
-                    idle = next((k for k, c in self._consumers.items() if not c.in_use), None)
-                    if idle is None:
-                        break
-                    evicted.append(self._consumers.pop(idle))
+                evicted = self._insert(key, consumer)
             elif consumer.in_use:
                 consumer = PartitionConsumer(self._params, *key)
             else:
@@ -399,34 +453,100 @@ class PartitionConsumer:
         settings: dict[str, Any] = dict(params)
         for name, value in RANGE_READ_SETTINGS.items():
             settings.setdefault(name, value)
-        settings["logger"] = _kafka_log
         self.topic = topic
         self.partition = partition
         self.in_use = False
         self.next_offset: int | None = None
         self._leftover: list[Any] = []
-        self._consumer = confluent_kafka.Consumer(settings)
+        # librdkafka driven from the compiled core where it can be (no Python object per
+        # record, no GIL held while reading), else confluent_kafka's Consumer.
+        self._native = (kafka_kernels.native_reader(settings, topic, partition)
+                        if NATIVE_READS else None)
+        self._consumer: confluent_kafka.Consumer | None = None
+        if self._native is None:
+            settings["logger"] = _kafka_log
+            self._consumer = confluent_kafka.Consumer(settings)
+
+    @property
+    def native(self) -> bool:
+        """Whether this consumer reads through the compiled core's librdkafka reader."""
+        return self._native is not None
 
     def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already closed
-            self._consumer.close()
+        if self._native is not None:
+            self._native.close()
+        else:
+            with contextlib.suppress(RuntimeError):  # already closed
+                self._consumer.close()  # type: ignore[union-attr]
+
+    def seek(self, offset: int) -> None:
+        """Assign the consumer at ``offset``, dropping what it had fetched; it starts
+        fetching from there in the client's threads."""
+        self._leftover = []
+        self.next_offset = None
+        if self._native is not None:
+            self._native.assign(offset)
+        else:
+            self._consumer.assign([confluent_kafka.TopicPartition(  # type: ignore[union-attr]
+                self.topic, self.partition, offset)])
+        self.next_offset = offset
 
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         try:
             if self.next_offset != source.fromOffset:
-                self._leftover = []
-                self._consumer.assign([confluent_kafka.TopicPartition(
-                    source.topic, source.partition, source.fromOffset)])
-                self.next_offset = source.fromOffset
-            table, self._leftover = read_offset_range(
-                self._consumer, source, poll_timeout_s, self._leftover)
+                self.seek(source.fromOffset)
+            if self._native is not None:
+                table = read_offset_range_native(self._native, source, poll_timeout_s)
+            else:
+                table, self._leftover = read_offset_range(
+                    self._consumer, source, poll_timeout_s, self._leftover)  # type: ignore[arg-type]
             self.next_offset = source.untilOffset
             return table
+        except RuntimeError as exc:
+            # The client was closed under the read (the executor stops).
+            self.next_offset = None
+            self._leftover = []
+            raise KafkaReadError(f"reading {source}: {exc}") from exc
         except BaseException:
             # Where the consumer stands is not known: the next read seeks.
             self.next_offset = None
             self._leftover = []
             raise
+
+
+def read_offset_range_native(reader: Any, source: OffsetRange, poll_timeout_s: float
+                             ) -> pa.Table:
+    """Read exactly ``source`` with a ``NativeRangeReader`` assigned at ``fromOffset`` (or
+    holding the records that follow the previous range); what it fetched past
+    ``untilOffset`` stays in it for the next range."""
+    tables: list[pa.Table] = []
+    next_offset = source.fromOffset
+    last_progress = time.monotonic()
+    while next_offset < source.untilOffset:
+        status, buffers, error = reader.read(next_offset, source.untilOffset,
+                                             NATIVE_WAIT_MS, _MAX_BINARY_BYTES)
+        if buffers[0]:
+            tables.append(kafka_kernels.native_chunk_to_arrow(buffers, source.topic))
+            next_offset = int(buffers[5][-1]) + 1
+            last_progress = time.monotonic()
+        if status == _core.RANGE_ERROR:
+            raise KafkaReadError(f"reading {source}: {error[1]} (at {source.topic}/"
+                                 f"{source.partition}/offset {next_offset})")
+        if status == _core.RANGE_DONE:
+            break
+        if status == _core.RANGE_FULL:
+            continue
+        # Nothing within the wait. Transaction markers occupy offsets no record has:
+        # the position tells.
+        if reader.position() >= source.untilOffset:
+            break
+        if time.monotonic() - last_progress > poll_timeout_s:
+            raise KafkaReadError(
+                f"reading {source}: no record after offset {next_offset} within "
+                f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
+                f"is the broker reachable?"
+            )
+    return _concat(tables)
 
 
 # The cyclic GC would walk every Message object a consume() call allocates (they are
