@@ -170,3 +170,34 @@ def test_restore_rebuilds_the_batches_of_a_direct_kafka_stream(streaming) -> Non
     assert stream._checkpoint_data.snapshot() == saved[stream._id]
     with pytest.raises(ValueError, match="not a list of offset ranges"):
         streaming.ssc._graph.restore_checkpoint_data({stream._id: {3000: ["a.txt"]}})
+
+
+def test_a_writer_running_behind_never_deletes_what_a_kept_checkpoint_refers_to(
+        streaming, tmp_path: Path) -> None:
+    # The checkpoint writer runs behind the batches: here twenty checkpoints are taken
+    # (each referring to the stream's checkpointed RDDs of the last three batches) before
+    # the first is written. Once it is, the files it refers to must stay: it is the one
+    # a driver killed now recovers from.
+    sc = streaming.sc
+    sc.setCheckpointDir(str(tmp_path / "rdds"))
+    stream = streaming.ssc.queueStream([], default=[0])
+    data = stream._checkpoint_data
+    referred: dict[int, dict[int, str]] = {}
+    for t in range(1000, 21000, 1000):
+        rdd = sc.parallelize([t], 1)
+        rdd.checkpoint()
+        rdd.count()
+        with stream._generated_lock:
+            stream._generated[t] = rdd
+            stream._generated.pop(t - 3000, None)  # the stream forgets older batches
+        data.update_files(t)
+        referred[t] = dict(data.files)
+    assert all(len(files) == min(3, t // 1000) for t, files in referred.items())
+    for written in range(1000, 21000, 1000):
+        data.cleanup_files(written)
+        # The last CHECKPOINTS_KEPT written and every one still queued can be read back.
+        for t in range(max(1000, written - 4000), 21000, 1000):
+            missing = [p for p in referred[t].values() if not os.path.isdir(p)]
+            assert not missing, f"after writing {written}: checkpoint {t} refers to {missing}"
+    # What no kept checkpoint refers to is deleted.
+    assert not os.path.isdir(referred[2000][1000])

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,11 +50,14 @@ class DStreamCheckpointData:
         self.data: dict[int, Any] = {}
         # The checkpointed RDDs' directories as the last update_files saw them (replaced,
         # never changed in place), every one known (to delete when no longer needed), and
-        # per checkpoint taken the oldest batch time its files go back to.
+        # per checkpoint taken (its time) the oldest batch time its files go back to. A
+        # checkpoint's entry stays while the checkpoint may be read back: while it is
+        # queued (the writer runs behind), and until CHECKPOINTS_KEPT newer ones are
+        # written. (Counting updates instead let a writer running ten updates behind
+        # delete the files of the checkpoint it had just written.)
         self.files: dict[int, str] = {}
         self._all_files: dict[int, str] = {}
-        # Two updates per batch (generated, completed) share one checkpoint file.
-        self._oldest_file_times: deque[int] = deque(maxlen=2 * CHECKPOINTS_KEPT)
+        self._oldest_file_times: dict[int, int] = {}
 
     @property
     def stream_id(self) -> int:
@@ -106,7 +108,9 @@ class DStreamCheckpointData:
         self.files = files
         self._all_files.update(files)
         if files:
-            self._oldest_file_times.append(min(files))
+            # Two updates per batch (generated, completed) share one checkpoint file.
+            oldest = self._oldest_file_times.get(time_ms, min(files))
+            self._oldest_file_times[time_ms] = min(oldest, min(files))
 
     def cleanup_files(self, time_ms: int) -> None:
         """Delete RDD checkpoint directories no kept streaming checkpoint refers to.
@@ -116,9 +120,12 @@ class DStreamCheckpointData:
         time_ms : int
             Time of the checkpoint just written (ms).
         """
+        written = sorted(t for t in self._oldest_file_times if t <= time_ms)
+        for t in written[:-CHECKPOINTS_KEPT]:
+            del self._oldest_file_times[t]
         if not self._oldest_file_times:
             return
-        oldest_needed = min(self._oldest_file_times)
+        oldest_needed = min(self._oldest_file_times.values())
         stream = self._stream
         with stream._generated_lock:
             in_use = set(stream._generated)
@@ -147,6 +154,10 @@ class DStreamCheckpointData:
                 stream._generated[t] = rdd
         self.files = dict(files)
         self._all_files.update(files)
+        if files:
+            # The checkpoint read back stays among the kept ones until newer ones replace
+            # it (its time is at least its newest file's).
+            self._oldest_file_times[max(files)] = min(files)
 
     def restore(self) -> None:
         """Rebuild the stream's state from ``data`` after a recovery.
