@@ -20,9 +20,9 @@ before it (scheduling delay under the interval), the receiver took in at least 8
 the lines offered and the sender kept to its schedule. The ramp stops after the first
 unstable step; the figure is the rate of the last stable one (``extra_info``:
 ``stable_lines_per_s`` per engine, the ratios, and every step's delays). Beside it,
-``lines_per_processing_s`` (the best step's lines per second of batch processing
-time, the unstable step's batches awaited) gives a ratio also where a loaded machine
-keeps a job from any stable step.
+``lines_per_processing_s`` (lines per second of batch processing time over the
+judged steps, the unstable step's batches awaited) gives a ratio also where a loaded
+machine keeps a job from any stable step.
 
 Run: ``make bench`` or ``pytest bench/test_bench_pyspark.py --benchmark-only -s``.
 ``FASTDSTREAM_BENCH_RAMP_START`` (default 25000), ``FASTDSTREAM_BENCH_RAMP_MAX``
@@ -273,12 +273,14 @@ def ramp(lines: Lines, python: str, engine: str, master: str, program: str
     stable = [s.rate for s in judged if s.stable]
     words = sum(b.get("words", 0) for b in job.batches.values())
     assert words > 0, f"{engine} counted no words"
-    # Lines per second of processing time, the best step's (or, where no judged batch
-    # finished, all finished batches', warm-up included): a figure also for a job that
-    # no step kept stable (a loaded machine), though not the target's.
-    everything = Step(0, 0.0, 0.0, 0.0, batches=list(job.batches.values()))
-    capacity = max([s.lines_per_processing_s() for s in judged]
-                   + [everything.lines_per_processing_s()])
+    # Lines per second of processing time over the judged steps' batches (weighted by
+    # lines, so the busiest steps count most), or where none of them finished, over
+    # every finished batch, warm-up included: a figure also for a job that no step
+    # kept stable (a loaded machine), though not the target's.
+    judged_batches = Step(0, 0.0, 0.0, 0.0, batches=[b for s in judged for b in s.batches])
+    capacity = (judged_batches.lines_per_processing_s()
+                or Step(0, 0.0, 0.0, 0.0, batches=list(job.batches.values()))
+                .lines_per_processing_s())
     return {"engine": engine, "master": master, "warmed_up": warmed_up,
             "stable_lines_per_s": max(stable, default=0),
             "lines_per_processing_s": round(capacity),
