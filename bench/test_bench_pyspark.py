@@ -12,7 +12,7 @@ lines, one after the other in the same run:
   ``local-cluster[2,1,1024]`` (plain-Python functions get both cores in processes).
 
 The offered rate climbs a ladder (``RAMP_START`` lines/s, times 1.5 a step, each step
-``RAMP_STEP_SECONDS`` long, after a warm-up at 10,000 lines/s that lasts until two
+``RAMP_STEP_SECONDS`` long, after a warm-up at 5,000 lines/s that lasts until two
 batches in a row kept within the interval), sent in 20 slices a
 second. A step is stable, as Spark's guide defines it, when the 1 s batches that lie
 wholly within it were each processed within the interval and none waited for the one
@@ -25,7 +25,7 @@ judged steps, the unstable step's batches awaited) gives a ratio also where a lo
 machine keeps a job from any stable step.
 
 Run: ``make bench`` or ``pytest bench/test_bench_pyspark.py --benchmark-only -s``.
-``FASTDSTREAM_BENCH_RAMP_START`` (default 25000), ``FASTDSTREAM_BENCH_RAMP_MAX``
+``FASTDSTREAM_BENCH_RAMP_START`` (default 10000), ``FASTDSTREAM_BENCH_RAMP_MAX``
 (default 6000000) and ``FASTDSTREAM_BENCH_RAMP_STEP_SECONDS`` (default 3) set the ramp;
 ``FASTDSTREAM_BENCH_PEERS_PYTHON`` the peers' interpreter.
 """
@@ -54,12 +54,12 @@ ROOT = Path(__file__).resolve().parent.parent
 JOB = Path(__file__).resolve().parent / "pyspark_wordcount_job.py"
 PEERS_PYTHON = os.environ.get("FASTDSTREAM_BENCH_PEERS_PYTHON",
                               str(ROOT / ".venv-peers" / "bin" / "python"))
-RAMP_START = int(os.environ.get("FASTDSTREAM_BENCH_RAMP_START", "25000"))
+RAMP_START = int(os.environ.get("FASTDSTREAM_BENCH_RAMP_START", "10000"))
 RAMP_MAX = int(os.environ.get("FASTDSTREAM_BENCH_RAMP_MAX", "6000000"))
 STEP_SECONDS = float(os.environ.get("FASTDSTREAM_BENCH_RAMP_STEP_SECONDS", "3"))
 INTERVAL = 1.0
 SLICES = 20  # sends a second
-WARMUP_RATE = 10_000  # lines/s until the job runs steadily
+WARMUP_RATE = 5_000  # lines/s until the job runs steadily
 WARMUP_SECONDS = 60
 CYCLE_LINES = 1_000_000  # the lines sent go round this buffer
 
