@@ -33,12 +33,15 @@ test: venv browser
 wordcount: venv
 	$(VENV)/bin/fastdstream example network_wordcount $(ARGS)
 
-# The latency benchmark's peers, Quix Streams and Bytewax, in a venv of their own: Quix
-# pins an older confluent-kafka, which must not replace the one fastdstream is measured on.
+# The benchmarks' peers in a venv of their own: Quix Streams and Bytewax (latency; Quix
+# pins an older confluent-kafka, which must not replace the one fastdstream is measured on)
+# and PySpark 3.5 (pyspark.streaming's DStream, on the machine's Java 17; the
+# socket word count is measured against it side by side).
 PEERS := .venv-peers
 $(PEERS)/.installed: Makefile
 	$(PYTHON) -m venv $(PEERS)
-	$(PEERS)/bin/python -m pip install --quiet numpy "quixstreams>=3.20" "bytewax>=0.21"
+	$(PEERS)/bin/python -m pip install --quiet numpy "quixstreams>=3.20" "bytewax>=0.21" \
+	  "pyspark>=3.5,<3.6"
 	touch $@
 
 bench: venv $(PEERS)/.installed

@@ -18,7 +18,13 @@ from libc.string cimport memcmp, memcpy, memset, strlen
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_GetItemWithError
 from cpython.exc cimport PyErr_Clear
-from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.list cimport PyList_GET_ITEM
+from cpython.long cimport (
+    PyLong_AsLongLongAndOverflow,
+    PyLong_AsSsize_t,
+    PyLong_CheckExact,
+    PyLong_FromLongLong,
+)
 from cpython.object cimport PyObject
 
 import numpy as np

@@ -532,12 +532,16 @@ def combine_rows(rows, create, merge_value, dict combiners not None):
     A key not yet in the dict gets ``create(value)`` (the value itself when ``create``
     is None); a key already there gets ``merge_value(combiner, value)``. Each row makes
     exactly one of the two calls, once. ``operator.add`` as ``merge_value`` is applied
-    as ``combiner + value`` without the call. Returns the number of rows.
+    as ``combiner + value`` without the call; with ``create`` None too and an empty
+    dict (reduceByKey(add)'s map side), int values are summed in int64 slots as long
+    as that gives Python's result (see ``_sum_rows``). Returns the number of rows.
     """
     cdef PyObject* found
     cdef Py_ssize_t n = 0
     cdef bint first_is_value = create is None
     cdef bint add = merge_value is _ADD
+    if first_is_value and add and not combiners:
+        return _sum_rows(rows, combiners)
     for row in rows:
         k, v = row
         found = PyDict_GetItemWithError(combiners, k)
@@ -549,6 +553,71 @@ def combine_rows(rows, create, merge_value, dict combiners not None):
             combiners[k] = merge_value(<object>found, v)
         n += 1
     return n
+
+
+# Marks a slot whose combiner is the int64 in ``sums`` (None is a value like any other).
+cdef object _IN_SUMS = object()
+
+
+cdef Py_ssize_t _sum_rows(rows, dict combiners) except -1:
+    """combine_rows for reduceByKey(add) into an empty dict: a key's int values are
+    summed in an int64 slot (one dict probe a row, no int object made per row); a key
+    whose value is no int, or whose sum would leave int64, continues as Python's ``+``
+    on objects, so every result is what ``combiner + value`` gives. Keys keep the order
+    they were first seen in."""
+    cdef dict slots = {}  # key -> its slot number
+    cdef list objects = []  # slot -> _IN_SUMS while its sum is in ``sums``, else the combiner
+    cdef int64_t* sums = NULL
+    cdef int64_t* grown
+    cdef Py_ssize_t capacity = 0, nslots = 0, n = 0, slot
+    cdef PyObject* found
+    cdef long long x
+    cdef int64_t total
+    cdef int overflow
+    try:
+        for row in rows:
+            k, v = row
+            found = PyDict_GetItemWithError(slots, k)
+            if found is NULL:  # (an error from the key's __hash__/__eq__ is raised)
+                if nslots == capacity:
+                    capacity = max(64, 2 * capacity)
+                    grown = <int64_t*>realloc(sums, capacity * sizeof(int64_t))
+                    if grown is NULL:
+                        raise MemoryError()
+                    sums = grown
+                slots[k] = nslots
+                overflow = 1
+                if PyLong_CheckExact(v):
+                    x = PyLong_AsLongLongAndOverflow(v, &overflow)
+                if overflow:
+                    objects.append(v)
+                else:
+                    sums[nslots] = x
+                    objects.append(_IN_SUMS)
+                nslots += 1
+            else:
+                slot = PyLong_AsSsize_t(<object>found)
+                if PyList_GET_ITEM(objects, slot) == <PyObject*>_IN_SUMS:
+                    overflow = 1
+                    if PyLong_CheckExact(v):
+                        x = PyLong_AsLongLongAndOverflow(v, &overflow)
+                    if not overflow:
+                        total = sums[slot]
+                        if not fds_add_i64(&total, x):
+                            sums[slot] = total
+                            n += 1
+                            continue
+                    objects[slot] = PyLong_FromLongLong(sums[slot]) + v
+                else:
+                    objects[slot] = objects[slot] + v
+            n += 1
+        for k, slot_obj in slots.items():
+            slot = slot_obj
+            combiner = objects[slot]
+            combiners[k] = PyLong_FromLongLong(sums[slot]) if combiner is _IN_SUMS else combiner
+        return n
+    finally:
+        free(sums)
 
 
 # -- pass 1 + 2 in one call: sum -----------------------------------------------------

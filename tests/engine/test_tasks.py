@@ -74,6 +74,31 @@ def test_combine_rows_add_and_first_value(pairs: list[tuple[str, int]]) -> None:
     assert ours == dict(expected)
 
 
+numbers = st.one_of(
+    st.integers(-5, 5),
+    st.integers(-(2**70), 2**70),
+    st.integers(2**63 - 3, 2**63 + 3),  # at the edge of the int64 sums
+    st.integers(-(2**63) - 3, -(2**63) + 3),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from("abc"), numbers), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_combine_rows_add_is_python_s_plus(pairs: list[tuple[str, Any]]) -> None:
+    """reduceByKey(add) into an empty dict sums ints in int64 slots: every combiner
+    must still be exactly ``combiner + value`` (type included), in first-seen order,
+    whatever the values and however large the sums."""
+    ours: dict[str, Any] = {}
+    assert _core.combine_rows(iter(pairs), None, operator.add, ours) == len(pairs)
+    expected: dict[str, Any] = {}
+    for k, v in pairs:
+        expected[k] = expected[k] + v if k in expected else v
+    assert list(ours.items()) == list(expected.items())
+    assert [type(c) for c in ours.values()] == [type(c) for c in expected.values()]
+
+
 def test_combine_rows_errors_are_python_s() -> None:
     with pytest.raises(ValueError, match="unpack"):
         _core.combine_rows([("a", 1, 2)], None, operator.add, {})
@@ -81,6 +106,10 @@ def test_combine_rows_errors_are_python_s() -> None:
         _core.combine_rows([([1], 1)], None, operator.add, {})
     with pytest.raises(TypeError, match="unsupported operand"):
         _core.combine_rows([("a", 1), ("a", "x")], None, operator.add, {})
+    with pytest.raises(TypeError, match="unsupported operand"):  # None + 1
+        _core.combine_rows([("a", None), ("a", 1)], None, operator.add, {})
+    with pytest.raises(TypeError, match="unsupported operand"):  # 1 + None
+        _core.combine_rows([("a", 1), ("a", None)], None, operator.add, {})
 
     def bad_merge(c: int, v: int) -> int:
         raise RuntimeError("from the user's function")
