@@ -12,27 +12,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
+import time
+from pathlib import Path
 
 from fastdstream import Context, StreamingContext
 from fastdstream.streaming.receiver.receiver import Receiver
 
 
 class FileLines(Receiver):
-    def __init__(self, path: str) -> None:
+    """Stores every line of ``path``, then writes the file ``stored`` (the receiver may
+    run on an executor, in another process: a file is what the driver can see)."""
+
+    def __init__(self, path: str, stored: str) -> None:
         super().__init__()
         self.path = path
-        self.stored = threading.Event()
+        self.stored = stored
 
     def onStart(self) -> None:
         with open(self.path, encoding="utf-8") as lines:
             self.store([line.rstrip("\n") for line in lines])
-        # Not the ready file yet: onStart runs inside ssc.start(), before start()
+        # Not the ready file yet: onStart may run inside ssc.start(), before start()
         # installs the signal handlers, and a SIGTERM sent in between ends the process
         # at once, nothing processed. The gap is a fraction of a millisecond unless the
-        # main thread stalls there (a loaded machine; on ray the block generator's first
-        # store to an actor competes for the GIL): 1 in 3 full runs on ray failed so.
-        self.stored.set()
+        # main thread stalls there (a loaded machine): 1 in 3 full runs on ray failed so.
+        Path(self.stored).touch()
 
     def onStop(self) -> None:
         pass
@@ -61,11 +64,12 @@ def main() -> None:
                 out.flush()
                 os.fsync(out.fileno())
 
-    receiver = FileLines(args.input)
-    ssc.receiverStream(receiver).foreachRDD(append)
+    stored = args.ready + ".stored"
+    ssc.receiverStream(FileLines(args.input, stored)).foreachRDD(append)
     ssc.start()
     # Every line received and the handlers in place: the test may send its signal.
-    receiver.stored.wait()
+    while not os.path.exists(stored):
+        time.sleep(0.01)  # the receiver's file, written in its own process or thread
     with open(args.ready + ".tmp", "w", encoding="utf-8"):
         pass
     os.replace(args.ready + ".tmp", args.ready)
