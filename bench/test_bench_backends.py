@@ -122,10 +122,19 @@ def test_empty_batch_overhead(benchmark, request: pytest.FixtureRequest, master:
         request.getfixturevalue("ray_session")
     benchmark.group = f"backend-batch-overhead-{partitions}p"
     streaming = ManualStreaming(batch_seconds=0.01, master=master)
+    driver_cpu_ms = time_empty_batches(benchmark, streaming, partitions,
+                                       rounds=max(20, 800 // partitions))
+    benchmark.extra_info.update(master=master, partitions=partitions,
+                                driver_cpu_ms=driver_cpu_ms)
+
+
+def time_empty_batches(benchmark, streaming: ManualStreaming, partitions: int, rounds: int,
+                       warmup: int = 10) -> float:
+    """Time one empty batch of ``partitions`` partitions at a time through ``streaming``
+    (stopped at the end); return the driver process's CPU ms per batch."""
     empty = streaming.sc.parallelize([], partitions)
     streaming.ssc.queueStream([], default=empty).foreachRDD(lambda rdd: rdd.count())
     streaming.start()
-    rounds, warmup = max(20, 800 // partitions), 10
     try:
         cpu = time.process_time()
         benchmark.pedantic(streaming.run_batches, args=(1,), rounds=rounds, iterations=1,
@@ -134,8 +143,7 @@ def test_empty_batch_overhead(benchmark, request: pytest.FixtureRequest, master:
     finally:
         streaming.stop()
     assert len(streaming.recorder.completed) >= rounds
-    benchmark.extra_info.update(master=master, partitions=partitions,
-                                driver_cpu_ms=round(cpu / (rounds + warmup) * 1000, 3))
+    return round(cpu / (rounds + warmup) * 1000, 3)
 
 
 @pytest.mark.benchmark(group="backend-batch-overhead-4p")

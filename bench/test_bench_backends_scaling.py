@@ -15,12 +15,12 @@ Run: ``pytest bench/test_bench_backends_scaling.py --benchmark-only``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from fastdstream.testing import ManualStreaming
+from test_bench_backends import time_empty_batches
 
 EXECUTORS = [1, 2, 4, 8]
 PARTITIONS = 16
@@ -52,17 +52,6 @@ def test_empty_batch_overhead_by_executors(benchmark, request: pytest.FixtureReq
         master, conf = f"local-cluster[{executors},1,1024]", {}
     benchmark.group = f"backend-batch-overhead-{executors}-executors"
     streaming = ManualStreaming(batch_seconds=0.01, master=master, conf=conf)
-    empty = streaming.sc.parallelize([], PARTITIONS)
-    streaming.ssc.queueStream([], default=empty).foreachRDD(lambda rdd: rdd.count())
-    streaming.start()
-    rounds, warmup = 50, 10
-    try:
-        cpu = time.process_time()
-        benchmark.pedantic(streaming.run_batches, args=(1,), rounds=rounds, iterations=1,
-                           warmup_rounds=warmup)
-        cpu = time.process_time() - cpu
-    finally:
-        streaming.stop()
-    assert len(streaming.recorder.completed) >= rounds
+    driver_cpu_ms = time_empty_batches(benchmark, streaming, PARTITIONS, rounds=50)
     benchmark.extra_info.update(master=master, executors=executors, partitions=PARTITIONS,
-                                driver_cpu_ms=round(cpu / (rounds + warmup) * 1000, 3))
+                                driver_cpu_ms=driver_cpu_ms)
