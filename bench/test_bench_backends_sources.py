@@ -22,9 +22,7 @@ Run: ``pytest bench/test_bench_backends_sources.py --benchmark-only``
 
 from __future__ import annotations
 
-import operator
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -34,7 +32,6 @@ import test_bench_backends as backends
 import test_bench_kafka as kafka_bench
 from fastdstream import Context, StreamingContext
 from fastdstream.conf import RECEIVER_ON_EXECUTORS
-from fastdstream.kafka import KafkaUtils
 from fastdstream.testing.line_server import LineServer
 
 # The fixtures of the two suites this one puts together, used here by name: the same
@@ -53,30 +50,6 @@ def context(request: pytest.FixtureRequest) -> Iterator[Context]:
         yield sc
 
 
-def _kafka_word_count(sc: Context, bootstrap: str, topic: str, words: int, interval: float,
-                      processing: kafka_bench._Processing) -> None:
-    done = threading.Event()
-    counted = [0]
-
-    def add(rdd) -> None:
-        counted[0] += sum(n for _, n in rdd.collect())
-        if counted[0] >= words:
-            done.set()
-
-    ssc = StreamingContext(sc, interval)
-    ssc.addStreamingListener(processing)
-    stream = KafkaUtils.createDirectStream(
-        ssc, [topic], {"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
-                       "auto.offset.reset": "earliest"})
-    stream.map(operator.itemgetter(1)).flatMap(str.split).countByValue().foreachRDD(add)
-    ssc.start()
-    try:
-        assert done.wait(600), f"counted {counted[0]} of {words} words"
-    finally:
-        ssc.stop(stopSparkContext=False)
-    assert counted[0] == words
-
-
 @pytest.mark.benchmark(group="backend-kafka-wordcount")
 @pytest.mark.parametrize("interval", [1.0, 0.1], ids=["1s", "100ms"])
 def test_kafka_word_count(benchmark, context: Context, loaded_topic, interval: float
@@ -84,7 +57,7 @@ def test_kafka_word_count(benchmark, context: Context, loaded_topic, interval: f
     broker, topic, words = loaded_topic
     processing = kafka_bench._Processing()
     rounds = 2
-    benchmark.pedantic(_kafka_word_count,
+    benchmark.pedantic(kafka_bench.count_words_on,
                        args=(context, broker.bootstrap_servers, topic, words, interval,
                              processing),
                        rounds=rounds, iterations=1)

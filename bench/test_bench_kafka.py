@@ -198,6 +198,19 @@ class _Processing(StreamingListener):
 def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
                        processing: _Processing, master: str = "local[2]",
                        conf: dict[str, str] | None = None) -> None:
+    sc = Context(master)
+    for key, value in (conf or {}).items():
+        sc.getConf().set(key, value)
+    try:
+        count_words_on(sc, bootstrap, topic, words, interval, processing)
+    finally:
+        sc.stop()
+
+
+def count_words_on(sc: Context, bootstrap: str, topic: str, words: int, interval: float,
+                   processing: _Processing) -> None:
+    """The columnar word count of ``topic`` from its beginning on ``sc`` (left running),
+    at batches of ``interval`` s, until ``words`` words are counted."""
     done = threading.Event()
     counted = [0]
 
@@ -206,9 +219,6 @@ def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
         if counted[0] >= words:
             done.set()
 
-    sc = Context(master)
-    for key, value in (conf or {}).items():
-        sc.getConf().set(key, value)
     ssc = StreamingContext(sc, interval)
     ssc.addStreamingListener(processing)
     stream = KafkaUtils.createDirectStream(
@@ -219,7 +229,7 @@ def _stream_word_count(bootstrap: str, topic: str, words: int, interval: float,
     try:
         assert done.wait(600), f"counted {counted[0]} of {words} words"
     finally:
-        ssc.stop()
+        ssc.stop(stopSparkContext=False)
     assert counted[0] == words
 
 
