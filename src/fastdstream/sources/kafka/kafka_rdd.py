@@ -541,12 +541,18 @@ def read_offset_range_native(reader: Any, source: OffsetRange, poll_timeout_s: f
         if reader.position() >= source.untilOffset:
             break
         if time.monotonic() - last_progress > poll_timeout_s:
-            raise KafkaReadError(
-                f"reading {source}: no record after offset {next_offset} within "
-                f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
-                f"is the broker reachable?"
-            )
+            raise _no_progress(source, next_offset, poll_timeout_s)
     return _concat(tables)
+
+
+def _no_progress(source: OffsetRange, next_offset: int, poll_timeout_s: float
+                 ) -> KafkaReadError:
+    """The error of a read that got no record for the whole poll timeout (both readers)."""
+    return KafkaReadError(
+        f"reading {source}: no record after offset {next_offset} within "
+        f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
+        f"is the broker reachable?"
+    )
 
 
 # The cyclic GC would walk every Message object a consume() call allocates (they are
@@ -620,11 +626,7 @@ def read_offset_range(consumer: confluent_kafka.Consumer, source: OffsetRange,
         if position >= source.untilOffset:
             break
         if time.monotonic() - last_progress > poll_timeout_s:
-            raise KafkaReadError(
-                f"reading {source}: no record after offset {next_offset} within "
-                f"{poll_timeout_s:.0f} s (spark.streaming.kafka.consumer.poll.ms); "
-                f"is the broker reachable?"
-            )
+            raise _no_progress(source, next_offset, poll_timeout_s)
     return _concat(tables), []
 
 
