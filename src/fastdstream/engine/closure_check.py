@@ -49,6 +49,7 @@ _TRUSTED_FILES = tuple(os.path.join(_PACKAGE, part) + os.sep for part in ("engin
 _MAX_SIGNATURES = 16  # per code object; more means captured values change every call
 _MAX_DEPTH = 6  # how deep the search for the culprit follows captured objects
 _MAX_ITEMS = 100  # elements of one container looked at in that search
+_DRIVER_ONLY = ("Context", "StreamingContext")  # named as a whole, not by a lock inside
 
 _verdicts: weakref.WeakKeyDictionary[Any, set[tuple[int, ...]]] = weakref.WeakKeyDictionary()
 _verdicts_lock = threading.Lock()
@@ -68,7 +69,7 @@ def check(operation: str, fn: Any) -> None:
     >>> check("RDD.map", lambda x: lock)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fastdstream.errors.TaskNotSerializableError: RDD.map: function <lambda> at ... captures 'lock' (_thread.lock), which cannot be serialized: ...
+    fastdstream.errors.TaskNotSerializableError: RDD.map: ... captures 'lock' (_thread.lock), ...
     """
     if fn is None or _exempt(fn):
         return
@@ -189,7 +190,9 @@ def _describe(fn: Any) -> str:
 def _type_name(value: Any) -> str:
     kind = type(value)
     module = kind.__module__
-    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+    if module in ("builtins", "__main__"):
+        return kind.__qualname__
+    return f"{module}.{kind.__qualname__}"
 
 
 def _render(path: list[str]) -> str:
@@ -213,12 +216,18 @@ def _culprit(obj: Any, path: list[str], depth: int, seen: set[int]
         error = serialization_error(child)
         if error is None:
             continue
-        if depth < _MAX_DEPTH:
+        if depth < _MAX_DEPTH and not _driver_only(child):
             deeper = _culprit(child, [*path, label], depth + 1, seen)
             if deeper is not None:
                 return deeper
         return [*path, label], child, error
     return None
+
+
+def _driver_only(obj: Any) -> bool:
+    """The contexts: named themselves, not by the lock somewhere inside them."""
+    kind = type(obj)
+    return kind.__name__ in _DRIVER_ONLY and kind.__module__.startswith("fastdstream.")
 
 
 def _children(obj: Any) -> Iterator[tuple[str, Any]]:

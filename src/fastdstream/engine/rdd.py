@@ -759,7 +759,8 @@ class RDD:
         [('a', (3, 2)), ('b', (3, 1))]
         >>> sc.stop()
         """
-        self._check("aggregateByKey", seqFunc, combFunc, partitionFunc, values={"zeroValue": zeroValue})
+        self._check("aggregateByKey", seqFunc, combFunc, partitionFunc,
+                    values={"zeroValue": zeroValue})
         return self.combineByKey(
             lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc, numPartitions,
             partitionFunc,
