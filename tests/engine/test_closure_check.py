@@ -245,3 +245,21 @@ def test_the_library_wrappers_are_not_blamed(local_sc):
         local_sc.parallelize([1], 1).keyBy(key)
     assert str(info.value).startswith("RDD.keyBy: function test_the_library_wrappers_are_"
                                       "not_blamed.<locals>.key at test_closure_check.py:")
+
+
+class Refuses:
+    """Says itself why it cannot be pickled; what it holds is not the reason."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __reduce__(self):
+        raise TypeError("Refuses is never shipped")
+
+
+def test_an_object_that_refuses_itself_is_the_culprit(local_sc):
+    refuses = Refuses()
+    with pytest.raises(TaskNotSerializableError,
+                       match=r"captures 'refuses' \(.*Refuses\), which cannot be serialized: "
+                             r"Refuses is never shipped"):
+        local_sc.parallelize([1], 1).map(lambda x: refuses and x)

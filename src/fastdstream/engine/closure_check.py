@@ -257,11 +257,18 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
             if i >= _MAX_ITEMS:
                 break
             yield f"[{i}]", value
-    else:
+    elif _pickled_by_attributes(type(obj)):
         attributes = getattr(obj, "__dict__", None)
         if isinstance(attributes, dict):
             for name, value in attributes.items():
                 yield f".{name}", value
+
+
+def _pickled_by_attributes(kind: type) -> bool:
+    """Whether pickle saves an object of ``kind`` as its ``__dict__``: not when the class
+    says how itself (a Broadcast refuses once destroyed), whose error is the culprit's."""
+    return all(getattr(kind, name, None) is getattr(object, name, None)
+               for name in ("__reduce__", "__reduce_ex__", "__getstate__"))
 
 
 def _function_children(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
