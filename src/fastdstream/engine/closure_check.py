@@ -16,7 +16,8 @@ again each batch with the same captured objects costs a lookup, not a pickling.
 Builtins and the library's own functions are not pickled at all: the library's wrappers
 capture only user functions that the public operation already checked.
 Serialization at the stage (``serde.dumps_function``) stays the backstop for what the
-cache cannot see (a captured object mutated after its check).
+cache cannot see: a captured object changed after its check, or a new one that took the
+identity of a checked one that died.
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ def _cache_key(fn: Any) -> tuple[Any, tuple[int, ...]] | None:
         inner = _cache_key(fn.func)
         if inner is None:
             return None
-        ids = (*map(id, fn.args), *map(id, fn.keywords.values()), *fn.keywords)
-        return inner[0], (*inner[1], len(fn.args), *ids)
+        ids = (*map(id, fn.args), *map(id, fn.keywords.values()))
+        return inner[0], (*inner[1], len(fn.args), hash(tuple(fn.keywords)), *ids)
     try:
         weakref.ref(fn)
     except TypeError:
