@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from fastdstream.engine import rdd_sampler, tasks
+from fastdstream.engine import closure_check, rdd_sampler, tasks
 from fastdstream.engine.columnar import registry, sort
 from fastdstream.engine.columnar.partition import PartitionData, iter_rows
 from fastdstream.engine.partitioner import HashPartitioner, portable_hash
@@ -344,6 +344,17 @@ class RDD:
 
     # --- narrow transformations ---------------------------------------------------------
 
+    def _check(self, operation: str, *functions: Any, values: dict[str, Any] | None = None
+               ) -> None:
+        """Fail at the user's call, before any task runs, if a function (or value) given
+        to ``operation`` cannot be shipped to executors (Spark's ensureSerializable)."""
+        if self.ctx._backend.ships_closures:
+            name = f"RDD.{operation}"
+            for fn in functions:
+                closure_check.check(name, fn)
+            for label, value in (values or {}).items():
+                closure_check.check_value(name, label, value)
+
     def _pipe(self, step: Step, preserves_partitioning: bool = False) -> RDD:
         return rdds.PipelinedRDD(self, step, preserves_partitioning)
 
@@ -370,6 +381,7 @@ class RDD:
         [2, 4, 6]
         >>> sc.stop()
         """
+        self._check("map", f)
         step = tasks.make_step(lambda _, it: map(f, it), registry.plan("map", f))
         return self._pipe(step, preservesPartitioning)
 
@@ -390,6 +402,7 @@ class RDD:
         ['a', 'b', 'c']
         >>> sc.stop()
         """
+        self._check("flatMap", f)
         fn = partial(tasks.flat_map, f)
         return self._pipe(tasks.make_step(fn, registry.plan("flatMap", f)), preservesPartitioning)
 
@@ -407,6 +420,7 @@ class RDD:
         [0, 2, 4]
         >>> sc.stop()
         """
+        self._check("filter", f)
         return self._pipe(
             tasks.make_step(lambda _, it: filter(f, it), registry.plan("filter", f)), True
         )
@@ -427,6 +441,7 @@ class RDD:
         [3, 7]
         >>> sc.stop()
         """
+        self._check("mapPartitions", f)
         return self._pipe(tasks.make_step(lambda _, it: f(it)), preservesPartitioning)
 
     def mapPartitionsWithIndex(
@@ -446,6 +461,7 @@ class RDD:
         [(0, 3), (1, 7)]
         >>> sc.stop()
         """
+        self._check("mapPartitionsWithIndex", f)
         return self._pipe(tasks.make_step(f), preservesPartitioning)
 
     def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]) -> RDD:
@@ -469,6 +485,7 @@ class RDD:
         ['A', 'B']
         >>> sc.stop()
         """
+        self._check("mapInArrow", f)
         return self._pipe(partial(tasks.map_in_arrow, f))
 
     def glom(self) -> RDD:
@@ -496,6 +513,7 @@ class RDD:
         [('a', 10), ('b', 20)]
         >>> sc.stop()
         """
+        self._check("mapValues", f)
         return self._pipe(tasks.make_step(lambda _, it: ((k, f(v)) for k, v in it)), True)
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> RDD:
@@ -510,6 +528,7 @@ class RDD:
         [('a', 'x'), ('a', 'y'), ('b', 'z')]
         >>> sc.stop()
         """
+        self._check("flatMapValues", f)
         return self._pipe(
             tasks.make_step(lambda _, it: ((k, x) for k, v in it for x in f(v))), True
         )
@@ -555,6 +574,7 @@ class RDD:
         [(1, 1), (0, 2), (1, 3)]
         >>> sc.stop()
         """
+        self._check("keyBy", f)
         return self.map(lambda x: (f(x), x))
 
     def union(self, other: RDD) -> RDD:
@@ -634,6 +654,7 @@ class RDD:
         [('a', [1, 3]), ('b', [2])]
         >>> sc.stop()
         """
+        self._check("combineByKey", createCombiner, mergeValue, mergeCombiners, partitionFunc)
         partitioner = HashPartitioner(self._default_partitions(numPartitions), partitionFunc)
         map_side = partial(
             tasks.combine_map_side, createCombiner, mergeValue, partitioner
@@ -667,6 +688,7 @@ class RDD:
         [('a', 2), ('b', 1)]
         >>> sc.stop()
         """
+        self._check("reduceByKey", func, partitionFunc)
         plan = registry.plan("reduceByKey", func)
         if plan.columnar and partitionFunc is not portable_hash:
             # The core partitions by its own hash, which is portable_hash's: a custom
@@ -708,6 +730,7 @@ class RDD:
         [('a', 2), ('b', 1)]
         >>> sc.stop()
         """
+        self._check("foldByKey", func, partitionFunc, values={"zeroValue": zeroValue})
         return self.combineByKey(
             lambda v: func(copy.deepcopy(zeroValue), v), func, func, numPartitions,
             partitionFunc,
@@ -736,6 +759,8 @@ class RDD:
         [('a', (3, 2)), ('b', (3, 1))]
         >>> sc.stop()
         """
+        self._check("aggregateByKey", seqFunc, combFunc, partitionFunc,
+                    values={"zeroValue": zeroValue})
         return self.combineByKey(
             lambda v: seqFunc(copy.deepcopy(zeroValue), v), seqFunc, combFunc, numPartitions,
             partitionFunc,
@@ -759,6 +784,7 @@ class RDD:
         [('a', [1, 3]), ('b', [2])]
         >>> sc.stop()
         """
+        self._check("groupByKey", partitionFunc)
         return self.combineByKey(
             tasks.new_list, tasks.append, tasks.extend, numPartitions, partitionFunc
         )
@@ -793,6 +819,7 @@ class RDD:
         [[(2, 'b')], [(1, 'a'), (3, 'c')]]
         >>> sc.stop()
         """
+        self._check("partitionBy", partitionFunc)
         partitioner = HashPartitioner(numPartitions, partitionFunc)
         if self.partitioner == partitioner:
             return self
@@ -1043,6 +1070,7 @@ class RDD:
         [(0, [2, 8]), (1, [1, 1, 3, 5])]
         >>> sc.stop()
         """
+        self._check("groupBy", f, partitionFunc)
         return self.map(lambda x: (f(x), x)).groupByKey(numPartitions, partitionFunc)
 
     def pipe(self, command: str, env: dict[str, str] | None = None,
@@ -1247,6 +1275,7 @@ class RDD:
         ['d', 'b', 'a', '2', '1']
         >>> sc.stop()
         """
+        self._check("sortByKey", keyfunc)
         n = self._default_partitions(numPartitions)
         if n == 1:
             source = self.coalesce(1) if self.getNumPartitions() > 1 else self
@@ -1285,6 +1314,7 @@ class RDD:
         [('2', 5), ('d', 4), ('1', 3), ('b', 2), ('a', 1)]
         >>> sc.stop()
         """
+        self._check("sortBy", keyfunc)
         return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
 
     def repartitionAndSortWithinPartitions(
@@ -1304,6 +1334,7 @@ class RDD:
         [[(0, 5), (0, 8), (2, 6)], [(1, 3), (3, 8), (3, 8)]]
         >>> sc.stop()
         """
+        self._check("repartitionAndSortWithinPartitions", partitionFunc, keyfunc)
         return self.partitionBy(self._default_partitions(numPartitions), partitionFunc
                                 )._sort_within(ascending, keyfunc,
                                                "repartitionAndSortWithinPartitions")
@@ -1465,6 +1496,7 @@ class RDD:
         10
         >>> sc.stop()
         """
+        self._check("reduce", f)
         parts = [p for p in self._run(partial(tasks.reduce_partition, f)) if p]
         if not parts:
             raise ValueError("Can not reduce() empty RDD")
@@ -1486,6 +1518,7 @@ class RDD:
         6
         >>> sc.stop()
         """
+        self._check("fold", op, values={"zeroValue": zeroValue})
         parts = self._run(partial(tasks.fold_partition, zeroValue, op))
         return reduce(op, parts, copy.deepcopy(zeroValue))
 
@@ -1511,6 +1544,7 @@ class RDD:
         ``f`` is serialized with the task, so what it changes in driver variables is not
         seen on the driver; use it for side effects such as writing to an external system.
         """
+        self._check("foreach", f)
         self._run(partial(tasks.foreach_partition, f))
 
     def foreachPartition(self, f: Callable[[Iterator[Any]], None]) -> None:
@@ -1519,6 +1553,7 @@ class RDD:
         As :meth:`foreach`, one call per partition: the place to open a connection once for
         many elements.
         """
+        self._check("foreachPartition", f)
         self._run(lambda _, data: f(iter_rows(data)))
 
     def countByValue(self) -> dict[Any, int]:
@@ -1622,6 +1657,7 @@ class RDD:
         (0, 0)
         >>> sc.stop()
         """
+        self._check("aggregate", seqOp, combOp, values={"zeroValue": zeroValue})
         parts = self._run(partial(tasks.fold_partition, zeroValue, seqOp))
         return reduce(combOp, parts, copy.deepcopy(zeroValue))
 
@@ -1639,6 +1675,7 @@ class RDD:
         -5
         >>> sc.stop()
         """
+        self._check("treeAggregate", seqOp, combOp, values={"zeroValue": zeroValue})
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         if self.getNumPartitions() == 0:
@@ -1665,6 +1702,7 @@ class RDD:
         -5
         >>> sc.stop()
         """
+        self._check("treeReduce", f)
         if depth < 1:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
 
@@ -1695,6 +1733,7 @@ class RDD:
         (43.0, 5.0)
         >>> sc.stop()
         """
+        self._check("max", key)
         return self._extreme(True, key)
 
     def min(self, key: Callable[[Any], Any] | None = None) -> Any:
@@ -1709,6 +1748,7 @@ class RDD:
         (2.0, 10.0)
         >>> sc.stop()
         """
+        self._check("min", key)
         return self._extreme(False, key)
 
     def _extreme(self, largest: bool, key: Callable[[Any], Any] | None) -> Any:
@@ -1734,6 +1774,7 @@ class RDD:
         [6, 5, 4]
         >>> sc.stop()
         """
+        self._check("top", key)
         return self._select(num, key, largest=True)
 
     def takeOrdered(self, num: int, key: Callable[[Any], Any] | None = None) -> list[Any]:
@@ -1751,6 +1792,7 @@ class RDD:
         [10, 9, 7, 6, 5, 4]
         >>> sc.stop()
         """
+        self._check("takeOrdered", key)
         if num < 0:
             raise ValueError(f"top N cannot be negative, got {num}")
         return self._select(num, key, largest=False)
@@ -1977,6 +2019,7 @@ class RDD:
         [('a', 2), ('b', 1)]
         >>> sc.stop()
         """
+        self._check("reduceByKeyLocally", func)
         parts = self._run(partial(tasks.reduce_by_key_locally, func))
         merged: dict[Any, Any] = {}
         for part in parts:

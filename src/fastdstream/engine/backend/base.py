@@ -85,6 +85,11 @@ class ExecutorBackend(ABC):
     def executor_state_keys(self) -> dict[str, list[str]]:
         """Each executor's per-executor state keys, as text (status, tests)."""
 
+    ships_closures: bool = True
+    """Whether task closures are serialized (all but ``local[N]`` with
+    ``fastdstream.task.serializeClosures=false``): operations then check at once that
+    the functions they are given can be (engine/closure_check.py)."""
+
     supports_long_tasks: bool = False
     """Whether :meth:`start_long_task` runs tasks on executors of their own process."""
 

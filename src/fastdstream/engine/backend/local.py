@@ -49,6 +49,7 @@ class LocalBackend(ExecutorBackend):
         self.parallelism = num_threads
         self.executor = Executor(DRIVER)
         self._serialize = serialize_closures
+        self.ships_closures = serialize_closures
         self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="executor")
         self._stopped = False
         self._lock = threading.Lock()

@@ -45,6 +45,7 @@ __all__ = [
     "encode_partition",
     "loads",
     "loads_function",
+    "serialization_error",
     "tag_of",
 ]
 
@@ -111,6 +112,35 @@ def dumps_function(fn: Callable[..., Any], description: str = "") -> bytes:
             "sockets, open files or the Context/StreamingContext."
         ) from exc
     return _frame(Tag.FUNCTION, payload)
+
+
+class _Discard:
+    """A file that forgets what is written: pickling to see whether it works, no bytes kept."""
+
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+
+_DISCARD = _Discard()
+
+
+def serialization_error(obj: Any) -> Exception | None:
+    """Why ``obj`` cannot be shipped to an executor (what :func:`dumps_function` would
+    raise on it), or None if it can; the pickled bytes are not kept.
+
+    Examples
+    --------
+    >>> import threading
+    >>> serialization_error(lambda x: x) is None
+    True
+    >>> serialization_error(threading.Lock())
+    TypeError("cannot pickle '_thread.lock' object")
+    """
+    try:
+        cloudpickle.CloudPickler(_DISCARD, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    except Exception as exc:
+        return exc
+    return None
 
 
 def loads_function(data: bytes | memoryview) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import confluent_kafka
 
+from fastdstream.engine import closure_check
 from fastdstream.sources.kafka.consumer_strategy import ConsumerStrategies, ConsumerStrategy
 from fastdstream.sources.kafka.direct_stream import (
     POLL_TIMEOUT,
@@ -88,6 +89,8 @@ class KafkaUtils:
         >>> #     ssc, ["events"], {"bootstrap.servers": "127.0.0.1:9092", "group.id": "g"})
         >>> # stream.map(lambda kv: kv[1]).flatMap(str.split).countByValue().pprint()
         """
+        _check_decoders(ssc.sparkContext, "createDirectStream", keyDecoder, valueDecoder,
+                        messageHandler)
         if isinstance(topics, ConsumerStrategy):
             strategy = topics
             if fromOffsets:
@@ -137,6 +140,7 @@ class KafkaUtils:
         after ``session.timeout.ms``. Set ``group.instance.id`` in ``kafkaParams``
         to choose it, or to ``""`` for a dynamic member.
         """
+        _check_decoders(ssc.sparkContext, "createStream", keyDecoder, valueDecoder)
         params = dict(kafkaParams or {})
         params.setdefault("bootstrap.servers", zkQuorum)
         params["group.id"] = groupId
@@ -155,6 +159,7 @@ class KafkaUtils:
         messageHandler: Callable[[KafkaMessageAndMetadata], Any] | None = None,
     ) -> KafkaRDD:
         """An RDD of exactly ``offsetRanges`` (a batch read); ranges are checked up front."""
+        _check_decoders(sc, "createRDD", keyDecoder, valueDecoder, messageHandler)
         params = client_params(kafkaParams)
         params.setdefault("group.id", "fastdstream-rdd")
         consumer = confluent_kafka.Consumer(params)
@@ -172,4 +177,9 @@ class KafkaUtils:
                         Decoding(keyDecoder, valueDecoder, messageHandler), poll_s)
 
 
-
+def _check_decoders(sc: Context, operation: str, *functions: Any) -> None:
+    """Decoders and the message handler run on the executors: one that cannot be
+    shipped fails here, at the user's call (engine/closure_check.py)."""
+    if sc._backend.ships_closures:
+        for fn in functions:
+            closure_check.check(f"KafkaUtils.{operation}", fn)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from fastdstream.clock import to_datetime, to_ms
+from fastdstream.engine import closure_check
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.columnar.partition import PartitionData, num_rows
 from fastdstream.engine.explain import OpNote
@@ -237,6 +238,13 @@ class DStream:
 
     # --- stateless transformations ------------------------------------------------------
 
+    def _check(self, operation: str, *functions: Any) -> None:
+        """Fail at the user's call if a function the stream will ship to executors every
+        batch cannot be serialized: once, when the stream is defined, as Spark does."""
+        if self._sc._backend.ships_closures:
+            for fn in functions:
+                closure_check.check(f"DStream.{operation}", fn)
+
     def _derive(self, note: OpNote, func: Callable[[RDD], RDD]) -> DStream:
         """A stream whose batches are ``func(rdd)``; ``note`` says how, for the explain."""
         return transformed_dstream.TransformedDStream((self,), _with_time(func, 1), note)
@@ -262,6 +270,7 @@ class DStream:
         The functions that keep a batch columnar are :meth:`RDD.map`'s (``str.lower``,
         ``len``, ``operator.itemgetter(i)``, ...); :meth:`explain` shows which applies.
         """
+        self._check("map", f)
         return self._derive(_planned("map", f), lambda rdd: rdd.map(f, preservesPartitioning))
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False
@@ -270,6 +279,7 @@ class DStream:
 
         ``str.split`` keeps a batch of one string column columnar.
         """
+        self._check("flatMap", f)
         return self._derive(_planned("flatMap", f),
                             lambda rdd: rdd.flatMap(f, preservesPartitioning))
 
@@ -278,23 +288,27 @@ class DStream:
 
         ``None`` or ``bool`` keeps a batch of one string or binary column columnar.
         """
+        self._check("filter", f)
         return self._derive(_planned("filter", f), lambda rdd: rdd.filter(f))
 
     def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]],
                       preservesPartitioning: bool = False) -> DStream:
         """Return a new DStream by applying :meth:`RDD.mapPartitions` to each RDD."""
+        self._check("mapPartitions", f)
         return self._derive(OpNote("mapPartitions"),
                             lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[Any]], Iterable[Any]],
                                preservesPartitioning: bool = False) -> DStream:
         """Return a new DStream by applying :meth:`RDD.mapPartitionsWithIndex` to each RDD."""
+        self._check("mapPartitionsWithIndex", f)
         return self._derive(OpNote("mapPartitionsWithIndex"),
                             lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
 
     def mapInArrow(self, f: Callable[[Iterator[pa.RecordBatch]], Iterable[pa.RecordBatch]]
                    ) -> DStream:
         """Columnar transformation of each partition; see :meth:`RDD.mapInArrow`."""
+        self._check("mapInArrow", f)
         note = OpNote(f"mapInArrow({registry.function_label(f)})", output="table",
                       how="a function of Arrow record batches")
         return self._derive(note, lambda rdd: rdd.mapInArrow(f))
@@ -305,14 +319,17 @@ class DStream:
 
     def mapValues(self, f: Callable[[Any], Any]) -> DStream:
         """Return a new DStream by applying :meth:`RDD.mapValues` to each RDD."""
+        self._check("mapValues", f)
         return self._derive(OpNote("mapValues"), lambda rdd: rdd.mapValues(f))
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> DStream:
         """Return a new DStream by applying :meth:`RDD.flatMapValues` to each RDD."""
+        self._check("flatMapValues", f)
         return self._derive(OpNote("flatMapValues"), lambda rdd: rdd.flatMapValues(f))
 
     def reduce(self, func: Callable[[Any, Any], Any]) -> DStream:
         """One element per batch: all of the batch's elements reduced with ``func``."""
+        self._check("reduce", func)
         return (
             self.map(lambda x: (None, x))
             .reduceByKey(func, 1)
@@ -343,6 +360,7 @@ class DStream:
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None
                     ) -> DStream:
         """Merge the values of each key per batch (``operator.add``, ``min``, ``max``: columnar)."""
+        self._check("reduceByKey", func)
         return self._derive(_planned("reduceByKey", func),
                             lambda rdd: rdd.reduceByKey(func, numPartitions))
 
@@ -362,6 +380,7 @@ class DStream:
 
         Keys are combined within each batch, not across batches.
         """
+        self._check("combineByKey", createCombiner, mergeValue, mergeCombiners)
         return self._derive(
             OpNote("combineByKey", how="Python combiner functions"),
             lambda rdd: rdd.combineByKey(createCombiner, mergeValue, mergeCombiners, numPartitions)
@@ -373,6 +392,7 @@ class DStream:
 
         With the default ``partitionFunc`` table batches are partitioned columnar.
         """
+        self._check("partitionBy", partitionFunc)
         note = (OpNote("partitionBy", output="same", how="the core's hash partitioning")
                 if partitionFunc is portable_hash
                 else OpNote("partitionBy", how="a custom partitionFunc"))
@@ -485,6 +505,7 @@ class DStream:
         -------
         DStream
         """
+        self._check("reduceByWindow", reduceFunc, invReduceFunc)
         keyed = self.map(reduced_windowed_dstream.keyed_by_one)
         reduced = keyed.reduceByKeyAndWindow(reduceFunc, invReduceFunc, windowDuration,
                                              slideDuration, 1)
@@ -632,6 +653,7 @@ class DStream:
             if not callable(given):
                 raise TypeError(f"reduceByKeyAndWindow: {name} must be a function, got "
                                 f"{type(given).__name__}")
+        self._check("reduceByKeyAndWindow", func, invFunc, filterFunc)
         n = numPartitions or self._sc.defaultParallelism
         reduced = self.reduceByKey(func, n)
         return reduced_windowed_dstream.ReducedWindowedDStream(
@@ -739,6 +761,7 @@ class DStream:
         ...     lambda vs, s: sum(vs) + (s or 0))
         >>> ssc.sparkContext.stop()
         """
+        self._check("updateStateByKey", updateFunc)
         if initialRDD is not None and not isinstance(initialRDD, RDD):
             initialRDD = self._sc.parallelize(initialRDD)
         return StateDStream(self, updateFunc, numPartitions, initialRDD)
@@ -780,6 +803,7 @@ class DStream:
         if not isinstance(spec, StateSpec):
             raise TypeError(f"mapWithState takes a StateSpec (StateSpec.function(f)...), got "
                             f"{type(spec).__name__}")
+        self._check("mapWithState", spec._function, spec._partition_func)
         return MapWithStateDStream(InternalMapWithStateDStream(self, spec))
 
     # --- output operations --------------------------------------------------------------
