@@ -12,6 +12,7 @@ stops its executor and exits.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -133,6 +134,9 @@ class Worker:
             self._stages.pop(message[1], None)
         elif kind == "peers":
             self.fetcher.set_peers(message[1])
+        elif kind == "preload":
+            threading.Thread(target=_preload, args=(message[1],), daemon=True,
+                             name="preload").start()
         elif kind == "long_start":
             self._start_long_task(*message[1:])
         elif kind == "long_msg":
@@ -221,6 +225,16 @@ class Worker:
         finally:
             logging.shutdown()
             os._exit(0)
+
+
+def _preload(modules: Sequence[str]) -> None:
+    """Import what the driver expects tasks to need; a task that needs a module still
+    being imported waits on the import lock, as it would have imported it itself."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the task that needs it reports the error
+            log.debug("preloading %s failed: %s", name, exc)
 
 
 def _watch_parent(parent: int) -> None:
