@@ -204,8 +204,11 @@ def _cpu_seconds(pids: list[int]) -> float:
     total = time.process_time()
     tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # not on this machine (a Ray cluster's), or gone
+            continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
