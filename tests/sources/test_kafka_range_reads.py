@@ -239,6 +239,41 @@ def test_warmed_consumers_are_the_ones_their_ranges_read_with(kafka_broker, cach
     assert all(cache._consumers[key] is warmed[key] for key in warmed)
 
 
+def test_a_range_read_ahead_is_what_its_task_reads(kafka_broker, cache) -> None:
+    """An executor reads its next range while its current one is processed; the task of
+    that range takes the result, the task of another range reads its own."""
+    topic = f"ahead-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(30)])
+    cache.read_ahead(OffsetRange(topic, 0, 0, 10), 30)  # no consumer yet: nothing
+    assert len(cache) == 0
+    assert offsets(cache.read(OffsetRange(topic, 0, 0, 10), 30)) == list(range(10))
+    consumer = cache._consumers[(topic, 0)]
+    cache.read_ahead(OffsetRange(topic, 0, 10, 20), 30)
+    # the client reader holds the GIL while it reads: it reads no range ahead
+    assert (consumer.ahead is not None) is consumer.native
+    assert consumer.in_use is consumer.native
+    assert values(cache.read(OffsetRange(topic, 0, 10, 20), 30)) == [
+        f"r{i}" for i in range(10, 20)]
+    assert consumer.ahead is None and not consumer.in_use
+    cache.read_ahead(OffsetRange(topic, 0, 20, 25), 30)
+    # a retry of another range: read as asked, the consumer seeks
+    assert offsets(cache.read(OffsetRange(topic, 0, 5, 8), 30)) == [5, 6, 7]
+    assert offsets(cache.read(OffsetRange(topic, 0, 8, 30), 30)) == list(range(8, 30))
+    assert cache._consumers[(topic, 0)] is consumer and not consumer.in_use
+
+
+def test_a_failed_read_ahead_leaves_the_error_to_its_task(kafka_broker, cache) -> None:
+    topic = f"ahead-fail-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(10)])
+    cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    cache.read_ahead(OffsetRange(topic, 0, 5, 20), 1.0)  # records 10.. do not exist
+    with pytest.raises(kafka_rdd.KafkaReadError, match=rf"{topic}.*no record after offset 10"):
+        cache.read(OffsetRange(topic, 0, 5, 20), 1.0)
+    assert offsets(cache.read(OffsetRange(topic, 0, 5, 10), 30)) == list(range(5, 10))
+
+
 def test_warming_more_partitions_than_the_cache_holds_is_skipped(
         kafka_broker, cache, monkeypatch) -> None:
     monkeypatch.setattr(kafka_rdd, "MAX_CACHED_CONSUMERS", 2)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from fastdstream import StreamingContext, StreamingJobError, StreamingListener
+from fastdstream import Context, StreamingContext, StreamingJobError, StreamingListener
 from fastdstream.testing import ManualStreaming, wait_until
 
 
@@ -271,3 +271,17 @@ def test_graceful_stop_from_a_listener_or_a_transform_function(
     assert ssc.awaitTerminationOrTimeout(10) is True
     assert StreamingContext.getActive() is None
     assert seen == [[1]]  # graceful: the batch being generated still ran
+
+
+def test_start_has_process_executors_import_the_input_streams_modules() -> None:
+    # A worker process imports a source's modules (a Kafka client, say) when the stream
+    # starts, not inside the first batch's tasks; the back end is told which.
+    sc = Context("local-cluster[2,1,1024]")
+    ssc = StreamingContext(sc, 1)
+    try:
+        ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+        assert "fastdstream.sources.queue_stream" not in sc._backend._preloaded
+        ssc.start()
+        assert "fastdstream.sources.queue_stream" in sc._backend._preloaded
+    finally:
+        ssc.stop()

@@ -324,6 +324,10 @@ class StreamingContext:
             try:
                 # Before anything posts: the page sees receivers start and the first batch.
                 self._start_status_page()
+                # Executors in processes of their own import the sources' modules (and
+                # client libraries) now, not when the first batch's tasks arrive.
+                self._sc._backend.preload(sorted({type(s).__module__
+                                                  for s in self._graph.input_streams}))
                 self._bus.start()
                 self._job_scheduler.start()
                 if self._checkpoint_dir is not None:

@@ -199,3 +199,26 @@ def test_finished_stages_are_forgotten_on_both_sides(cluster: Context) -> None:
     for _ in range(20):
         cluster.parallelize(range(4), 4).map(lambda x: x + 1).count()
     assert all(not w.stages for w in cluster._backend._alive())
+
+
+def _preloaded(_: object) -> tuple[str, bool]:
+    """On a worker: whether ``colorsys`` was imported, once its preload threads ended."""
+    for thread in threading.enumerate():
+        if thread.name == "preload":
+            thread.join()
+    return TaskContext.get().executor.executor_id, "colorsys" in sys.modules
+
+
+def test_preloaded_modules_are_imported_on_every_worker_also_one_started_later(
+        cluster: Context) -> None:
+    # colorsys: a module nothing in a worker imports by itself. A module that does not
+    # import stops neither the worker nor the modules after it.
+    assert not any(ok for _, ok in cluster.parallelize(range(4), 4).map(_preloaded).collect())
+    cluster._backend.preload(["fastdstream_no_such_module", "colorsys"])
+    assert dict(cluster.parallelize(range(4), 4).map(_preloaded).collect()) == {
+        "0": True, "1": True}
+    os.kill(cluster._backend.worker_pids()["0"], signal.SIGKILL)
+    assert cluster.parallelize(range(4), 4).count() == 4  # retried; a new worker starts
+    assert set(cluster._backend.worker_pids()) == {"1", "2"}
+    assert dict(cluster.parallelize(range(4), 4).map(_preloaded).collect()) == {
+        "1": True, "2": True}

@@ -102,6 +102,11 @@ class ExecutorBackend(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} runs no long-running tasks")
 
+    def preload(self, modules: Sequence[str]) -> None:
+        """Import ``modules`` on the executors ahead of the tasks that need them, without
+        waiting for it (a no-op where executors share the driver's interpreter)."""
+        return
+
     def set_executor_lost_handler(self, handler: Callable[[str], None]) -> None:
         """``handler(executor_id)`` runs when an executor is lost (its blocks with it)."""
         self._on_executor_lost = handler

@@ -12,6 +12,7 @@ stops its executor and exits.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -83,6 +84,8 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self._stages: dict[int, Callable[..., Any]] = {}
         self._long_tasks: dict[int, LongTaskContext] = {}
+        # Preload imports under way (see _preload); functions load after them.
+        self._preloading: list[threading.Thread] = []
         self._send_lock = threading.Lock()
         self._listener = Listener(("127.0.0.1", 0), authkey=authkey)
         self.port = self._listener.address[1]
@@ -128,11 +131,17 @@ class Worker:
                               stage_id, attempt)
         elif kind == "stage":
             _, stage_key, frame = message
+            self._await_preload()
             self._stages[stage_key] = serde.loads_function(frame)
         elif kind == "forget_stage":
             self._stages.pop(message[1], None)
         elif kind == "peers":
             self.fetcher.set_peers(message[1])
+        elif kind == "preload":
+            thread = threading.Thread(target=_preload, args=(message[1],), daemon=True,
+                                      name="preload")
+            thread.start()
+            self._preloading.append(thread)
         elif kind == "long_start":
             self._start_long_task(*message[1:])
         elif kind == "long_msg":
@@ -149,6 +158,14 @@ class Worker:
                 self._send(("done", request_id, True, serde.dumps(reply)))
             return kind == "stop"
         return False
+
+    def _await_preload(self) -> None:
+        # Unpickling a function imports its modules: on another thread while the preload
+        # imports the same package, CPython's import can fail with a KeyError naming the
+        # package (seen loading a Kafka stage), so functions load once the preload is done.
+        for thread in self._preloading:
+            thread.join()
+        self._preloading.clear()
 
     def _request(self, kind: str, *args: Any) -> Any:
         blocks = self.executor.block_manager
@@ -183,6 +200,7 @@ class Worker:
 
         context = self._long_tasks[key] = LongTaskContext(self.executor, report)
         try:
+            self._await_preload()
             fn = serde.loads_function(frame)
         except BaseException as exc:
             ended(exc)
@@ -221,6 +239,15 @@ class Worker:
         finally:
             logging.shutdown()
             os._exit(0)
+
+
+def _preload(modules: Sequence[str]) -> None:
+    """Import what the driver expects tasks to need, while the driver goes on."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the task that needs it reports the error
+            log.debug("preloading %s failed: %s", name, exc)
 
 
 def _watch_parent(parent: int) -> None:

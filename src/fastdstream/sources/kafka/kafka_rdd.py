@@ -24,6 +24,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -299,6 +300,13 @@ def _read_partition(params: tuple[tuple[str, str], ...], ranges: tuple[OffsetRan
     consumers.warm(r for i, (r, where) in enumerate(zip(ranges, locations, strict=True))
                    if i != split and where in (None, here))
     records = consumers.read(source, poll_timeout_s)
+    # This executor's next range of the batch is read while this one is decoded and
+    # processed: the broker serves it meanwhile, not while this executor waits for it
+    # (on local-cluster both executors otherwise read at once, then process at once).
+    later = [r for i, (r, where) in enumerate(zip(ranges, locations, strict=True))
+             if i > split and where == here]
+    if later:
+        consumers.read_ahead(later[0], poll_timeout_s)
     if sizes is not None and records.num_rows:
         sizes.add({(source.topic, source.partition): (records.num_rows, records.nbytes)})
     return decoding.apply(records)
@@ -401,25 +409,50 @@ class ConsumerCache:
             evicted.append(self._consumers.pop(idle))
         return evicted
 
+    def read_ahead(self, source: OffsetRange, poll_timeout_s: float) -> None:
+        """Start reading ``source`` on a thread of its own with its partition's idle native
+        consumer, for the task that reads it next (:meth:`read` takes the result). Nothing
+        happens without such a consumer (the client reader holds the GIL while it reads)."""
+        if source.count() == 0:
+            return
+        with self._lock:
+            consumer = self._consumers.get((source.topic, source.partition))
+            if self._closed or consumer is None or consumer.in_use or not consumer.native:
+                return
+            consumer.in_use = True  # until the task that takes the result is done
+            ahead: Future[pa.Table] = Future()
+            consumer.ahead = (source, ahead)
+
+        def run() -> None:
+            try:
+                ahead.set_result(consumer.read(source, poll_timeout_s))
+            except BaseException as exc:
+                ahead.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True, name="kafka-read-ahead").start()
+
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         """Read exactly ``source`` as an Arrow table of records (see :func:`read_offset_range`)."""
         if source.count() == 0:
             return kafka_kernels.messages_to_arrow([])
         key = (source.topic, source.partition)
         evicted: list[PartitionConsumer] = []
+        cached = True
         with self._lock:
             if self._closed:
                 raise KafkaReadError(f"reading {source}: the executor's consumers are closed")
             consumer = self._consumers.get(key)
-            cached = consumer is None or not consumer.in_use
-            if consumer is None:
-                consumer = PartitionConsumer(self._params, *key)
-                evicted = self._insert(key, consumer)
-            elif consumer.in_use:
-                consumer = PartitionConsumer(self._params, *key)
+            ahead = None if consumer is None else consumer.ahead
+            if consumer is not None and ahead is not None:
+                consumer.ahead = None
             else:
-                self._consumers.move_to_end(key)
-            consumer.in_use = True
+                ahead = None
+                consumer, cached, evicted = self._checkout(key, consumer)
+        if ahead is not None:
+            # A read ahead holds the consumer: this task takes it over, with the result
+            # if that is this range's.
+            assert consumer is not None
+            return self._take_ahead(consumer, ahead, source, poll_timeout_s)
         for old in evicted:
             old.close()
         try:
@@ -429,6 +462,38 @@ class ConsumerCache:
                 consumer.in_use = False
             else:
                 consumer.close()
+
+    def _checkout(self, key: tuple[str, int], consumer: PartitionConsumer | None
+                  ) -> tuple[PartitionConsumer, bool, list[PartitionConsumer]]:
+        """The consumer a task reads ``key`` with (lock held), whether it is the cached
+        one, and the idle ones evicted to make room for it."""
+        evicted: list[PartitionConsumer] = []
+        cached = consumer is None or not consumer.in_use
+        if consumer is None:
+            consumer = PartitionConsumer(self._params, *key)
+            evicted = self._insert(key, consumer)
+        elif consumer.in_use:
+            consumer = PartitionConsumer(self._params, *key)
+        else:
+            self._consumers.move_to_end(key)
+        consumer.in_use = True
+        return consumer, cached, evicted
+
+    def _take_ahead(self, consumer: PartitionConsumer,
+                    ahead: tuple[OffsetRange, Future[pa.Table]], source: OffsetRange,
+                    poll_timeout_s: float) -> pa.Table:
+        try:
+            ahead_source, future = ahead
+            try:
+                table = future.result()
+            except Exception:
+                table = None  # read again below: this read reports its own error
+            if ahead_source == source and table is not None:
+                return table
+            # Another range (a retry, another job): the consumer seeks if it must.
+            return consumer.read(source, poll_timeout_s)
+        finally:
+            consumer.in_use = False
 
     def close(self) -> None:
         with self._lock:
@@ -456,6 +521,8 @@ class PartitionConsumer:
         self.topic = topic
         self.partition = partition
         self.in_use = False
+        # (range, its table to come) of a read ahead (ConsumerCache.read_ahead)
+        self.ahead: tuple[OffsetRange, Future[pa.Table]] | None = None
         self.next_offset: int | None = None
         self._leftover: list[Any] = []
         # librdkafka driven from the compiled core where it can be (no Python object per
