@@ -74,8 +74,9 @@ class LineSplitter:
         if last_nl < 0:
             if end:
                 # bytes are immutable: held as they came; a buffer is copied.
-                whole = isinstance(chunk, bytes) and end == len(chunk)
-                self._pending.append(chunk if whole else bytes(chunk[:end]))
+                held = (chunk if isinstance(chunk, bytes) and end == len(chunk)
+                        else bytes(chunk[:end]))
+                self._pending.append(held)
                 self._pending_len += end
                 self._check_pending(None)
             return None
