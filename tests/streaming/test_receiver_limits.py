@@ -232,7 +232,7 @@ def test_a_rate_limited_socket_receiver_stores_one_small_read_at_a_time(line_ser
     # (so a store waiting for its permits) holds at most 64 KiB of lines, or the first
     # store alone would take ~80,000 lines' permits here: minutes at 1,000 lines/s.
     s = ManualStreaming(master="local[2]", conf={"spark.streaming.receiver.maxRate": "1000"})
-    line = b"x" * 47 + b"\n"  # 48 bytes: at most 1,365 whole lines in 64 KiB
+    line = b"x" * 47 + b"\n"  # 48 bytes: 1,365 of them in 64 KiB, and a part
     # More than the socket buffers hold: the sender blocks until the receiver is stopped.
     sender = threading.Thread(target=line_server.send_bytes, args=(line * 200_000,))
     try:
@@ -242,7 +242,7 @@ def test_a_rate_limited_socket_receiver_stores_one_small_read_at_a_time(line_ser
         assert line_server.wait_for_clients(1, timeout=30)
         sender.start()
         limiter = s.ssc._receiver_tracker.supervisor(stream._id)._blocks.limiter
-        most = (64 << 10) // len(line)
+        most = (64 << 10) // len(line) + 1  # +1: the line a read before began
         # The first store passes, the second waits for its permits; at 1,000 lines/s
         # the permits the two reserved are the ms from now the limiter is booked for.
         wait_until(lambda: limiter.waits == 1, what="the second store to wait")
