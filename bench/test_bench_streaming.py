@@ -7,7 +7,8 @@ Each figure has its peer in the same run:
   directly on an empty RDD -- the difference is what the scheduler costs;
 - batch intervals of 10 ms / 100 ms / 1 s on the system clock: the delays the
   listener reports (``extra_info``), to show 10 ms batches stay stable;
-- line splitting alone (what the socket receiver does to each 64 KiB it reads):
+- line splitting alone (what the socket receiver does to each 64 KiB it reads under a
+  rate limit):
   the compiled kernel behind ``LineSplitter`` against the numpy + ``validate``
   implementation it replaced and against pyarrow's own cast + ``split_pattern``;
 - word splitting alone (``flatMap(str.split)`` on a string column): the core's split
@@ -21,7 +22,10 @@ Each figure has its peer in the same run:
 - socket throughput: a larger columnar word count at 1 s and 0.1 s batches on the
   default block interval, lines/s in ``extra_info`` (the 0.1 s figure should stay
   within 2x of the 1 s one); and the same at an offered rate
-  (``FASTDSTREAM_BENCH_SOCKET_RATE``, default 2M lines/s) with Spark's stability test.
+  (``FASTDSTREAM_BENCH_SOCKET_RATE``, default 2M lines/s) with Spark's stability test;
+- socket intake beside two threads running Python (the lambda path's tasks on
+  ``local[2]``, which hold the GIL): the receiver's lines/s against a plain loop that
+  reads 64 KiB at a time and splits each read, as the receiver did before.
 
 Run: ``make bench`` or ``pytest bench/test_bench_streaming.py --benchmark-only``.
 ``FASTDSTREAM_BENCH_LINES`` sets the number of lines (default 200000);
@@ -53,7 +57,8 @@ from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 LINES = int(os.environ.get("FASTDSTREAM_BENCH_LINES", "200000"))
 SOCKET_LINES = int(os.environ.get("FASTDSTREAM_BENCH_SOCKET_LINES", "2000000"))
-CHUNK = 1 << 16  # what the socket receiver reads at a time
+CHUNK = 1 << 16  # what the socket receiver read at a time before it read whole
+# socket buffers (it still does under a rate limit)
 
 
 def _output(rdd) -> None:
@@ -448,3 +453,91 @@ def test_map_side_combine_lambda_word_count(benchmark, text_lines, expected_word
     benchmark(run)
     benchmark.extra_info.update(lines=len(text_lines),
                                 lines_per_s=round(len(text_lines) / benchmark.stats.stats.median))
+
+
+INTAKE_LINES = int(os.environ.get("FASTDSTREAM_BENCH_INTAKE_LINES", "1000000"))
+
+
+def _spin(stop: threading.Event) -> None:
+    """Python bytecode without pause, as a lambda-path task runs: it holds the GIL
+    but for the switch interval."""
+    x = 0
+    while not stop.is_set():
+        for i in range(1000):
+            x += i
+
+
+def _intake_receiver(server: LineServer, data: bytes, lines: int) -> float:
+    done = threading.Event()
+    counted = [0]
+
+    def add_batch(rdd) -> None:
+        counted[0] += sum(rdd.collect())
+        if counted[0] >= lines:
+            done.set()
+
+    ssc = StreamingContext(Context("local[2]"), 0.5)
+    ssc.socketTextStream(*server.address).count().foreachRDD(add_batch)
+    ssc.start()
+    try:
+        assert server.wait_for_clients(1, timeout=30)
+        start = time.perf_counter()
+        sender = threading.Thread(target=server.send_bytes, args=(data,))
+        sender.start()
+        assert done.wait(300), f"counted {counted[0]} of {lines} lines"
+        elapsed = time.perf_counter() - start
+        sender.join()
+    finally:
+        ssc.stop()
+    assert counted[0] == lines
+    return elapsed
+
+
+def _intake_loop_64k(server: LineServer, data: bytes, lines: int) -> float:
+    conn = socket.create_connection(server.address)
+    try:
+        assert server.wait_for_clients(1, timeout=30)
+        start = time.perf_counter()
+        sender = threading.Thread(target=server.send_bytes, args=(data,))
+        sender.start()
+        splitter, rows = LineSplitter("bench"), 0
+        while rows < lines:
+            table = splitter.feed(conn.recv(CHUNK))
+            if table is not None:
+                rows += table.num_rows
+        elapsed = time.perf_counter() - start
+        sender.join()
+    finally:
+        conn.close()
+    assert rows == lines
+    return elapsed
+
+
+@pytest.mark.benchmark(group="socket-intake-beside-python")
+@pytest.mark.parametrize("impl", ["receiver", "peer_loop_64k_reads"])
+def test_socket_intake_beside_python_threads(benchmark, impl: str) -> None:
+    """INTAKE_LINES lines sent as fast as they are read, while two threads run Python
+    bytecode; lines/s in extra_info. Each time a reading thread takes the GIL back
+    from them it may wait a switch interval, so lines per read decide the rate."""
+    base = DEMO_TEXT.splitlines()
+    data = "".join(f"{base[i % len(base)]} w{i % 1000}\n"
+                   for i in range(INTAKE_LINES)).encode()
+    run = {"receiver": _intake_receiver, "peer_loop_64k_reads": _intake_loop_64k}[impl]
+    elapsed: list[float] = []
+
+    def once() -> None:
+        stop = threading.Event()
+        spinners = [threading.Thread(target=_spin, args=(stop,)) for _ in range(2)]
+        for spinner in spinners:
+            spinner.start()
+        try:
+            with LineServer() as server:
+                elapsed.append(run(server, data, INTAKE_LINES))
+        finally:
+            stop.set()
+            for spinner in spinners:
+                spinner.join()
+
+    benchmark.pedantic(once, rounds=2, iterations=1)
+    benchmark.extra_info.update(lines=INTAKE_LINES,
+                                lines_per_s=round(INTAKE_LINES / min(elapsed)))

@@ -185,7 +185,8 @@ class NativeRangeReader:
 
 # _lines.pxi
 def split_lines(
-    head: bytes | U8, data: bytes | U8, end: int, max_line_bytes: int, stop_at_invalid: bool
+    head: bytes | U8, data: bytes | bytearray | U8, end: int, max_line_bytes: int,
+    stop_at_invalid: bool
 ) -> tuple[Offsets, U8, int, int, int, int]: ...
 def split_words(
     offsets: Offsets, data: U8 | bytes, offset: int, length: int

@@ -184,6 +184,13 @@ cdef uint8_t _ASCII_SPACE[128]
 for _b in range(128):
     _ASCII_SPACE[_b] = 1 if _b in (9, 10, 11, 12, 13, 28, 29, 30, 31, 32) else 0
 
+# Per byte: 0 inside a word for sure, 1 ASCII whitespace, 2 a lead byte of a
+# multi-byte whitespace character (U+0085, U+00A0, U+1680, U+2000.., U+3000).
+cdef uint8_t _BYTE_CLASS[256]
+for _b in range(256):
+    _BYTE_CLASS[_b] = (_ASCII_SPACE[_b] if _b < 128
+                       else 2 if _b == 0xC2 or 0xE1 <= _b <= 0xE3 else 0)
+
 
 cdef inline Py_ssize_t _space_len(const uint8_t* p, Py_ssize_t j, Py_ssize_t e) noexcept nogil:
     # Length of the whitespace character at p[j] (0: not whitespace).
@@ -255,7 +262,7 @@ def split_words(offsets, const uint8_t[::1] data, Py_ssize_t offset, Py_ssize_t 
     cdef uint8_t[::1] values_view = values_arr
     cdef uint8_t* out = &values_view[0] if last > first else NULL
     cdef const uint8_t* src = &data[0] if data.shape[0] else NULL
-    cdef Py_ssize_t i, j, s, e, k, start, out_len = 0, words = 0
+    cdef Py_ssize_t i, j, s, e, k, out_len = 0, words = 0
     with nogil:
         if wide:
             po64[0] = 0
@@ -273,12 +280,18 @@ def split_words(offsets, const uint8_t[::1] data, Py_ssize_t offset, Py_ssize_t 
                 if k:
                     j += k
                     continue
-                start = j
+                # Most bytes are neither ASCII whitespace nor a byte that may start a
+                # Unicode space: one table load each, _space_len for the rest. Words
+                # are short: copied as scanned, not by a memcpy call each.
+                out[out_len] = src[j]
+                out_len += 1
                 j += 1
-                while j < e and _space_len(src, j, e) == 0:
+                while j < e and (_BYTE_CLASS[src[j]] == 0
+                                 or (_BYTE_CLASS[src[j]] == 2
+                                     and _space_len(src, j, e) == 0)):
+                    out[out_len] = src[j]
+                    out_len += 1
                     j += 1
-                memcpy(out + out_len, src + start, j - start)
-                out_len += j - start
                 words += 1
                 if wide:
                     po64[words] = out_len

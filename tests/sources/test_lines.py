@@ -211,6 +211,37 @@ def test_random_bytes_strict_raises_exactly_when_python_does(data, cuts):
         assert feed_all(_chunked(data, cuts)) == expected
 
 
+def feed_through_one_buffer(chunks, errors="strict"):
+    """As the socket receiver feeds: every chunk read into the same buffer, which is
+    overwritten (with junk past the chunk) before the next read."""
+    splitter = LineSplitter("test", errors)
+    buffer = bytearray(max([len(c) for c in chunks] + [1]) + 3)
+    lines = []
+    for chunk in chunks:
+        buffer[:] = b"\n\xff" * (len(buffer) // 2) + b"\n" * (len(buffer) % 2)
+        buffer[:len(chunk)] = chunk
+        out = splitter.feed(buffer, len(chunk))
+        if out is not None:
+            lines.extend(out.column(0).to_pylist())
+    out = splitter.flush()
+    if out is not None:
+        lines.extend(out.column(0).to_pylist())
+    return lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200), cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_a_reused_read_buffer_gives_the_lines_of_its_bytes(data, cuts):
+    # The lines and the unterminated rest are copied out of the buffer, and only its
+    # first ``length`` bytes are read: overwriting it never changes a line.
+    assert (feed_through_one_buffer(_chunked(data, cuts), errors="replace")
+            == reference(data, "replace"))
+
+
+def test_a_reused_read_buffer_keeps_a_line_spanning_reads():
+    assert feed_through_one_buffer([b"ab", b"cd\nef", b"g", b"h\n"]) == ["abcd", "efgh"]
+
+
 def test_split_lines_does_not_drop_unterminated_tail():
     try:
         result = split_lines(b"a\nb").to_pylist()

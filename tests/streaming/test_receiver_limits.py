@@ -225,3 +225,36 @@ def test_stop_while_on_start_waits_in_store(streaming) -> None:
     starter.join(30)
     assert not stopper.is_alive() and not starter.is_alive(), "stop() deadlocked"
     assert receiver.stored == 2
+
+
+def test_a_rate_limited_socket_receiver_stores_one_small_read_at_a_time(line_server) -> None:
+    # Without a limit the socket receiver reads up to 4 MiB at once; under one, a read
+    # (so a store waiting for its permits) holds at most 64 KiB of lines, or the first
+    # store alone would take ~80,000 lines' permits here: minutes at 1,000 lines/s.
+    s = ManualStreaming(master="local[2]", conf={"spark.streaming.receiver.maxRate": "1000"})
+    line = b"x" * 47 + b"\n"  # 48 bytes: 1,365 of them in 64 KiB, and a part
+    # More than the socket buffers hold: the sender blocks until the receiver is stopped.
+    sender = threading.Thread(target=line_server.send_bytes, args=(line * 200_000,))
+    try:
+        stream = s.ssc.socketTextStream(*line_server.address)
+        stream.count().foreachRDD(lambda rdd: None)
+        s.start()
+        assert line_server.wait_for_clients(1, timeout=30)
+        sender.start()
+        limiter = s.ssc._receiver_tracker.supervisor(stream._id)._blocks.limiter
+        most = (64 << 10) // len(line) + 1  # +1: the line a read before began
+        # The first store passes, the second waits for its permits; at 1,000 lines/s
+        # the permits the two reserved are the ms from now the limiter is booked for.
+        wait_until(lambda: limiter.waits == 1, what="the second store to wait")
+        booked = limiter._next_free_ms - s.clock.get_time_ms()
+        assert 0 < booked <= 2 * most
+        # Meanwhile the sender filled the socket: the next reads find far more than
+        # 64 KiB waiting, and still take 64 KiB each.
+        s.clock.advance(int(booked))
+        wait_until(lambda: limiter.waits == 2, what="the fourth store to wait")
+        assert 0 < limiter._next_free_ms - s.clock.get_time_ms() <= 2 * most
+    finally:
+        s.stop()
+        line_server.disconnect_clients()
+        if sender.ident is not None:  # started
+            sender.join()

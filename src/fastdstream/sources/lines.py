@@ -62,18 +62,28 @@ class LineSplitter:
         self.lines_seen = 0
         self.bytes_seen = 0  # offset of the first pending byte in the source
 
-    def feed(self, chunk: bytes) -> pa.Table | None:
-        last_nl = chunk.rfind(b"\n")
+    def feed(self, chunk: bytes | bytearray, length: int | None = None) -> pa.Table | None:
+        """The complete lines of what came so far and ``chunk[:length]`` (all of
+        ``chunk`` by default), or None when no line ended in it.
+
+        ``chunk`` may be a buffer its caller reuses (a receiver's read buffer): the
+        lines are copied out of it, and so is the unterminated rest.
+        """
+        end = len(chunk) if length is None else length
+        last_nl = chunk.rfind(b"\n", 0, end)
         if last_nl < 0:
-            if chunk:
-                self._pending.append(chunk)
-                self._pending_len += len(chunk)
+            if end:
+                # bytes are immutable: held as they came; a buffer is copied.
+                held = (chunk if isinstance(chunk, bytes) and end == len(chunk)
+                        else bytes(chunk[:end]))
+                self._pending.append(held)
+                self._pending_len += end
                 self._check_pending(None)
             return None
         # The complete lines are head + chunk[:last_nl + 1]; the kernel reads the two
         # parts in place, so only a line spanning chunks is ever joined.
         head = self._take_pending()
-        rest = chunk[last_nl + 1:]
+        rest = bytes(chunk[last_nl + 1:end])
         self._pending = [rest] if rest else []
         self._pending_len = len(rest)
         table = self._emit(head, chunk, last_nl + 1, final=False)
@@ -102,7 +112,8 @@ class LineSplitter:
                 f"without a newline so far); raise {MAX_LINE_BYTES} if lines this long "
                 "are expected", lines_before)
 
-    def _emit(self, head: bytes, data: bytes, end: int, final: bool) -> pa.Table:
+    def _emit(self, head: bytes, data: bytes | bytearray, end: int, final: bool
+              ) -> pa.Table:
         array = _split(head, data, end, self.source, self.lines_seen, self.bytes_seen,
                        self.errors, self.max_line_bytes)
         self.lines_seen += len(array)
@@ -131,7 +142,7 @@ def split_lines(data: bytes, source: str = "<bytes>", first_line: int = 0,
                   max_line_bytes)
 
 
-def _split(head: bytes, data: bytes, end: int, source: str, first_line: int,
+def _split(head: bytes, data: bytes | bytearray, end: int, source: str, first_line: int,
            first_offset: int, errors: str, max_line_bytes: int | None) -> pa.Array:
     """The lines of ``head + data[:end]``: the compiled kernel splits and validates
     them without the GIL in one pass; errors take the slow paths below."""

@@ -17,6 +17,10 @@ from collections.abc import Iterator
 from typing import TypeAlias
 
 import numpy as np
+
+# pa.array(ndarray) looks up np.ma, which numpy imports lazily (~8 ms): imported
+# with the engine, not in a stream's first batch.
+import numpy.ma
 import numpy.typing as npt
 import pyarrow as pa
 
