@@ -6,9 +6,9 @@ seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
 ranges on executors. The offsets are asked before the batch is computed, outside
 the stream's lock (``prepare_batch``), all partitions in one request; which
 partitions there are and where they begin, every batch or at most once per
-``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time, done
-once the batch before is submitted (``batch_submitted``), not between a batch's time
-and its jobs. Offsets
+``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time (for shorter
+batches, once the batch before is submitted: ``batch_submitted``, not between a
+batch's time and its jobs). Offsets
 start from ``fromOffsets``, else the group's committed offsets, else
 ``auto.offset.reset``; a partition that appears after the start is read from
 its beginning. A topic that does not exist is a
@@ -604,26 +604,33 @@ class DirectKafkaInputDStream(InputDStream):
         if time_ms in self._generated:  # restored from a checkpoint: read as saved
             return
         try:
-            # The partitions' lookup, when due, was done after the previous batch was
-            # submitted (batch_submitted): here only where they end, one round trip.
-            self._prepared = (time_ms, self._latest_offsets(time_ms, lookup_due=False))
+            # The partitions' lookup, when due, was made for this batch after the one
+            # before was submitted (batch_submitted): here only where they end, one
+            # round trip, unless that lookup failed or was not made.
+            self._prepared = (time_ms, self._latest_offsets(time_ms))
         except Exception as exc:
             self._prepared = (time_ms, exc)
 
     def batch_submitted(self, time_ms: int) -> None:
         """Look the partitions up for the next batch if its time is due for it.
 
-        Asking which partitions there are and where they begin (a metadata request and
-        an earliest-offsets request) took as long as the batch's own offsets request;
-        done when a batch was prepared, it delayed one batch in ten at 10 ms batches.
-        Done here, between a batch's submission and the next batch's time, the next
-        batch asks only where the partitions end. A lookup that fails leaves the next
-        batch to look up itself, and fail with the error.
+        Only for batches shorter than metadataRefreshInterval. Asking which partitions
+        there are and where they begin (a metadata request and an earliest-offsets
+        request) took as long as the batch's own offsets request; done when a batch was
+        prepared, it delayed one batch in ten at 10 ms batches. Done here, between a
+        batch's submission and the next batch's time, the next batch asks only where
+        the partitions end. A lookup that fails leaves the next batch to look up
+        itself, and fail with the error.
         """
-        if self._driver is None or self._metadata_time is None:
-            return  # not started, or the next batch looks up anyway
+        if (self._driver is None or self._metadata_time is None
+                or self.slideDuration >= self._metadata_refresh_ms):
+            # Not started, or the next batch looks up anyway: at once when the last
+            # lookup failed; at its own time when every batch looks up (batches of the
+            # refresh interval or longer: a partition made before a batch's time is
+            # read by that batch, as before).
+            return
         following = time_ms + self.slideDuration
-        if following - self._metadata_time < max(self._metadata_refresh_ms, self.slideDuration):
+        if following - self._metadata_time < self._metadata_refresh_ms:
             return
         try:
             self._look_up(following)
@@ -633,7 +640,7 @@ class DirectKafkaInputDStream(InputDStream):
                         "failed (%s); the next batch looks them up again", self._id,
                         batch_time_text(time_ms), exc)
 
-    def _latest_offsets(self, time_ms: int, lookup_due: bool = True
+    def _latest_offsets(self, time_ms: int
                         ) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
         """The partitions to read (new ones start at their beginning) and each one's
         earliest and latest offset now.
@@ -641,9 +648,9 @@ class DirectKafkaInputDStream(InputDStream):
         Which partitions there are, and where they begin, is asked at most once per
         metadataRefreshInterval of batch time (every batch of that length or longer),
         and again whenever the offsets query fails (a deleted topic then gets its clear
-        error); between lookups a batch costs one round trip, its latest offsets. With
-        ``lookup_due`` False (a batch the generator prepares) the lookup was done after
-        the previous batch was submitted, and is made here only if that failed. As in
+        error); between lookups a batch costs one round trip, its latest offsets. A
+        batch the generator prepares finds its lookup made (``batch_submitted``) unless
+        that failed. As in
         Spark, records that retention removes between two lookups, before the stream
         read them, fail the batch's read (``auto.offset.reset`` applies from the next
         lookup on).
@@ -652,8 +659,7 @@ class DirectKafkaInputDStream(InputDStream):
         last = self._metadata_time
         tps = list(self._current)
         if (last is not None and tps and all(tp in self._earliest for tp in tps)
-                and (not lookup_due or 0 <= time_ms - last < max(self._metadata_refresh_ms,
-                                                                 self.slideDuration))):
+                and 0 <= time_ms - last < max(self._metadata_refresh_ms, self.slideDuration)):
             try:
                 with self._lock:
                     high = latest_offsets(self._driver, tps, self._bootstrap)
