@@ -11,6 +11,13 @@ and for fastdstream where its batches' time went (generator behind the clock,
 scheduling delay, processing time);
 the benchmark's own time is the whole run's and not the figure.
 
+Each record's latency is also split where the broker appended it (the topic keeps
+``LogAppendTime``, read back after the run; no engine reads timestamps):
+``produce_to_broker_ms_p50_p99`` is the producer's and the broker's part, the same for
+every engine but for the CPU the engine leaves them on a shared machine, and
+``broker_to_output_ms_p50_p99`` is the engine's own. On the 2-core machine the first
+carried most of the p99 whenever the machine was loaded (issue 8, section 6).
+
 ``FASTDSTREAM_BENCH_LATENCY_RATE`` (records/s, default 100000) and
 ``FASTDSTREAM_BENCH_LATENCY_SECONDS`` (default 8) set the load. The peers run from
 ``.venv-peers`` (``make bench`` makes it; ``FASTDSTREAM_BENCH_PEERS_PYTHON`` overrides).
@@ -80,8 +87,49 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -
         "p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
         "max_ms": round(float(latency_ms.max()), 1),
     }
+    result.update(_broker_split(bootstrap, topic, stamps[measured], times[measured], sent))
     result.update(_batches(tmp / f"{topic}.batches.npy", times.min() + int(WARMUP_S * 1e9)))
     return result
+
+
+def _broker_split(bootstrap: str, topic: str, stamps: np.ndarray, times: np.ndarray,
+                  sent: int) -> dict:
+    """The measured records' latency split at the broker: produce to append
+    (LogAppendTime) and append to output, p50 and p99 in ms."""
+    import confluent_kafka
+
+    consumer = confluent_kafka.Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"split-{uuid.uuid4()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    appended: list[int] = []
+    try:
+        while len(values) < sent + PARTITIONS:
+            messages = consumer.consume(100_000, 10.0)
+            if not messages:
+                break
+            for message in messages:
+                if message.error() is None:
+                    values.append(message.value())
+                    appended.append(message.timestamp()[1])
+    finally:
+        consumer.close()
+    keep = [i for i, v in enumerate(values) if v != b"END"]
+    stamp_of = np.fromiter((int(values[i]) for i in keep), np.int64, len(keep))
+    append_ns = np.array([appended[i] for i in keep], np.int64) * 1_000_000
+    order = np.argsort(stamp_of)
+    stamp_of, append_ns = stamp_of[order], append_ns[order]
+    at = np.clip(np.searchsorted(stamp_of, stamps), 0, len(stamp_of) - 1)
+    found = stamp_of[at] == stamps
+    if not found.any():
+        return {}
+    to_broker = (append_ns[at][found] - stamps[found]) / 1e6
+    from_broker = (times[found] - append_ns[at][found]) / 1e6
+    return {"produce_to_broker_ms_p50_p99": [round(float(np.percentile(to_broker, q)), 1)
+                                             for q in (50, 99)],
+            "broker_to_output_ms_p50_p99": [round(float(np.percentile(from_broker, q)), 1)
+                                            for q in (50, 99)]}
 
 
 def _batches(path: Path, measured_from_ns: int) -> dict:
@@ -106,7 +154,10 @@ def _create(bootstrap: str, topic: str) -> str:
     import confluent_kafka.admin as admin
 
     client = admin.AdminClient({"bootstrap.servers": bootstrap})
-    for future in client.create_topics([admin.NewTopic(topic, PARTITIONS, 1)]).values():
+    # The broker stamps each record as it appends it: where a latency went (_broker_split).
+    new = admin.NewTopic(topic, PARTITIONS, 1,
+                         config={"message.timestamp.type": "LogAppendTime"})
+    for future in client.create_topics([new]).values():
         future.result(30)
     return topic
 

@@ -407,6 +407,11 @@ RECEIVER_MAX_RATE = "spark.streaming.receiver.maxRate"
 # or read by a running batch); at the bound store() waits. Default min(1 GiB, RAM / 8).
 RECEIVER_MAX_BUFFERED_BYTES = "fastdstream.receiver.maxBufferedBytes"
 STOP_GRACEFULLY_ON_SHUTDOWN = "spark.streaming.stopGracefullyOnShutdown"
+# Whether a starting StreamingContext puts the objects there are then (modules, the
+# graph) out of the cyclic GC's walks (gc.freeze) until it stops. Each full collection
+# otherwise walks them all: 10-20 ms with pyarrow and the Kafka client loaded, a pause
+# that at 10 ms batches delays two batches (issue 8, the latency p99).
+GC_FREEZE = "fastdstream.streaming.gcFreeze"
 MIN_REMEMBER_DURATION = "spark.streaming.minRememberDuration"
 FILE_STREAM_MIN_REMEMBER_DURATION = "spark.streaming.fileStream.minRememberDuration"
 # A file modified less than this long before the batch time waits for a later batch

@@ -588,6 +588,34 @@ def test_small_batches_look_partitions_up_once_per_refresh_interval(
         streaming.stop()
 
 
+def test_partitions_are_looked_up_after_a_batch_is_submitted_not_when_the_next_is_due(
+        kafka_broker) -> None:
+    """The lookup of which partitions there are (two requests more than the batch's
+    own offsets request) is made once a batch is submitted, for the next batch whose
+    time is due for one: the batch between its time and its jobs asks only where the
+    partitions end (issue 8: one batch in ten at 10 ms batches waited for the lookup)."""
+    streaming = ManualStreaming(batch_seconds=0.01, conf={METADATA_REFRESH_INTERVAL: "50ms"})
+    try:
+        topic = unique("lookup")
+        kafka_broker.create_topic(topic)
+        stream = KafkaUtils.createDirectStream(streaming.ssc, [topic], params(kafka_broker))
+        counts: list[int] = []
+        stream.foreachRDD(lambda rdd: counts.append(rdd.count()))
+        streaming.start()
+        first = streaming.batch_ms
+        streaming.run_batches(1)  # the first batch looks up itself
+        assert stream._metadata_time == first
+        streaming.run_batches(4)  # after the 4th of these the 6th batch is due for one
+        wait_until(lambda: stream._metadata_time == first + 5 * streaming.batch_ms,
+                   timeout=30)
+        kafka_broker.produce(topic, ["x"])
+        streaming.run_batches(1)  # the 6th batch: its lookup was made; only offsets
+        assert stream._metadata_time == first + 5 * streaming.batch_ms
+        assert counts == [0, 0, 0, 0, 0, 1]
+    finally:
+        streaming.stop()
+
+
 def test_a_batch_is_planned_outside_the_stream_lock_from_offsets_asked_first(
         kafka_broker, streaming) -> None:
     """The job thread holds a stream's lock to forget old batches: asking the brokers

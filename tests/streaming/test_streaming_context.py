@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
+import weakref
 
 import pytest
 
@@ -40,6 +42,50 @@ def test_lifecycle_and_active_context(manual: ManualStreaming) -> None:
     with pytest.raises(RuntimeError, match="already been stopped"):
         manual.ssc.start()
     manual.stop()  # idempotent
+
+
+def test_a_running_context_keeps_the_objects_of_its_start_out_of_gc_walks() -> None:
+    """Full collections walked every object there was (10-20 ms with pyarrow and the
+    Kafka client loaded, a pause of two 10 ms batches): from start to stop those are
+    frozen; garbage first goes, and a freeze the program made itself stays its own."""
+    assert gc.get_freeze_count() == 0
+    streaming = ManualStreaming()
+    streaming.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+    collected: list[bool] = []
+
+    class Garbage:
+        pass
+
+    garbage = Garbage()
+    garbage.self = garbage  # type: ignore[attr-defined]
+    weakref.finalize(garbage, collected.append, True)
+    del garbage
+    streaming.start()
+    try:
+        assert gc.get_freeze_count() > 0
+        assert collected == [True]  # collected before the freeze, not frozen
+    finally:
+        streaming.stop()
+    assert gc.get_freeze_count() == 0
+
+    off = ManualStreaming(conf={"fastdstream.streaming.gcFreeze": "false"})
+    off.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+    off.start()
+    try:
+        assert gc.get_freeze_count() == 0
+    finally:
+        off.stop()
+
+    gc.freeze()  # the program's own
+    try:
+        frozen = gc.get_freeze_count()
+        own = ManualStreaming()
+        own.ssc.queueStream([[1]]).foreachRDD(lambda rdd: None)
+        own.start()
+        own.stop()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 def test_stop_keeps_spark_context_when_asked() -> None:

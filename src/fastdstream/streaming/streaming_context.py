@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import queue
@@ -132,6 +133,7 @@ class StreamingContext:
         self._bus = ListenerBus()
         self._waiter = _ContextWaiter()
         self._state = _INITIALIZED
+        self._froze_gc = False  # whether start() froze the GC's objects (_freeze_gc)
         self._state_lock = threading.RLock()
         # A stop asked for from one of the context's own threads runs on this one.
         self._stop_thread: threading.Thread | None = None
@@ -348,6 +350,7 @@ class StreamingContext:
                 self._state = _STOPPED
                 raise
             self._state = _ACTIVE
+            self._froze_gc = self._freeze_gc()
             if self._sc.getConf().get_bool(keys.STOP_GRACEFULLY_ON_SHUTDOWN, False):
                 self._install_signal_handlers()
             self._bus.post(StreamingListenerStreamingStarted(self._clock.get_time_ms()))
@@ -482,7 +485,22 @@ class StreamingContext:
         supervisor = self._receiver_tracker.supervisor(stream_id)
         return None if supervisor is None else supervisor.buffered_bytes
 
+    def _freeze_gc(self) -> bool:
+        """``gc.freeze`` what there is now (fastdstream.streaming.gcFreeze, on by
+        default); True if this context froze it. Garbage is collected first, so only
+        live objects stay out of the collector's walks; a process that froze objects
+        itself is left as it is."""
+        if not self._sc.getConf().get_bool(keys.GC_FREEZE, True) or gc.get_freeze_count():
+            return False
+        gc.collect()
+        gc.freeze()
+        return True
+
     def _shutdown(self, graceful: bool) -> None:
+        if self._froze_gc:
+            # What was live at the start may be garbage now: the collector sees it again.
+            gc.unfreeze()
+            self._froze_gc = False
         self._receiver_tracker.stop()
         timeout_s = max(10.0, 10 * self._graph.batch_duration_ms / 1000.0)
         self._job_generator.stop(graceful, timeout_s)

@@ -6,7 +6,9 @@ seconds (in the compiled core), and the batch's KafkaRDD reads exactly those
 ranges on executors. The offsets are asked before the batch is computed, outside
 the stream's lock (``prepare_batch``), all partitions in one request; which
 partitions there are and where they begin, every batch or at most once per
-``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time. Offsets
+``fastdstream.kafka.metadataRefreshInterval`` (100 ms) of batch time (for shorter
+batches, once the batch before is submitted: ``batch_submitted``, not between a
+batch's time and its jobs). Offsets
 start from ``fromOffsets``, else the group's committed offsets, else
 ``auto.offset.reset``; a partition that appears after the start is read from
 its beginning. A topic that does not exist is a
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import numpy as np
 
+from fastdstream.clock import batch_time_text
 from fastdstream.conf import DEFAULT_MAX_BYTES_PER_BATCH, MAX_BYTES_PER_BATCH
 from fastdstream.engine.accumulator import AccumulatorParam
 from fastdstream.engine.rdd import RDD
@@ -601,9 +604,41 @@ class DirectKafkaInputDStream(InputDStream):
         if time_ms in self._generated:  # restored from a checkpoint: read as saved
             return
         try:
+            # The partitions' lookup, when due, was made for this batch after the one
+            # before was submitted (batch_submitted): here only where they end, one
+            # round trip, unless that lookup failed or was not made.
             self._prepared = (time_ms, self._latest_offsets(time_ms))
         except Exception as exc:
             self._prepared = (time_ms, exc)
+
+    def batch_submitted(self, time_ms: int) -> None:
+        """Look the partitions up for the next batch if its time is due for it.
+
+        Only for batches shorter than metadataRefreshInterval. Asking which partitions
+        there are and where they begin (a metadata request and an earliest-offsets
+        request) took as long as the batch's own offsets request; done when a batch was
+        prepared, it delayed one batch in ten at 10 ms batches. Done here, between a
+        batch's submission and the next batch's time, the next batch asks only where
+        the partitions end. A lookup that fails leaves the next batch to look up
+        itself, and fail with the error.
+        """
+        if (self._driver is None or self._metadata_time is None
+                or self.slideDuration >= self._metadata_refresh_ms):
+            # Not started, or the next batch looks up anyway: at once when the last
+            # lookup failed; at its own time when every batch looks up (batches of the
+            # refresh interval or longer: a partition made before a batch's time is
+            # read by that batch, as before).
+            return
+        following = time_ms + self.slideDuration
+        if following - self._metadata_time < self._metadata_refresh_ms:
+            return
+        try:
+            self._look_up(following)
+        except Exception as exc:
+            self._metadata_time = None
+            log.warning("Kafka direct stream %d: looking the partitions up after batch %s "
+                        "failed (%s); the next batch looks them up again", self._id,
+                        batch_time_text(time_ms), exc)
 
     def _latest_offsets(self, time_ms: int
                         ) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
@@ -613,7 +648,9 @@ class DirectKafkaInputDStream(InputDStream):
         Which partitions there are, and where they begin, is asked at most once per
         metadataRefreshInterval of batch time (every batch of that length or longer),
         and again whenever the offsets query fails (a deleted topic then gets its clear
-        error); between lookups a batch costs one round trip, its latest offsets. As in
+        error); between lookups a batch costs one round trip, its latest offsets. A
+        batch the generator prepares finds its lookup made (``batch_submitted``) unless
+        that failed. As in
         Spark, records that retention removes between two lookups, before the stream
         read them, fail the batch's read (``auto.offset.reset`` applies from the next
         lookup on).
@@ -629,6 +666,13 @@ class DirectKafkaInputDStream(InputDStream):
                 return tps, np.array([self._earliest[tp] for tp in tps], np.int64), high
             except KafkaError:
                 pass  # what changed is in the metadata: asked below
+        return self._look_up(time_ms)
+
+    def _look_up(self, time_ms: int) -> tuple[list[TopicAndPartition], np.ndarray, np.ndarray]:
+        """Which partitions there are (new ones start at their beginning; a gone one is
+        an error), and each one's earliest and latest offset now, for the batch of
+        ``time_ms``."""
+        assert self._driver is not None
         self._metadata_time = time_ms
         metadata = self._metadata()
         partitions = self._strategy.partitions(metadata)

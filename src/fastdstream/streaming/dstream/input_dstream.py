@@ -29,6 +29,11 @@ class InputDStream(DStream):
         the locks that computing a stream holds: a source that asks a server where the
         batch ends (Kafka's latest offsets) asks here. Nothing by default."""
 
+    def batch_submitted(self, time_ms: int) -> None:
+        """Called by the JobGenerator once the jobs of ``time_ms`` are submitted: work for
+        later batches that would otherwise delay a batch between its time and its jobs
+        (Kafka's partition metadata) is done here. Nothing by default."""
+
     def _report_input_info(self, time_ms: int, num_records: int,
                            metadata: dict[str, Any] | None = None) -> None:
         """Tell the InputInfoTracker what this stream read for the batch of ``time_ms``.

@@ -124,6 +124,13 @@ class JobGenerator:
         self.last_generated_time = time_ms
         # As Spark: a checkpoint right after generation records the new batch as pending.
         self._do_checkpoint(time_ms, clear_later=False)
+        for stream in self._graph.input_streams:
+            try:
+                stream.batch_submitted(time_ms)
+            except Exception:
+                # Only later batches' preparation: they redo it and fail with its error.
+                log.exception("input stream %d after submitting batch %s", stream._id,
+                              batch_time_text(time_ms))
 
     def on_batch_completed(self, time_ms: int) -> None:
         with self._checkpoint_lock:
