@@ -48,11 +48,6 @@ class BlockManager:
         with self._lock:
             self._blocks[block_id] = data
 
-    def put_all(self, block_ids: Sequence[BlockId], data: Sequence[Any]) -> None:
-        """Store blocks written together (the buckets of one map output)."""
-        for block_id, item in zip(block_ids, data, strict=True):
-            self.put(block_id, item)
-
     def put_encoded(self, block_id: BlockId, frame: bytes) -> None:
         """Store a block that arrived as a serde frame; it is decoded on first read."""
         self.put(block_id, frame)

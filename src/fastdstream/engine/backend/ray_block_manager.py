@@ -9,18 +9,9 @@ executor reads one by its :class:`BlockHandle` (carried in the
 from the object store, without a call to the actor that holds it: a zero-copy
 read from shared memory on the same node, Ray's object transfer across nodes.
 
-A small map output (its buckets together at most ``SHARED_OBJECT_BYTES``) is one
-object, a list of its buckets' frames, not one object per bucket: a ``ray.put`` costs
-about a millisecond however small the object (measured here: 2.5 ms for the two
-buckets of a word count's map task as two objects, 0.75 ms as one; 8 vs 1 ms for
-eight), and a reducer reading the whole small object instead of its bucket moves a
-few kilobytes more. A large one stays one object per bucket, so that a reducer on
-another node fetches only its own.
-
 The block manager holds the one reference that keeps an object alive: removing the
 block (its batch forgotten, its shuffle cleaned up, the executor stopped) drops it
-and Ray frees the object (an object shared by a map output's buckets once the last
-of them is removed). A handle is not a reference -- it does not pin the object
+and Ray frees the object. A handle is not a reference -- it does not pin the object
 -- so a read after the removal fails as a lost block does (``ConnectionError``, a
 fetch failure for a shuffle), and a handle left in some closure leaks nothing.
 
@@ -47,8 +38,6 @@ from fastdstream.engine.backend.block_manager import (
 from fastdstream.engine.columnar.partition import is_columnar
 
 GET_TIMEOUT_S = 60.0
-SHARED_OBJECT_BYTES = 1 << 20
-"""Map outputs up to this size (all buckets) are one object in the store."""
 
 
 @dataclass(frozen=True)
@@ -60,24 +49,18 @@ class BlockHandle:
     owner_address: bytes
     status: bytes
     transport: Any = None
-    index: int | None = None  # the block's place in an object shared by several
 
 
 class _InStore:
     """A block held as a reference into the object store (never a user's value)."""
 
-    __slots__ = ("handle", "index", "ref")
+    __slots__ = ("handle", "ref")
 
-    def __init__(self, ref: Any, index: int | None = None) -> None:
+    def __init__(self, ref: Any) -> None:
         self.ref = ref
-        self.index = index
         worker: Any = ray._private.worker.global_worker
         _, owner, status = worker.core_worker.serialize_object_ref(ref)
-        self.handle = BlockHandle(ref.binary(), owner, status, ref.tensor_transport(), index)
-
-    def pick(self, value: Any) -> Any:
-        """This block's part of the object's ``value``."""
-        return value if self.index is None else value[self.index]
+        self.handle = BlockHandle(ref.binary(), owner, status, ref.tensor_transport())
 
 
 def _to_store(data: Any) -> Any:
@@ -104,19 +87,10 @@ class RayBlockManager(BlockManager):
             data = _InStore(ray.put(_to_store(data)))
         super().put(block_id, data)
 
-    def put_all(self, block_ids: Sequence[BlockId], data: Sequence[Any]) -> None:
-        frames = _small_frames(data) if len(data) > 1 else None
-        if frames is None:
-            super().put_all(block_ids, data)
-            return
-        ref = ray.put(frames)
-        for index, block_id in enumerate(block_ids):
-            BlockManager.put(self, block_id, _InStore(ref, index))
-
     def get_local(self, block_id: BlockId) -> Any:
         stored = self._stored(block_id)
         if isinstance(stored, _InStore):
-            return _from_store(stored.pick(_ray_get([stored.ref])[0]))
+            return _from_store(_ray_get([stored.ref])[0])
         return super().get_local(block_id)
 
     def get_local_or_none(self, block_id: BlockId) -> Any:
@@ -130,7 +104,7 @@ class RayBlockManager(BlockManager):
     def get_encoded(self, block_id: BlockId) -> bytes:
         stored = self._stored(block_id)
         if isinstance(stored, _InStore):
-            value = stored.pick(_ray_get([stored.ref])[0])
+            value = _ray_get([stored.ref])[0]
             if isinstance(value, pa.Buffer):
                 return value.to_pybytes()
             return serde.encode_partition(value)
@@ -166,19 +140,7 @@ class RayBlockManager(BlockManager):
                 f"blocks {names} of executor {location} are no longer in Ray's object "
                 f"store: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
             ) from exc
-        return [_from_store(v if h.index is None else v[h.index])
-                for v, h in zip(values, handles, strict=True)]
-
-
-def _small_frames(data: Sequence[Any]) -> list[pa.Buffer] | None:
-    """The blocks as frames in Arrow buffers, if they are all frames or tables and
-    small enough together to share one object; else None."""
-    if not all(isinstance(d, bytes) or is_columnar(d) for d in data):
-        return None
-    if sum(len(d) if isinstance(d, bytes) else d.nbytes for d in data) > SHARED_OBJECT_BYTES:
-        return None
-    return [pa.py_buffer(d if isinstance(d, bytes) else serde.encode_partition(d))
-            for d in data]
+        return [_from_store(v) for v in values]
 
 
 def _reference(handle: BlockHandle) -> Any:

@@ -58,19 +58,18 @@ class ShuffleService:
 
     def write(self, shuffle_id: int, map_id: int, buckets: Sequence[PartitionData]) -> MapStatus:
         rows = []
-        stored: list[Any] = []
-        for bucket in buckets:
+        handles = []
+        for reduce_id, bucket in enumerate(buckets):
             if is_columnar(bucket):
-                stored.append(bucket)  # Arrow tables are immutable: kept as they are
+                stored: Any = bucket  # Arrow tables are immutable: kept as they are
                 rows.append(bucket.num_rows)
             else:
                 items = to_list(bucket)
-                stored.append(serde.encode_partition(items))
+                stored = serde.encode_partition(items)
                 rows.append(len(items))
-        block_ids = [shuffle_block_id(shuffle_id, map_id, r) for r in range(len(buckets))]
-        # Together: a back end may keep a small map output as one object (Ray).
-        self.block_manager.put_all(block_ids, stored)
-        handles = [self.block_manager.handle(block_id) for block_id in block_ids]
+            block_id = shuffle_block_id(shuffle_id, map_id, reduce_id)
+            self.block_manager.put(block_id, stored)
+            handles.append(self.block_manager.handle(block_id))
         return MapStatus(self.block_manager.executor_id, map_id, tuple(rows),
                          tuple(handles) if any(h is not None for h in handles) else ())
 
