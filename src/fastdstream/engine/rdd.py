@@ -78,7 +78,8 @@ class RDD:
         if isinstance(checkpoint, ReliableCheckpoint):
             return partial(tasks.read_checkpoint_partition, checkpoint.paths)
         if isinstance(checkpoint, LocalCheckpoint):
-            return partial(tasks.read_block, checkpoint.block_ids, checkpoint.locations, None)
+            return partial(tasks.read_block, checkpoint.block_ids, checkpoint.locations, None,
+                           None)
         fn = self._build_partition_fn()
         if self._persisted:
             return partial(tasks.cached_partition, self._id, fn)

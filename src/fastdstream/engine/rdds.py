@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastdstream.engine import rdd_checkpoint, tasks
 from fastdstream.engine.backend import serde
@@ -63,23 +63,30 @@ class BlockRDD(RDD):
     ``fallbacks[i]``, where given, reloads the block from a durable copy (a receiver's
     write-ahead log) when its executor is gone, as Spark's WriteAheadLogBackedBlockRDD
     does; without one, a lost block is an error naming the block and the executor.
+    ``handles[i]``, where given, lets a task on another executor read the block without
+    a call to its holder (Ray's object store, see ``ray_block_manager``).
     """
 
     def __init__(self, ctx: Context, block_ids: list[BlockId], locations: list[str],
-                 fallbacks: list[BlockFallback | None] | None = None):
+                 fallbacks: list[BlockFallback | None] | None = None,
+                 handles: list[Any] | None = None):
         if len(block_ids) != len(locations):
             raise ValueError("BlockRDD: one location per block id")
         if fallbacks is not None and len(fallbacks) != len(block_ids):
             raise ValueError("BlockRDD: one fallback (or None) per block id")
+        if handles is not None and len(handles) != len(block_ids):
+            raise ValueError("BlockRDD: one handle (or None) per block id")
         super().__init__(ctx, len(block_ids))
         self.block_ids = block_ids
         self.locations = locations
         self.fallbacks = fallbacks
+        self.handles = handles
 
     def _build_partition_fn(self) -> PartitionFn:
         fallbacks = tuple(self.fallbacks) if self.fallbacks is not None else None
+        handles = tuple(self.handles) if self.handles is not None else None
         return partial(tasks.read_block, tuple(self.block_ids), tuple(self.locations),
-                       fallbacks)
+                       fallbacks, handles)
 
     def _input_location(self, split: int) -> str | None:
         return self.locations[split]

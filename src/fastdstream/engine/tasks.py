@@ -169,11 +169,14 @@ def read_checkpoint_partition(paths: tuple[str, ...], tc: TaskContext,
 
 
 def read_block(block_ids: tuple[BlockId, ...], locations: tuple[str, ...],
-               fallbacks: tuple[BlockFallback | None, ...] | None, tc: TaskContext,
+               fallbacks: tuple[BlockFallback | None, ...] | None,
+               handles: tuple[Any, ...] | None, tc: TaskContext,
                split: int) -> PartitionData:
     block_id, location = block_ids[split], locations[split]
+    handle = handles[split] if handles is not None else None
     try:
-        return tc.block_manager.get(block_id, location)
+        return tc.block_manager.get_many([block_id], location,
+                                         None if handle is None else [handle])[0]
     except (BlockNotFoundError, ConnectionError) as exc:
         fallback = fallbacks[split] if fallbacks is not None else None
         if fallback is None:

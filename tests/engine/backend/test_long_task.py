@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from fastdstream import Context
+from fastdstream import Context, TaskContext
 from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskContext
+from fastdstream.testing import wait_until
 
 PROCESS_MASTERS = ["local-cluster[2,1,1024]", "ray"]
 
@@ -94,3 +96,40 @@ def test_long_tasks_spread_over_executors_and_a_killed_one_is_reported_lost(
         handle.send("stop")
         assert handle.join(10)
     assert second.lost.empty() and second.ended.get(timeout=10) is None
+
+
+def _where(context: TaskContext, split: int) -> str:
+    return context.executor.executor_id
+
+
+@pytest.mark.parametrize("master", PROCESS_MASTERS)
+def test_a_long_task_takes_a_core_so_its_executors_tasks_run_elsewhere_after_the_wait(
+        request: pytest.FixtureRequest, master: str) -> None:
+    """As in Spark, a receiver occupies a core of its executor while it runs: with one
+    core per executor, a task whose input is there waits the locality wait, then runs on
+    the other executor (not behind the receiver); once the receiver ends, there again."""
+    if master == "ray":
+        request.getfixturevalue("ray_session")
+    with Context(master, "test-long-task-core",
+                 conf={"spark.locality.wait": "300ms",
+                       "fastdstream.ray.reuseExecutors": "false"}) as sc:
+        backend: Any = sc._backend
+        recorder = Recorder()
+        handle = backend.start_long_task(echo, "echo", recorder.callbacks)
+        recorder.reports.get(timeout=30)
+        held = handle.executor_id
+        (other,) = [e for e in backend.executor_ids() if e != held]
+        assert backend.locality_waits == 0
+        start = time.monotonic()
+        assert backend.run_stage(_where, [0, 1], preferred=lambda _: held) == [other] * 2
+        assert time.monotonic() - start >= 0.3
+        assert backend.locality_waits == 1
+        # Tasks that prefer the free executor run there at once.
+        assert backend.run_stage(_where, [0], preferred=lambda _: other) == [other]
+        assert backend.locality_waits == 1
+        handle.send("stop")
+        assert handle.join(10) and recorder.ended.get(timeout=10) is None
+        wait_until(lambda: not backend.load.busy(held), timeout=10,
+                   what=f"executor {held}'s core to be free once its long task ended")
+        assert backend.run_stage(_where, [0, 1], preferred=lambda _: held) == [held] * 2
+        assert backend.locality_waits == 1

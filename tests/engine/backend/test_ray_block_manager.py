@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from operator import add
 
 import pytest
@@ -15,6 +16,7 @@ from fastdstream.testing import ManualStreaming, wait_until
 from fastdstream.testing.line_server import LineServer
 
 FRESH = {"fastdstream.ray.reuseExecutors": "false"}
+ON_EXECUTORS = "fastdstream.receiver.onExecutors"
 
 
 def _objects_in_store() -> int:
@@ -73,12 +75,54 @@ def test_a_map_output_removed_by_its_executor_cannot_be_read_by_handle(cluster: 
     assert all("no longer in Ray's object store" in a for a in answers), answers
 
 
+def _where_read(rows: Iterable[str]) -> list[tuple[str, list[str]]]:
+    return [(TaskContext.get().block_manager.executor_id, list(rows))]
+
+
+def test_a_received_block_is_read_on_another_executor_by_handle_without_a_call(
+        ray_session: None, line_server: LineServer) -> None:
+    """The receiver's executor reports each block's handle with its info: a task on the
+    other executor reads it from the object store, asking the holder nothing."""
+    # No locality wait: the receiver takes the one core of its executor, so the batch
+    # runs on the other at once.
+    streaming = ManualStreaming(master="ray", conf={**FRESH, ON_EXECUTORS: "true",
+                                                    "spark.locality.wait": "0"})
+    try:
+        lines = streaming.ssc.socketTextStream(*line_server.address)
+        read: list[tuple[str, list[str]]] = []
+        lines.foreachRDD(lambda rdd: read.extend(rdd.mapPartitions(_where_read).collect()))
+        streaming.start()
+        assert line_server.wait_for_clients(1, timeout=30)
+        line_server.send_lines(["a b", "c"])
+        streaming.cut_blocks(lines._id, 2)
+        tracker = streaming.ssc._receiver_tracker
+        (block,) = tracker.blocks.unallocated_blocks(lines._id)
+        assert isinstance(block.handle, BlockHandle)
+        backend = streaming.sc._backend
+        (holder,) = [a for a in backend._slots if a.executor_id == block.location]
+        served = ray.get(holder.handle.blocks_served.remote())
+        streaming.run_batches(1)
+        wait_until(lambda: bool(read), timeout=30, what="the batch to read the block")
+        ((executor_id, rows),) = read
+        assert rows == ["a b", "c"]
+        assert executor_id != block.location
+        assert ray.get(holder.handle.blocks_served.remote()) == served
+    finally:
+        streaming.stop()
+
+
+@pytest.mark.parametrize("receiver_on", ["driver", "executor"])
 def test_a_long_stream_does_not_grow_the_object_store(ray_session: None,
-                                                       line_server: LineServer) -> None:
+                                                       line_server: LineServer,
+                                                       receiver_on: str) -> None:
     """Received blocks and shuffle outputs of forgotten batches leave the object store:
     after 40 batches it holds no more objects than after 10 (a leak of the references
-    would add a block and 4 x 4 map outputs per batch)."""
-    streaming = ManualStreaming(master="ray", conf=FRESH)
+    would add a block and 4 x 4 map outputs per batch). The receiver runs on the driver
+    (its blocks stored on the executors) or on an executor, whose blocks the batches read
+    on the other executor by the handles it reported."""
+    conf = FRESH if receiver_on == "driver" else {**FRESH, ON_EXECUTORS: "true",
+                                                  "spark.locality.wait": "0"}
+    streaming = ManualStreaming(master="ray", conf=conf)
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         totals: list[int] = []

@@ -15,6 +15,7 @@ from fastdstream.engine.backend.local_cluster import (
     LocalClusterBackend,
     parse_local_cluster_master,
 )
+from fastdstream.engine.backend.locality import locality_wait_s
 
 
 def create_backend(master: str, conf: Conf) -> ExecutorBackend:
@@ -26,7 +27,8 @@ def create_backend(master: str, conf: Conf) -> ExecutorBackend:
     if cluster is not None:
         workers, cores, memory_mb = cluster
         max_failures = int(conf.get("spark.task.maxFailures") or 4)
-        return LocalClusterBackend(workers, cores, memory_mb, max_failures)
+        return LocalClusterBackend(workers, cores, memory_mb, max_failures,
+                                   locality_wait_s(conf))
     if master.strip() == "ray" or master.strip().startswith("ray://"):
         # Imported here: Ray is an optional dependency, and slow to import.
         try:

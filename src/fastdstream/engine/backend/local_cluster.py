@@ -12,6 +12,10 @@ Scheduling: a task runs where its input blocks are if it has a preference, else
 split ``i`` runs on worker ``i mod N`` -- so batch after batch a Kafka partition
 is read by the same executor and its cached consumer is reused (Spark's
 PreferConsistent), and a cached RDD partition is found where it was computed. A
+task whose input is on a worker with no free core (tasks of other stages and
+receivers take its cores: a receiver one for as long as it runs, as in Spark) waits
+up to ``spark.locality.wait`` for one, then runs on another worker
+(:mod:`locality`). A
 worker that dies fails its running tasks with :class:`ExecutorLostError`; they
 are retried on another worker (``spark.task.maxFailures``, 4), a new worker
 takes its place, and the map outputs it held are recomputed from lineage.
@@ -33,6 +37,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
@@ -45,6 +50,7 @@ from fastdstream.engine.backend.base import (
     TaskCallback,
 )
 from fastdstream.engine.backend.block_manager import BlockId
+from fastdstream.engine.backend.locality import ExecutorLoad
 from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskFn, LongTaskHandle
 from fastdstream.engine.backend.wire import AUTHKEY_ENV, SYS_PATH_ENV, no_delay
 from fastdstream.errors import FastDStreamError
@@ -113,12 +119,15 @@ class _LongTask(LongTaskHandle):
 class LocalClusterBackend(ExecutorBackend):
     supports_long_tasks = True
 
-    def __init__(self, num_workers: int, cores: int, memory_mb: int, max_failures: int = 4):
+    def __init__(self, num_workers: int, cores: int, memory_mb: int, max_failures: int = 4,
+                 locality_wait_s: float = 3.0):
         self.parallelism = num_workers * cores
         self.num_workers = num_workers
         self.cores = cores
         self.memory_mb = memory_mb
         self._max_failures = max(1, max_failures)
+        # Tasks in flight and receivers per worker: the locality wait (see _place).
+        self.load = ExecutorLoad(cores, locality_wait_s)
         self._authkey = os.urandom(32)
         self._ids = itertools.count()
         self._requests = itertools.count()
@@ -226,6 +235,8 @@ class LocalClusterBackend(ExecutorBackend):
             worker.long_tasks.clear()
         for task in long_tasks:
             task.ended.set()
+            self.load.long_task_ended(worker.executor_id)
+        self.load.wake()
         code = worker.process.poll()
         if code is None:
             try:
@@ -301,10 +312,17 @@ class LocalClusterBackend(ExecutorBackend):
         futures: dict[int, Future[Any]] = {}
         attempts = dict.fromkeys(splits, 0)
         used: set[_Worker] = set()
+        busy: set[str] = set()
+        if preferred is not None:
+            alive = {w.executor_id for w in self._alive()}
+            wanted = {want for split in splits
+                      if (want := preferred(split)) is not None and want in alive}
+            busy = self.load.wait_for(wanted, alive=lambda e: any(
+                w.executor_id == e for w in self._alive()), stopped=lambda: self._stopped)
         try:
             for split in splits:
                 futures[split] = self._submit(stage_key, frame, split, stage_id, 0,
-                                              preferred, used)
+                                              preferred, used, busy)
             results: dict[int, Any] = {}
             first_error: BaseException | None = None
             pending = list(splits)
@@ -327,7 +345,7 @@ class LocalClusterBackend(ExecutorBackend):
                         first_error = first_error or exc
                 for split in retry:
                     futures[split] = self._submit(stage_key, frame, split, stage_id,
-                                                  attempts[split], None, used)
+                                                  attempts[split], None, used, busy)
                 pending = retry
             if first_error is not None:
                 raise first_error
@@ -342,15 +360,19 @@ class LocalClusterBackend(ExecutorBackend):
                         self._send(worker, ("forget_stage", stage_key))
 
     def _submit(self, stage_key: int, frame: bytes, split: int, stage_id: int, attempt: int,
-                preferred: Preference | None, used: set[_Worker]) -> Future[Any]:
+                preferred: Preference | None, used: set[_Worker], busy: set[str]
+                ) -> Future[Any]:
         while True:
             workers = self._ensure_workers()
-            worker = self._place(split, workers, preferred)
+            worker = self._place(split, workers, preferred, busy)
             task_id = next(self._requests)
             future: Future[Any] = Future()
             with self._lock:
                 if not worker.alive:
                     continue
+                executor_id = worker.executor_id
+                self.load.tasks_started(executor_id)
+                future.add_done_callback(partial(self._task_ended, executor_id))
                 worker.pending[task_id] = future
             try:
                 if stage_key not in worker.stages:
@@ -362,14 +384,29 @@ class LocalClusterBackend(ExecutorBackend):
             used.add(worker)
             return future
 
-    def _place(self, split: int, workers: list[_Worker], preferred: Preference | None
-               ) -> _Worker:
+    def _place(self, split: int, workers: list[_Worker], preferred: Preference | None,
+               busy: set[str]) -> _Worker:
+        """Where the input is, unless that worker stayed busy past the locality wait (then
+        another worker with a free core, else any other); else worker ``split mod N``."""
         want = preferred(split) if preferred is not None else None
         if want is not None:
             for worker in workers:
                 if worker.executor_id == want:
-                    return worker
+                    if want not in busy:
+                        return worker
+                    others = ([w for w in workers if w is not worker
+                               and not self.load.busy(w.executor_id)]
+                              or [w for w in workers if w is not worker] or [worker])
+                    return others[split % len(others)]
         return workers[split % len(workers)]
+
+    def _task_ended(self, executor_id: str, _: Future[Any]) -> None:
+        self.load.tasks_ended(executor_id)
+
+    @property
+    def locality_waits(self) -> int:
+        """Placements that waited for a busy worker (tests)."""
+        return self.load.waits
 
     # --- long-running tasks ----------------------------------------------------------------
 
@@ -387,6 +424,8 @@ class LocalClusterBackend(ExecutorBackend):
                 if not worker.alive:
                     continue
                 worker.long_tasks[task.key] = task
+                # It takes a core of its worker while it runs (the locality wait).
+                self.load.long_task_started(worker.executor_id)
             try:
                 self._send(worker, ("long_start", task.key, frame, name))
             except ExecutorLostError:
@@ -399,6 +438,7 @@ class LocalClusterBackend(ExecutorBackend):
             task = worker.long_tasks.get(key)
             if task is not None and kind == "long_end":
                 del worker.long_tasks[key]
+                self.load.long_task_ended(worker.executor_id)
         if task is None:
             return
         if kind == "long_report":
@@ -460,6 +500,7 @@ class LocalClusterBackend(ExecutorBackend):
                 return
             self._stopped = True
             workers = list(self._workers)
+        self.load.wake()
         for worker in workers:
             if worker.alive:
                 try:

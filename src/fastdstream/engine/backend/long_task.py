@@ -52,6 +52,11 @@ class LongTaskContext:
         self._executor.block_manager.put(block_id, data)
         return self.executor_id
 
+    def block_handle(self, block_id: BlockId) -> Any:
+        """What a task on any executor may read a stored block by without asking this one
+        (a Ray object store handle), or None where blocks are fetched from their holder."""
+        return self._executor.block_manager.handle(block_id)
+
     def report(self, message: Any) -> None:
         """Send ``message`` to the driver's ``on_report`` (in order with the others)."""
         self._report(message)

@@ -21,9 +21,10 @@ of four partitions on two executors costs two actor round trips, not four.
 Placement is as in ``local-cluster``: where a task's input blocks are, else split
 ``i`` on executor slot ``i mod N``, so a Kafka partition is read by the same
 executor batch after batch and its cached consumer is reused. A task whose input
-blocks are on an executor busy with other stages' tasks (as many as it has cores)
-waits up to ``spark.locality.wait`` (3s) for it, as Spark's delay scheduling does,
-then runs elsewhere. Received blocks and map outputs are in Ray's object store
+blocks are on an executor busy with other stages' tasks and receivers (as many as it
+has cores: a receiver takes a core for as long as it runs, as in Spark) waits up to
+``spark.locality.wait`` (3s) for it, as Spark's delay scheduling does, then runs
+elsewhere (:mod:`locality`). Received blocks and map outputs are in Ray's object store
 (:mod:`ray_block_manager`): reducers read map outputs from there by handle, not
 through the actor that wrote them. An actor that dies fails its tasks with
 :class:`ExecutorLostError`; they run again on the executors left
@@ -68,6 +69,7 @@ from fastdstream.engine.backend.base import (
 )
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.local_cluster import RemoteTaskError, decode_error
+from fastdstream.engine.backend.locality import ExecutorLoad, locality_wait_s
 from fastdstream.engine.backend.long_task import LongTaskCallbacks, LongTaskFn, LongTaskHandle
 from fastdstream.engine.backend.ray_executor import TASKS_GROUP, RayExecutor
 from fastdstream.engine.backend.ray_long_task import RayLongTasks
@@ -81,7 +83,6 @@ EXECUTOR_CORES = "spark.executor.cores"
 RAY_EXECUTOR_RESOURCES = "fastdstream.ray.executor.resources"
 RAY_START_TIMEOUT = "fastdstream.ray.startTimeout"
 RAY_REUSE_EXECUTORS = "fastdstream.ray.reuseExecutors"
-LOCALITY_WAIT = "spark.locality.wait"
 
 DEFAULT_INSTANCES = 2  # Spark's default for spark.executor.instances
 STOP_TIMEOUT_S = 10.0
@@ -128,19 +129,15 @@ class RayBackend(ExecutorBackend):
             conf.get(RAY_START_TIMEOUT) or "60s", RAY_START_TIMEOUT) / 1000
         self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)
-        # Tasks in flight per executor, over every stage running now: an executor with as
-        # many as it has cores is busy (locality wait, see _place).
-        self._in_flight: dict[str, int] = defaultdict(int)
-        self._freed = threading.Condition(self._lock)
-        self._locality_wait_s = parse_duration_ms(
-            conf.get(LOCALITY_WAIT) or "3s", LOCALITY_WAIT) / 1000
-        self.locality_waits = 0  # placements that waited for a busy executor (tests)
+        # Tasks in flight and receivers per executor, over every stage running now: an
+        # executor with as many as it has cores is busy (locality wait, see _place).
+        self.load = ExecutorLoad(self.cores, locality_wait_s(conf))
         self._running = 0  # stages in flight: stop() lets them end before Ray goes
         self._ids: Iterator[int] = itertools.count()
         self._round_robin = itertools.count()
         self._name_prefix = f"fastdstream-{uuid.uuid4().hex[:12]}-executor-"
         self._slots: list[_Actor] = []
-        self._long_tasks = RayLongTasks()
+        self._long_tasks = RayLongTasks(self.load)
         self._stopped = False
         self._started_ray = False
         self._watchdog: subprocess.Popen[bytes] | None = None
@@ -314,6 +311,7 @@ class RayBackend(ExecutorBackend):
         if self._stopped:
             return
         log.error("%s was lost: %s", actor.describe(), why)
+        self.load.wake()
         self._executor_lost(actor.executor_id)
 
     # --- stages ----------------------------------------------------------------------------
@@ -352,8 +350,7 @@ class RayBackend(ExecutorBackend):
             calls: dict[Any, tuple[_Actor, list[int]]] = {}
             for actor, batch in self._place(pending, preferred, failed_on).items():
                 tasks = [(split, attempts[split]) for split in batch]
-                with self._lock:
-                    self._in_flight[actor.executor_id] += len(batch)
+                self.load.tasks_started(actor.executor_id, len(batch))
                 ref = actor.handle.run_tasks.remote(
                     frame, stage_id, tasks)
                 calls[ref] = (actor, batch)
@@ -362,9 +359,7 @@ class RayBackend(ExecutorBackend):
                 done, _ = ray.wait(list(calls), num_returns=1)
                 for ref in done:
                     actor, batch = calls.pop(ref)
-                    with self._freed:
-                        self._in_flight[actor.executor_id] -= len(batch)
-                        self._freed.notify_all()
+                    self.load.tasks_ended(actor.executor_id, len(batch))
                     try:
                         outcomes = ray.get(ref)
                     except ray.exceptions.RayError as exc:
@@ -411,13 +406,17 @@ class RayBackend(ExecutorBackend):
         slots = len(self._slots)
         wanted = {split: by_id.get(want) for split in splits
                   if preferred is not None and (want := preferred(split)) is not None}
-        busy = self._wait_for_locality({a for a in wanted.values() if a is not None})
+        busy_ids = self.load.wait_for(
+            {a.executor_id for a in wanted.values() if a is not None},
+            alive=lambda e: e in by_id and by_id[e].alive, stopped=lambda: self._stopped)
+        busy = {a for a in live if a.executor_id in busy_ids}
         batches: dict[_Actor, list[int]] = defaultdict(list)
         for split in splits:
             actor = wanted.get(split)
             if actor is not None and actor in busy:
                 # Busy past the locality wait: any other executor not busy, else any other.
-                others = ([a for a in live if a is not actor and a not in busy]
+                others = ([a for a in live if a is not actor and a not in busy
+                           and not self.load.busy(a.executor_id)]
                           or [a for a in live if a is not actor] or [actor])
                 actor = others[split % len(others)]
             if actor is None:
@@ -431,26 +430,10 @@ class RayBackend(ExecutorBackend):
             batches[actor].append(split)
         return batches
 
-    def _busy(self, actor: _Actor) -> bool:
-        return self._in_flight[actor.executor_id] >= self.cores
-
-    def _wait_for_locality(self, wanted: set[_Actor]) -> set[_Actor]:
-        """Wait up to ``spark.locality.wait`` for the wanted executors that are busy (as
-        many tasks of other stages in flight as they have cores) to have a free core;
-        return those still busy, whose tasks then run elsewhere."""
-        with self._freed:
-            busy = {a for a in wanted if self._busy(a)}
-            if not busy or self._locality_wait_s <= 0:
-                return busy
-            self.locality_waits += 1
-            deadline = time.monotonic() + self._locality_wait_s
-            while busy and not self._stopped:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._freed.wait(left)
-                busy = {a for a in busy if self._busy(a) and a.alive}
-            return busy
+    @property
+    def locality_waits(self) -> int:
+        """Placements that waited for a busy executor (tests)."""
+        return self.load.waits
 
     # --- blocks ----------------------------------------------------------------------------
 
@@ -524,6 +507,7 @@ class RayBackend(ExecutorBackend):
             self._stopped = True
             actors = list(self._slots)
         self._long_tasks.close()
+        self.load.wake()
         if ray.is_initialized():
             live = [a for a in actors if a.alive and a.ready]
             kept: list[_Actor] = []

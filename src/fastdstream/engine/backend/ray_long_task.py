@@ -24,6 +24,7 @@ from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.base import ExecutorLostError
 from fastdstream.engine.backend.executor import Executor
 from fastdstream.engine.backend.local_cluster import decode_error
+from fastdstream.engine.backend.locality import ExecutorLoad
 from fastdstream.engine.backend.long_task import (
     LongTaskCallbacks,
     LongTaskContext,
@@ -119,10 +120,12 @@ class LongTaskHost:
 class RayLongTask(LongTaskHandle):
     """The driver's handle on a long-running task on an executor actor."""
 
-    def __init__(self, actor: Any, executor_id: str, key: int, callbacks: LongTaskCallbacks):
+    def __init__(self, actor: Any, executor_id: str, key: int, callbacks: LongTaskCallbacks,
+                 load: ExecutorLoad | None = None):
         self.executor_id = executor_id
         self.key = key
         self.ended = threading.Event()
+        self._load = load
         self._actor = actor
         self._callbacks = callbacks
         self._seq = 0
@@ -131,10 +134,19 @@ class RayLongTask(LongTaskHandle):
 
     def start(self, frame: bytes, name: str) -> None:
         ray.get(self._actor.long_start.remote(self.key, frame, name))
+        if self._load is not None:  # it takes a core of its executor while it runs
+            self._load.long_task_started(self.executor_id)
         threading.Thread(target=self._poll, name=f"long-task-{self.key}-poll",
                          daemon=True).start()
 
     def _poll(self) -> None:
+        try:
+            self._poll_reports()
+        finally:
+            if self._load is not None:
+                self._load.long_task_ended(self.executor_id)
+
+    def _poll_reports(self) -> None:
         where = f"executor {self.executor_id} (Ray actor)"
         while True:
             try:
@@ -173,7 +185,8 @@ class RayLongTask(LongTaskHandle):
 class RayLongTasks:
     """The driver's long-running tasks on one Ray back end, spread over its executors."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: ExecutorLoad | None = None) -> None:
+        self._load = load
         self._tasks: list[RayLongTask] = []
         self._keys = iter(range(1 << 62))
         self._lock = threading.Lock()
@@ -187,7 +200,7 @@ class RayLongTasks:
             running = [t.executor_id for t in self._tasks]
             candidates = [a for a in actors if a[0] not in avoid] or list(actors)
             executor_id, actor = min(candidates, key=lambda a: running.count(a[0]))
-            task = RayLongTask(actor, executor_id, next(self._keys), callbacks)
+            task = RayLongTask(actor, executor_id, next(self._keys), callbacks, self._load)
             self._tasks.append(task)
         try:
             task.start(fn_frame, name)

@@ -51,7 +51,7 @@ class ReceiverInputDStream(InputDStream):
             for b in blocks
         ]
         return BlockRDD(self._sc, [b.block_id for b in blocks], [b.location for b in blocks],
-                        fallbacks)
+                        fallbacks, [b.handle for b in blocks])
 
     def _on_forget(self, rdd: RDD) -> None:
         super()._on_forget(rdd)

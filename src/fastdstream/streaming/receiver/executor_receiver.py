@@ -11,7 +11,10 @@ What crosses the boundary, as tuples:
 
 - to the driver: ``("started", name, executor_id, host)``, ``("error", name, message, text)``,
   ``("stopped", name)``, ``("fatal", error)`` and ``("block", block_id, records,
-  executor_id, wal_path, status)`` where ``status`` is :class:`ReceiverStatus`;
+  executor_id, wal_path, status, handle)`` where ``status`` is :class:`ReceiverStatus`
+  and ``handle`` what a task on another executor reads the block by without a call to
+  this one (Ray's object store; None where blocks are fetched from their holder, as
+  map outputs' handles travel in their MapStatus);
 - to the receiver: ``("rate", records_per_s)`` (backpressure),
   ``("release", [block_id, ...])`` (batches done with them: the memory bound
   frees their bytes) and ``("stop", message)``.
@@ -76,7 +79,9 @@ class _ExecutorSink(ReceiverSink):
             supervisor.buffered_bytes if supervisor else 0,
             supervisor.pending_rows if supervisor else 0)
         wal_path = self._wal.path_of(block_id) if self._wal is not None else None
-        self._context.report(("block", block_id, num_records, location, wal_path, status))
+        handle = self._context.block_handle(block_id)
+        self._context.report(("block", block_id, num_records, location, wal_path, status,
+                              handle))
 
     def receiver_started(self, stream_id: int, name: str) -> None:
         self._context.report(("started", name, self._context.executor_id, socket.gethostname()))

@@ -66,6 +66,9 @@ class ReceivedBlockInfo:
     num_records: int
     location: str  # the executor that holds the block
     wal_path: str | None = None  # its durable copy, with the write-ahead log on
+    # What a task on another executor reads it by without asking its holder (a Ray
+    # object store handle; it does not keep the block: forgetting the batch frees it).
+    handle: Any = None
 
 
 class ReceivedBlockTracker:
@@ -314,12 +317,12 @@ class ReceiverTracker(ReceiverSink):
     def _on_report(self, stream_id: int, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "block":
-            _, block_id, num_records, location, wal_path, status = message
+            _, block_id, num_records, location, wal_path, status, handle = message
             remote = self._supervisors.get(stream_id)
             if isinstance(remote, RemoteReceiver) and isinstance(status, ReceiverStatus):
                 remote.status = status
             self.blocks.add_block(ReceivedBlockInfo(stream_id, tuple(block_id), num_records,
-                                                    location, wal_path))
+                                                    location, wal_path, handle))
         elif kind == "started":
             _, name, executor_id, host = message
             self.receiver_started(stream_id, name, host, executor_id)
