@@ -18,11 +18,9 @@ The Context (and its executors) is started before the timing, and each Kafka cou
 runs once untimed first (an executor process imports the Kafka reader and connects
 its consumers in its first batch: ~0.2 s measured in a fresh Ray actor, which
 ``local[2]``'s threads had paid in the driver), so these measure streaming, not
-start-up; a run ends when the last word is counted. ``spark.locality.wait`` is 0: a
-receiver takes the one core of its executor (as in Spark), and a 3 s wait per
-100 ms batch for that core would measure the wait; its blocks are read on the other
-executor at once instead (by handle from Ray's object store, fetched on
-``local-cluster``).
+start-up; a run ends when the last word is counted. A receiver takes the one core of
+its executor (as in Spark), so its blocks are read on the other executor (by handle
+from Ray's object store, fetched on ``local-cluster``).
 Run: ``pytest bench/test_bench_backends_sources.py --benchmark-only``
 (``FASTDSTREAM_BENCH_KAFKA_MESSAGES``, ``FASTDSTREAM_BENCH_LINES`` set the sizes).
 """
@@ -53,7 +51,7 @@ def context(request: pytest.FixtureRequest) -> Iterator[Context]:
     """One Context per back end for the module, started before any timing."""
     if request.param == "ray":
         request.getfixturevalue("ray_session")
-    with Context(request.param, "bench-sources", conf={"spark.locality.wait": "0"}) as sc:
+    with Context(request.param, "bench-sources") as sc:
         yield sc
 
 

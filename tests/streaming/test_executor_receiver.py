@@ -197,10 +197,10 @@ def test_rate_updates_and_released_blocks_reach_a_receiver_on_an_executor(
     # unprocessed, would stall after a few batches of these ~4 KB blocks.
     if master == "ray":
         request.getfixturevalue("ray_session")
-    # No locality wait: the receiver takes its executor's one core, and the batches here
-    # are about the messages, not about waiting for that core.
+    # The receiver takes its executor's one core; the batches run on the other executor
+    # (the default locality wait, 3 s, is not waited for a core a receiver holds).
     conf = {ON_EXECUTORS: "true", "fastdstream.ray.reuseExecutors": "false",
-            "spark.locality.wait": "0", "spark.streaming.receiver.maxRate": "100000",
+            "spark.streaming.receiver.maxRate": "100000",
             "fastdstream.receiver.maxBufferedBytes": "16k"}
     streaming = ManualStreaming(master=master, conf=conf)
     try:

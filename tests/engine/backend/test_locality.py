@@ -45,12 +45,46 @@ def test_a_wait_ends_when_a_core_is_freed() -> None:
 
 def test_an_executor_busy_past_the_wait_is_returned() -> None:
     load = ExecutorLoad(cores=1, wait_s=0.2)
-    load.long_task_started("a")  # a receiver: busy for as long as it runs
+    load.tasks_started("a")
     start = time.monotonic()
     assert load.wait_for({"a", "b"}) == {"a"}
     assert time.monotonic() - start >= 0.2
     assert load.waits == 1
     assert ExecutorLoad(cores=1, wait_s=0).wait_for({"a"}) == set()
+
+
+def test_an_executor_whose_every_core_runs_a_receiver_is_not_waited_for() -> None:
+    load = ExecutorLoad(cores=1, wait_s=60)
+    load.long_task_started("a")  # a receiver: busy for as long as it runs
+    start = time.monotonic()
+    assert load.wait_for({"a", "b"}) == {"a"}
+    assert time.monotonic() - start < 30
+    assert load.waits == 0
+    # With a core left over for tasks, a task there is waited for as usual.
+    two = ExecutorLoad(cores=2, wait_s=0.2)
+    two.long_task_started("a")
+    two.tasks_started("a")
+    assert two.wait_for({"a"}) == {"a"}
+    assert two.waits == 1
+
+
+def test_a_wait_ends_when_the_last_free_core_goes_to_a_receiver() -> None:
+    load = ExecutorLoad(cores=1, wait_s=60)
+    load.tasks_started("a")
+
+    def receiver_takes_the_core() -> None:
+        wait_until(lambda: load.waits == 1, timeout=10, what="the wait to start")
+        load.long_task_started("a")
+        load.tasks_ended("a")
+
+    taker = threading.Thread(target=receiver_takes_the_core)
+    taker.start()
+    start = time.monotonic()
+    try:
+        assert load.wait_for({"a"}) == {"a"}
+    finally:
+        taker.join()
+    assert time.monotonic() - start < 30
 
 
 def test_the_locality_wait_is_read_and_checked() -> None:

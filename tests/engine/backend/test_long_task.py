@@ -106,12 +106,13 @@ def _where(context: TaskContext, split: int) -> str:
 def test_a_long_task_takes_a_core_so_its_executors_tasks_run_elsewhere_after_the_wait(
         request: pytest.FixtureRequest, master: str) -> None:
     """As in Spark, a receiver occupies a core of its executor while it runs: with one
-    core per executor, a task whose input is there waits the locality wait, then runs on
-    the other executor (not behind the receiver); once the receiver ends, there again."""
+    core per executor, a task whose input is there runs on the other executor (not
+    behind the receiver), at once since no core will come free there within the wait;
+    once the receiver ends, there again."""
     if master == "ray":
         request.getfixturevalue("ray_session")
     with Context(master, "test-long-task-core",
-                 conf={"spark.locality.wait": "300ms",
+                 conf={"spark.locality.wait": "60s",
                        "fastdstream.ray.reuseExecutors": "false"}) as sc:
         backend: Any = sc._backend
         recorder = Recorder()
@@ -122,14 +123,14 @@ def test_a_long_task_takes_a_core_so_its_executors_tasks_run_elsewhere_after_the
         assert backend.locality_waits == 0
         start = time.monotonic()
         assert backend.run_stage(_where, [0, 1], preferred=lambda _: held) == [other] * 2
-        assert time.monotonic() - start >= 0.3
-        assert backend.locality_waits == 1
+        assert time.monotonic() - start < 30
+        assert backend.locality_waits == 0
         # Tasks that prefer the free executor run there at once.
         assert backend.run_stage(_where, [0], preferred=lambda _: other) == [other]
-        assert backend.locality_waits == 1
+        assert backend.locality_waits == 0
         handle.send("stop")
         assert handle.join(10) and recorder.ended.get(timeout=10) is None
         wait_until(lambda: not backend.load.busy(held), timeout=10,
                    what=f"executor {held}'s core to be free once its long task ended")
         assert backend.run_stage(_where, [0, 1], preferred=lambda _: held) == [held] * 2
-        assert backend.locality_waits == 1
+        assert backend.locality_waits == 0

@@ -83,10 +83,9 @@ def test_a_received_block_is_read_on_another_executor_by_handle_without_a_call(
         ray_session: None, line_server: LineServer) -> None:
     """The receiver's executor reports each block's handle with its info: a task on the
     other executor reads it from the object store, asking the holder nothing."""
-    # No locality wait: the receiver takes the one core of its executor, so the batch
-    # runs on the other at once.
-    streaming = ManualStreaming(master="ray", conf={**FRESH, ON_EXECUTORS: "true",
-                                                    "spark.locality.wait": "0"})
+    # The receiver takes the one core of its executor, so the batch runs on the other
+    # at once.
+    streaming = ManualStreaming(master="ray", conf={**FRESH, ON_EXECUTORS: "true"})
     try:
         lines = streaming.ssc.socketTextStream(*line_server.address)
         read: list[tuple[str, list[str]]] = []

@@ -5,8 +5,14 @@ Spark's TaskSetManager offers a task first to the executor its input is on
 ``spark.locality.wait`` (3s) before letting it run elsewhere. An executor's cores
 are taken by the tasks running on it and by each receiver it runs: a receiver is
 a task that never ends, so on an executor of one core it leaves none, and the
-batches reading its blocks run on another executor once the wait is over -- they do
-not queue behind it for ever.
+batches reading its blocks run on another executor -- they do not queue behind it
+for ever.
+
+Departure from Spark: an executor whose every core runs a receiver is not waited
+for at all. Spark would wait the whole locality wait in every batch (its receivers
+usually store a second replica elsewhere, which the task then prefers); the wait is
+meant for a core that a short task will free soon, and a receiver frees none, so
+waiting would only add 3 s to each batch's scheduling delay.
 
 The process back ends (``local-cluster``, Ray) keep one :class:`ExecutorLoad` each:
 tasks in flight and long-running tasks per executor, and the wait on them.
@@ -73,13 +79,17 @@ class ExecutorLoad:
     def _taken(self, executor_id: str) -> int:
         return self._tasks[executor_id] + self._long[executor_id]
 
+    def _held(self, executor_id: str) -> bool:
+        """Every core runs a long task: none will be free within any wait."""
+        return self._long[executor_id] >= self.cores
+
     def wait_for(self, wanted: Collection[str], alive: Callable[[str], bool] = lambda _: True,
                  stopped: Callable[[], bool] = lambda: False) -> set[str]:
         """Wait up to the locality wait for the wanted executors that are busy to have a
         free core; return those still busy, whose tasks then run elsewhere."""
         with self._freed:
             busy = {e for e in wanted if self._taken(e) >= self.cores}
-            if not busy or self.wait_s <= 0:
+            if not busy or self.wait_s <= 0 or all(self._held(e) for e in busy):
                 return busy
             self.waits += 1
             deadline = time.monotonic() + self.wait_s
@@ -89,6 +99,8 @@ class ExecutorLoad:
                     break
                 self._freed.wait(left)
                 busy = {e for e in busy if self._taken(e) >= self.cores and alive(e)}
+                if all(self._held(e) for e in busy):
+                    break
             return busy
 
     def wake(self) -> None:
