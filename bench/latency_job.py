@@ -17,6 +17,7 @@ The peers (Quix Streams, Bytewax) run from their own venv (``make bench`` makes
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 import uuid
@@ -97,6 +98,21 @@ class _Seen:
         np.save(out, np.concatenate([*self.chunks, singles]))
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_cpu_at_start = 0.0
+
+
+def _started() -> None:
+    """Tell the bench the job is about to consume (the producer starts then)."""
+    global _cpu_at_start
+    _cpu_at_start = _cpu_s()
+    print("started", flush=True)
+
+
 _END_TEXT = END.decode()
 _ENDS = (END, _END_TEXT)
 
@@ -122,7 +138,7 @@ def run_fastdstream(bootstrap: str, topic: str, seen: _Seen, interval: float,
     stream.foreachRDD(output)
     ssc.addStreamingListener(batches)
     ssc.start()
-    print("started", flush=True)
+    _started()
     try:
         if not done.wait(600):
             raise SystemExit("fastdstream: no END within 600 s")
@@ -163,7 +179,7 @@ def run_quix(bootstrap: str, topic: str, seen: _Seen) -> None:
             app.stop()
 
     sdf.update(record)
-    print("started", flush=True)
+    _started()
     app.run()
 
 
@@ -187,7 +203,7 @@ def run_bytewax(bootstrap: str, topic: str, seen: _Seen) -> None:
             raise _FinishedError
 
     op.inspect("seen", messages, record)
-    print("started", flush=True)
+    _started()
     try:
         run_main(flow)
     except Exception:  # run_main wraps what a step raised: ours, once every END was seen
@@ -214,6 +230,10 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown engine {engine!r}")
     seen.save(out)
+    # The job's CPU from its start on, all its threads: on two cores the broker and the
+    # producer share what the job leaves them, so a hungrier job delays records before
+    # they reach it.
+    print(f"cpu {_cpu_s() - _cpu_at_start:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fastdstream.testing import child_process
 from fastdstream.testing.kafka_broker import KafkaBroker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,22 +54,36 @@ def broker():
         yield running
 
 
-def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -> dict:
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path,
+         broker_pid: int | None = None) -> dict:
     topic = f"lat-{engine}-{uuid.uuid4().hex[:6]}"
     out = tmp / f"{topic}.npy"
     return_topic = _create(bootstrap, topic)
-    job = subprocess.Popen([python, str(JOB), engine, bootstrap, return_topic,
-                            str(PARTITIONS), str(interval), str(out)],
-                           stdout=subprocess.PIPE, text=True)
+    job = child_process.start([python, str(JOB), engine, bootstrap, return_topic,
+                               str(PARTITIONS), str(interval), str(out)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert job.stdout is not None
         line = job.stdout.readline()
         assert line.strip() == "started", f"{engine} did not start: {line!r}"
+        started = time.monotonic()
+        broker_cpu_s = _cpu_of(broker_pid)
         produced = subprocess.run([sys.executable, str(JOB), "produce", bootstrap, topic,
                                    str(RATE), str(SECONDS)], capture_output=True, text=True,
                                   timeout=300)
         assert produced.returncode == 0, produced.stderr[-3000:]
         assert job.wait(timeout=300) == 0, f"{engine} failed"
+        ran_s = time.monotonic() - started
+        broker_cpu_s = _cpu_of(broker_pid) - broker_cpu_s
+        job_cpu_s = float(job.stdout.read().split("cpu ")[-1])
     finally:
         if job.poll() is None:
             job.kill()
@@ -86,6 +102,8 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path) -
         "p50_ms": round(float(np.percentile(latency_ms, 50)), 1),
         "p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
         "max_ms": round(float(latency_ms.max()), 1),
+        "job_cpu_cores": round(job_cpu_s / ran_s, 2),
+        "broker_cpu_cores": round(broker_cpu_s / ran_s, 2),
     }
     result.update(_broker_split(bootstrap, topic, stamps[measured], times[measured], sent))
     result.update(_batches(tmp / f"{topic}.batches.npy", times.min() + int(WARMUP_S * 1e9)))
@@ -173,7 +191,8 @@ def _report(benchmark, result: dict) -> None:
 @pytest.mark.parametrize("interval", [0.01, 0.1, 1.0], ids=["10ms", "100ms", "1s"])
 def test_fastdstream_latency(benchmark, broker, tmp_path, interval: float) -> None:
     result = benchmark.pedantic(_run, args=(sys.executable, "fastdstream",
-                                            broker.bootstrap_servers, interval, tmp_path),
+                                            broker.bootstrap_servers, interval, tmp_path,
+                                            broker.pid),
                                 rounds=1, iterations=1)
     _report(benchmark, result)
 
@@ -184,5 +203,6 @@ def test_peer_latency(benchmark, broker, tmp_path, engine: str) -> None:
     if not Path(PEERS_PYTHON).exists():
         pytest.fail(f"no peers' venv at {PEERS_PYTHON}: `make bench` makes it")
     result = benchmark.pedantic(_run, args=(PEERS_PYTHON, engine, broker.bootstrap_servers,
-                                            0.0, tmp_path), rounds=1, iterations=1)
+                                            0.0, tmp_path, broker.pid),
+                                rounds=1, iterations=1)
     _report(benchmark, result)
