@@ -80,6 +80,7 @@ from fastdstream import Context, StreamingContext, StreamingListener
 from fastdstream.kafka import KafkaUtils
 from fastdstream.sources.kafka import kafka_rdd
 from fastdstream.sources.kafka.kafka_rdd import RANGE_READ_SETTINGS
+from fastdstream.testing import child_process
 from fastdstream.testing.kafka_broker import KafkaBroker
 from fastdstream.testing.line_server import DEMO_TEXT
 
@@ -170,7 +171,7 @@ def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int,
     after each one's first chunk, from the first first chunk to the last record, and
     the CPU microseconds per steady-state record, all processes together)."""
     bench = os.path.dirname(os.path.abspath(__file__))
-    procs = [subprocess.Popen([sys.executable, "-c", _PEER_PROCESS.format(
+    procs = [child_process.start([sys.executable, "-c", _PEER_PROCESS.format(
         bench=bench, messages=MESSAGES, bootstrap=bootstrap, topic=topic, partitions=group,
         gc_off=gc_off)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for group in groups]
@@ -188,9 +189,7 @@ def _plain_consume_processes(bootstrap: str, topic: str, groups: list[tuple[int,
             results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            child_process.kill_group(proc)
     end = max(r[2] for r in results)
     steady = sum(r[0] - r[4] for r in results)
     return (sum(r[0] for r in results), end - min(r[1] for r in results),
@@ -461,8 +460,8 @@ def _peak_rss_mb(bootstrap: str, topic: str, words: int, budget: str | None) -> 
     code = _RSS_JOB.format(bench=os.path.dirname(os.path.abspath(__file__)),
                            messages=MESSAGES, bootstrap=bootstrap, topic=topic, words=words,
                            budget=budget)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=600, check=True)
+    proc = child_process.run([sys.executable, "-c", code], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return int(proc.stdout.strip().splitlines()[-1]) / 1024
 
 

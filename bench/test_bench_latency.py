@@ -76,18 +76,15 @@ def _run(python: str, engine: str, bootstrap: str, interval: float, tmp: Path,
         assert line.strip() == "started", f"{engine} did not start: {line!r}"
         started = time.monotonic()
         broker_cpu_s = _cpu_of(broker_pid)
-        produced = subprocess.run([sys.executable, str(JOB), "produce", bootstrap, topic,
-                                   str(RATE), str(SECONDS)], capture_output=True, text=True,
-                                  timeout=300)
+        produced = child_process.run([sys.executable, str(JOB), "produce", bootstrap, topic,
+                                      str(RATE), str(SECONDS)], timeout=300)
         assert produced.returncode == 0, produced.stderr[-3000:]
         assert job.wait(timeout=300) == 0, f"{engine} failed"
         ran_s = time.monotonic() - started
         broker_cpu_s = _cpu_of(broker_pid) - broker_cpu_s
         job_cpu_s = float(job.stdout.read().split("cpu ")[-1])
     finally:
-        if job.poll() is None:
-            job.kill()
-            job.wait()
+        child_process.kill_group(job)
     seen = np.load(out)
     stamps, times = seen[:, 0], seen[:, 1]
     assert len(stamps), f"{engine} saw no record"

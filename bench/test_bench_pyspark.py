@@ -48,6 +48,7 @@ from typing import IO, Any
 import numpy as np
 import pytest
 
+from fastdstream.testing import child_process
 from fastdstream.testing.line_server import DEMO_TEXT, LineServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +151,8 @@ class Job:
         self.batches: dict[int, dict[str, Any]] = {}
         self.started = threading.Event()
         self._lock = threading.Lock()
-        self.proc = subprocess.Popen(
+        # Its own process group, killed with it: PySpark's JVM is the job's child.
+        self.proc = child_process.start(
             [python, str(JOB), engine, master, program, str(INTERVAL), *map(str, address)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -177,11 +179,9 @@ class Job:
         with contextlib.suppress(OSError):
             assert self.proc.stdin is not None
             self.proc.stdin.close()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        child_process.kill_group(self.proc)
         self._reader.join(timeout=10)
 
 

@@ -70,3 +70,20 @@ def test_a_child_is_signalled_and_reaped_as_with_popen() -> None:
     sleeper = child_process.start([sys.executable, "-c", "import time; time.sleep(600)"])
     sleeper.send_signal(signal.SIGTERM)
     assert sleeper.wait(30) == -signal.SIGTERM
+
+
+def test_run_gives_the_output_and_status_and_kills_the_group_on_a_timeout() -> None:
+    done = child_process.run([sys.executable, "-c", "import sys; print(sys.stdin.read());"
+                              " sys.exit(3)"], timeout=30, input="hello")
+    assert (done.stdout.strip(), done.returncode) == ("hello", 3)
+    # The child prints its grandchild's pid, then outlives the timeout with it.
+    with pytest.raises(subprocess.TimeoutExpired) as timed_out:
+        child_process.run([sys.executable, "-c", _CHILD], timeout=5)
+    output = timed_out.value.output or b""
+    text = output.decode() if isinstance(output, bytes) else output
+    pids = [int(p) for p in text.split()]
+    assert len(pids) == 1
+    deadline = time.monotonic() + 15
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling other processes' end: there is nothing to wait on
+    assert not any(running(pid) for pid in pids), "a timed-out child's group lived on"

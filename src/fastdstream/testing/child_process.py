@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["kill_group", "start", "watch_over"]
+__all__ = ["kill_group", "run", "start", "watch_over"]
 
 _WATCHDOG = """
 import os, signal, sys, time
@@ -77,3 +77,25 @@ def kill_group(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=timeout)
+
+
+def run(args: Sequence[str], timeout: float, input: str | None = None,
+        **popen_kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(args, capture_output=True, text=True, timeout=timeout)`` through
+    :func:`start`: the child's group is killed on a timeout, an error here, or this
+    process's death.
+
+    Raises ``subprocess.TimeoutExpired`` as ``subprocess.run`` does; the exit status
+    is the caller's to check.
+    """
+    proc = start(args, stdin=subprocess.PIPE if input is not None else None,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen_kwargs)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired as timed_out:
+        kill_group(proc)
+        out, err = proc.communicate()  # what it wrote before, as subprocess.run gives
+        raise subprocess.TimeoutExpired(proc.args, timeout, out, err) from timed_out
+    finally:
+        kill_group(proc)
+    return subprocess.CompletedProcess(list(args), proc.returncode, out, err)
