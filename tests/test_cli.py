@@ -44,8 +44,7 @@ print(json.dumps(seen))
 
 
 def run(*args: str, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True,
-                          timeout=timeout, **kw)  # type: ignore[call-overload]
+    return child_process.run([str(SCRIPT), *args], timeout=timeout, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -103,8 +102,8 @@ def test_what_the_program_sets_wins_over_the_command_line(app: Path) -> None:
 
 
 def test_without_submit_nothing_is_loaded(app: Path) -> None:
-    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+    done = child_process.run([sys.executable, str(app)], timeout=60,
+                             env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["conf"] == {}
@@ -254,9 +253,8 @@ def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list) -> Non
 
 
 def test_the_submitted_conf_must_be_a_json_object(app: Path) -> None:
-    done = subprocess.run([sys.executable, str(app)], capture_output=True, text=True,
-                          timeout=60, env={"FASTDSTREAM_SUBMIT_CONF": "[1]",
-                                           "PATH": "/usr/bin:/bin"})
+    done = child_process.run([sys.executable, str(app)], timeout=60,
+                             env={"FASTDSTREAM_SUBMIT_CONF": "[1]", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1
     assert "FASTDSTREAM_SUBMIT_CONF must be a JSON object" in done.stderr
 

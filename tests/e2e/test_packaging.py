@@ -73,8 +73,7 @@ def installed(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Installed
 
 
 def _smoke(python: Path, cwd: Path) -> None:
-    result = subprocess.run([str(python), "-c", SMOKE], cwd=cwd, capture_output=True,
-                            text=True, timeout=120)
+    result = child_process.run([str(python), "-c", SMOKE], cwd=cwd, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[('a', 1), ('b', 2)]"
 
@@ -111,17 +110,15 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(installed: Installed, tmp_path:
 def test_the_installed_command_lists_examples_and_submits_a_program(
         installed: Installed, tmp_path: Path) -> None:
     command = installed.python.parent / "fastdstream"
-    listed = subprocess.run([str(command), "example"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    listed = child_process.run([str(command), "example"], cwd=tmp_path, timeout=120)
     assert listed.returncode == 0, listed.stderr
     assert "network_wordcount" in listed.stdout  # the examples ship in the wheel
     app = tmp_path / "app.py"
     app.write_text("from fastdstream import Context\n"
                    "with Context() as sc:\n"
                    "    print(sc.master, sc.getConf().get('x.y'))\n")
-    submitted = subprocess.run([str(command), "submit", "--master", "local[3]", "--conf",
-                                "x.y=z", str(app)], cwd=tmp_path, capture_output=True,
-                               text=True, timeout=120)
+    submitted = child_process.run([str(command), "submit", "--master", "local[3]", "--conf",
+                                   "x.y=z", str(app)], cwd=tmp_path, timeout=120)
     assert submitted.returncode == 0, submitted.stderr
     assert submitted.stdout.strip() == "local[3] z"
 
@@ -234,8 +231,8 @@ def test_installed_wheel_runs_the_kafka_broker(installed: Installed, tmp_path: P
         assert address.startswith("127.0.0.1:"), address
         port = int(address.rsplit(":", 1)[1])
 
-        result = subprocess.run([str(installed.python), "-c", ROUND_TRIP, address, "x"],
-                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        result = child_process.run([str(installed.python), "-c", ROUND_TRIP, address, "x"],
+                                   cwd=tmp_path, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "k from the wheel"
 

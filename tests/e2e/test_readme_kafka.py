@@ -5,12 +5,13 @@ group are swapped for this session's, so that parallel runs do not share them.""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+
+from fastdstream.testing import child_process
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +35,7 @@ def test_the_readme_kafka_snippet_runs_as_written(kafka_broker, tmp_path: Path) 
     script.write_text(code.replace('"127.0.0.1:9092"', f'"{kafka_broker.bootstrap_servers}"')
                       .replace('"lines"', f'"{topic}"')
                       .replace('"wordcount"', f'"{group}"'))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+    done = child_process.run([sys.executable, str(script)], timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
         "[('be', 2), ('is', 1), ('not', 1), ('or', 1), ('question', 1), ('that', 1), "

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import operator
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from fastdstream import DecodeError
-from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing import ManualStreaming, child_process, wait_until
 from fastdstream.testing.line_server import LineServer
 
 pytestmark = pytest.mark.e2e
@@ -172,10 +171,8 @@ def test_unreachable_server_is_reported_and_retried(master) -> None:
 def test_network_wordcount_example_runs(tmp_path: Path) -> None:
     example = (Path(__file__).resolve().parents[2] / "src" / "fastdstream" / "examples"
                / "network_wordcount.py")
-    result = subprocess.run(
-        [sys.executable, str(example), "--seconds", "2.5", "--batch", "0.5"],
-        capture_output=True, text=True, timeout=60,
-    )
+    result = child_process.run(
+        [sys.executable, str(example), "--seconds", "2.5", "--batch", "0.5"], timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Time: ") >= 3
     assert "('batch', " in result.stdout  # a word of the demo text, with its count

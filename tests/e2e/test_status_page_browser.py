@@ -9,7 +9,6 @@ The DOM after the script ran comes from ``--dump-dom``; a screenshot is kept in
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from fastdstream import Context, StreamingContext
-from fastdstream.testing import BatchRecorder, wait_until
+from fastdstream.testing import BatchRecorder, child_process, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -57,11 +56,10 @@ class _Dom(HTMLParser):
 def _chromium(*args: str) -> str:
     assert CHROMIUM, "chromium is not installed: `make test` installs Debian's package"
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        result = subprocess.run(
+        result = child_process.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-             "--virtual-time-budget=5000", *args],
-            capture_output=True, text=True, timeout=120)
+             "--virtual-time-budget=5000", *args], timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from fastdstream import Receiver
-from fastdstream.testing import ManualStreaming, wait_until
+from fastdstream.testing import ManualStreaming, child_process, wait_until
 
 ON_EXECUTORS = "fastdstream.receiver.onExecutors"
 WAL = "spark.streaming.receiver.writeAheadLog.enable"
@@ -401,6 +400,6 @@ _TWO_NODES = textwrap.dedent("""
 def test_a_node_lost_with_the_receiver_on_a_two_node_ray_cluster(tmp_path: Path) -> None:
     # Issue 10's case: the node holding an executor and the receiver goes mid-stream; the
     # receiver starts again on the other node and the log loses nothing.
-    job = subprocess.run([sys.executable, "-c", _TWO_NODES, str(Path(__file__).parent),
-                          str(tmp_path)], capture_output=True, text=True, timeout=300)
+    job = child_process.run([sys.executable, "-c", _TWO_NODES, str(Path(__file__).parent),
+                             str(tmp_path)], timeout=300)
     assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr

@@ -331,8 +331,7 @@ _TWO_NODES = textwrap.dedent("""
 
 
 def test_a_node_lost_with_its_executor_on_a_two_node_cluster() -> None:
-    job = subprocess.run([sys.executable, "-c", _TWO_NODES], capture_output=True, text=True,
-                         timeout=240)
+    job = child_process.run([sys.executable, "-c", _TWO_NODES], timeout=240)
     assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
 
 
@@ -369,8 +368,7 @@ _CLIENT = textwrap.dedent("""
 
 
 def test_a_ray_client_master_runs_through_ray_client() -> None:
-    job = subprocess.run([sys.executable, "-c", _CLIENT], capture_output=True, text=True,
-                         timeout=240)
+    job = child_process.run([sys.executable, "-c", _CLIENT], timeout=240)
     assert job.stdout.strip().endswith("ok"), job.stdout + job.stderr
 
 

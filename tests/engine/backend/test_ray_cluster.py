@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fastdstream.testing import wait_until
+from fastdstream.testing import child_process, wait_until
 
 JOB = Path(__file__).with_name("ray_two_node_job.py")
 
@@ -34,8 +33,7 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def runs() -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    job = subprocess.run([sys.executable, str(JOB)], capture_output=True, text=True,
-                         timeout=240, env=env)
+    job = child_process.run([sys.executable, str(JOB)], timeout=240, env=env)
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1]
              for line in job.stdout.splitlines() if line.startswith(("RESULT ", "RAY_PIDS "))}
     assert job.returncode == 0 and "RESULT" in lines, job.stdout[-3000:] + job.stderr[-5000:]
