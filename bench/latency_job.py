@@ -4,7 +4,7 @@ own process so each engine has the interpreter to itself.
 ``produce BOOTSTRAP TOPIC RATE SECONDS``
     Writes records stamped with ``time.time_ns()`` at RATE records/s for SECONDS,
     round-robin over the topic's partitions, then an ``END`` record on each partition.
-``fastdstream|quix|bytewax BOOTSTRAP TOPIC PARTITIONS INTERVAL OUT``
+``fastdstream|plain|quix|bytewax BOOTSTRAP TOPIC PARTITIONS INTERVAL OUT``
     Reads the (new) topic from its beginning until every partition's ``END``, and saves to OUT
     (``.npy``) each record's stamp and the time its output saw it, as an (n, 2) int64
     array. Prints ``started`` when it is about to consume; the producer starts then.
@@ -183,6 +183,26 @@ def run_quix(bootstrap: str, topic: str, seen: _Seen) -> None:
     app.run()
 
 
+def run_plain(bootstrap: str, topic: str, seen: _Seen) -> None:
+    """The floor: one plain confluent-kafka consumer and nothing else, recording each
+    ``consume`` call's records as one output (as a batch is)."""
+    import confluent_kafka
+
+    consumer = confluent_kafka.Consumer({
+        "bootstrap.servers": bootstrap, "group.id": f"lat-{uuid.uuid4()}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    _started()
+    try:
+        while True:
+            messages = consumer.consume(10_000, 0.01)
+            values = [m.value() for m in messages if m.error() is None]
+            if seen.add(values):
+                return
+    finally:
+        consumer.close()
+
+
 class _FinishedError(Exception):
     """Raised by the last step once every END was seen: run_main has no other stop."""
 
@@ -223,6 +243,8 @@ def main() -> None:
         run_fastdstream(bootstrap, topic, seen, interval, batches)
         np.save(out.removesuffix(".npy") + ".batches.npy",
                 np.array(batches.rows, dtype=np.int64).reshape(-1, 5))
+    elif engine == "plain":
+        run_plain(bootstrap, topic, seen)
     elif engine == "quix":
         run_quix(bootstrap, topic, seen)
     elif engine == "bytewax":

@@ -3,12 +3,14 @@
 
 A producer process stamps each record with ``time.time_ns()``; each engine's process
 reads the new topic from its beginning and notes when its output saw each record (for
-fastdstream: when ``foreachRDD`` has the batch's values on the driver). Records stamped
+fastdstream: when ``foreachRDD`` has the batch's values on the driver). A plain
+confluent-kafka consumer loop that only records is the floor the machine allows.
+Records stamped
 before ``WARMUP_S`` seconds after the first one was seen are left out (consumer group
 join, first fetches: Quix's group join alone takes seconds). ``extra_info`` has
 p50/p99/max in ms and whether every record produced in the measured window was seen,
-and for fastdstream where its batches' time went (generator behind the clock,
-scheduling delay, processing time);
+each job's and the broker's CPU over the run (cores), and for fastdstream where its
+batches' time went (generator behind the clock, scheduling delay, processing time);
 the benchmark's own time is the whole run's and not the figure.
 
 Each record's latency is also split where the broker appended it (the topic keeps
@@ -200,6 +202,16 @@ def test_peer_latency(benchmark, broker, tmp_path, engine: str) -> None:
     if not Path(PEERS_PYTHON).exists():
         pytest.fail(f"no peers' venv at {PEERS_PYTHON}: `make bench` makes it")
     result = benchmark.pedantic(_run, args=(PEERS_PYTHON, engine, broker.bootstrap_servers,
+                                            0.0, tmp_path, broker.pid),
+                                rounds=1, iterations=1)
+    _report(benchmark, result)
+
+
+@pytest.mark.benchmark(group="latency")
+def test_plain_consumer_latency(benchmark, broker, tmp_path) -> None:
+    """The floor on this machine: one plain confluent-kafka consumer loop that does
+    nothing but record what it got, with the same producer and broker."""
+    result = benchmark.pedantic(_run, args=(sys.executable, "plain", broker.bootstrap_servers,
                                             0.0, tmp_path, broker.pid),
                                 rounds=1, iterations=1)
     _report(benchmark, result)
