@@ -189,3 +189,30 @@ def test_reduce_by_key_lambda_path_agrees_with_counter(sc: Context) -> None:
     assert dict(counts.collect()) == dict(expected)
     for split, part in enumerate(counts.glom().collect()):
         assert all(portable_hash(k) % 3 == split for k, _ in part)
+
+
+def test_rdd_row_steps_ship_by_name_not_by_value(sc) -> None:
+    # A stage's closure is pickled once per stage, every batch of a stream: the row
+    # functions of map/filter/... must pickle by name (no code object of a lambda).
+    import cloudpickle
+
+    from fastdstream.engine.backend import serde
+
+    rdd = sc.parallelize([("a", 1), ("b", 2)], 2)
+    derived = [rdd.map(str), rdd.filter(bool), rdd.mapPartitions(list), rdd.glom(),
+               rdd.mapValues(str), rdd.flatMapValues(str), rdd.values()]
+    by_value: list[str] = []
+    original = cloudpickle.cloudpickle.Pickler._dynamic_function_reduce
+
+    def record(pickler, func):  # type: ignore[no-untyped-def]
+        by_value.append(func.__qualname__)
+        return original(pickler, func)
+
+    cloudpickle.cloudpickle.Pickler._dynamic_function_reduce = record
+    try:
+        for each in derived:
+            serde.dumps_function(each._steps[-1])
+    finally:
+        cloudpickle.cloudpickle.Pickler._dynamic_function_reduce = original
+    assert by_value == []
+    assert derived[-1].collect() == [1, 2]

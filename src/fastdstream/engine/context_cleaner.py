@@ -32,7 +32,8 @@ class ContextCleaner:
         self._backend = backend
         self._tracker = tracker
         self._clean_checkpoints = clean_checkpoints
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        # SimpleQueue: put and get in C; a stream's every batch leaves RDDs to clean.
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
         self._stopped = False

@@ -111,9 +111,20 @@ def describe_op(note: OpNote, source: Form) -> tuple[str, Form]:
 # --- RDDs -----------------------------------------------------------------------------------
 
 
+_ROW_FUNCTIONS: dict[Callable[..., Any], str] = {
+    tasks.map_rows: "map", tasks.filter_rows: "filter", tasks.flat_map: "flatMap",
+    tasks.map_partition: "mapPartitions", tasks.glom_rows: "glom",
+    tasks.map_values: "mapValues", tasks.flat_map_values: "flatMapValues",
+}
+
+
 def _method(py_fn: Callable[..., Any]) -> str:
-    # Steps built inside an RDD method are lambdas named after it: RDD.glom.<locals>.<lambda>;
-    # anything else is a user's partition function (mapPartitionsWithIndex).
+    # Steps built inside an RDD method are tasks' row functions (partials of them) or
+    # lambdas named after it: RDD.keyBy.<locals>.<lambda>; anything else is a user's
+    # partition function (mapPartitionsWithIndex).
+    named = _ROW_FUNCTIONS.get(py_fn.func if isinstance(py_fn, partial) else py_fn)
+    if named is not None:
+        return named
     match = re.match(r"^RDD\.(\w+)\.<locals>\.", getattr(py_fn, "__qualname__", "") or "")
     return match.group(1) if match else f"partition function {function_label(py_fn)}"
 

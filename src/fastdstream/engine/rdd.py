@@ -383,7 +383,7 @@ class RDD:
         >>> sc.stop()
         """
         self._check("map", f)
-        step = tasks.make_step(lambda _, it: map(f, it), registry.plan("map", f))
+        step = tasks.make_step(partial(tasks.map_rows, f), registry.plan("map", f))
         return self._pipe(step, preservesPartitioning)
 
     def flatMap(
@@ -423,7 +423,7 @@ class RDD:
         """
         self._check("filter", f)
         return self._pipe(
-            tasks.make_step(lambda _, it: filter(f, it), registry.plan("filter", f)), True
+            tasks.make_step(partial(tasks.filter_rows, f), registry.plan("filter", f)), True
         )
 
     def mapPartitions(
@@ -443,7 +443,7 @@ class RDD:
         >>> sc.stop()
         """
         self._check("mapPartitions", f)
-        return self._pipe(tasks.make_step(lambda _, it: f(it)), preservesPartitioning)
+        return self._pipe(tasks.make_step(partial(tasks.map_partition, f)), preservesPartitioning)
 
     def mapPartitionsWithIndex(
         self, f: Callable[[int, Iterator[Any]], Iterable[Any]], preservesPartitioning: bool = False
@@ -500,7 +500,7 @@ class RDD:
         [[1, 2], [3, 4]]
         >>> sc.stop()
         """
-        return self._pipe(tasks.make_step(lambda _, it: [list(it)]))
+        return self._pipe(tasks.make_step(tasks.glom_rows))
 
     def mapValues(self, f: Callable[[Any], Any]) -> RDD:
         """Apply ``f`` to the value of each (key, value) pair, keeping the key and the
@@ -515,7 +515,7 @@ class RDD:
         >>> sc.stop()
         """
         self._check("mapValues", f)
-        return self._pipe(tasks.make_step(lambda _, it: ((k, f(v)) for k, v in it)), True)
+        return self._pipe(tasks.make_step(partial(tasks.map_values, f)), True)
 
     def flatMapValues(self, f: Callable[[Any], Iterable[Any]]) -> RDD:
         """Apply ``f`` to the value of each (key, value) pair and pair each item of the
@@ -531,7 +531,7 @@ class RDD:
         """
         self._check("flatMapValues", f)
         return self._pipe(
-            tasks.make_step(lambda _, it: ((k, x) for k, v in it for x in f(v))), True
+            tasks.make_step(partial(tasks.flat_map_values, f)), True
         )
 
     def keys(self) -> RDD:

@@ -82,6 +82,37 @@ def flat_map(f: Callable[[Any], Iterable[Any]], _: int, it: Iterator[Any]) -> It
     return itertools.chain.from_iterable(map(f, it))
 
 
+# The row functions of RDD.map, filter, mapPartitions, glom, mapValues and
+# flatMapValues, named at module level like flat_map: a stage's closure is pickled
+# once per stage (every batch of a stream), and cloudpickle ships a lambda made inside a
+# method by value (its code object, cells, globals) but a module's function by name --
+# at 10 ms batches the map lambda of rdd.values() alone was most of a batch's pickling.
+def map_rows(f: Callable[[Any], Any], _: int, it: Iterator[Any]) -> Iterator[Any]:
+    return map(f, it)
+
+
+def filter_rows(f: Callable[[Any], Any], _: int, it: Iterator[Any]) -> Iterator[Any]:
+    return filter(f, it)
+
+
+def map_partition(f: Callable[[Iterator[Any]], Iterable[Any]], _: int,
+                  it: Iterator[Any]) -> Iterable[Any]:
+    return f(it)
+
+
+def glom_rows(_: int, it: Iterator[Any]) -> list[list[Any]]:
+    return [list(it)]
+
+
+def map_values(f: Callable[[Any], Any], _: int, it: Iterator[Any]) -> Iterator[Any]:
+    return ((k, f(v)) for k, v in it)
+
+
+def flat_map_values(f: Callable[[Any], Iterable[Any]], _: int,
+                    it: Iterator[Any]) -> Iterator[Any]:
+    return ((k, x) for k, v in it for x in f(v))
+
+
 def make_step(
     py_fn: Callable[[int, Iterator[Any]], Iterable[Any]],
     plan: Plan | None = None,

@@ -12,13 +12,13 @@ import os
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from fastdstream.engine.backend import serde
 from fastdstream.engine.backend.base import ExecutorBackend, Preference, StageFn, TaskCallback
 from fastdstream.engine.backend.block_manager import BlockId
 from fastdstream.engine.backend.executor import Executor
+from fastdstream.engine.backend.task_pool import TaskPool
 
 _LOCAL_RE = re.compile(r"^local(?:\[(\*|\d+)\])?$")
 
@@ -50,7 +50,7 @@ class LocalBackend(ExecutorBackend):
         self.executor = Executor(DRIVER)
         self._serialize = serialize_closures
         self.ships_closures = serialize_closures
-        self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="executor")
+        self._pool = TaskPool(num_threads, "executor")
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -74,14 +74,12 @@ class LocalBackend(ExecutorBackend):
             if on_success is not None:
                 on_success(splits[0], result)
             return [result]
-        futures: list[Future[Any]] = [
-            self._pool.submit(run, fn, stage_id, split) for split in splits
-        ]
+        handles = self._pool.submit_all([(run, (fn, stage_id, split)) for split in splits])
         results: list[Any] = []
         first_error: BaseException | None = None
-        for split, future in zip(splits, futures, strict=True):
+        for split, handle in zip(splits, handles, strict=True):
             try:
-                results.append(future.result())
+                results.append(handle.result())
                 if on_success is not None:
                     on_success(split, results[-1])
             except BaseException as exc:  # keep waiting so no task outlives its stage
@@ -119,5 +117,5 @@ class LocalBackend(ExecutorBackend):
             if self._stopped:
                 return
             self._stopped = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
         self.executor.stop()
