@@ -195,6 +195,23 @@ def test_a_sigkilled_parent_takes_its_broker_jvm_with_it(tmp_path: Path) -> None
             shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def test_the_server_profile_runs_the_jvm_as_kafka_s_start_script_and_serves() -> None:
+    with KafkaBroker(jvm="server") as broker:
+        flags = Path(f"/proc/{broker.pid}/cmdline").read_bytes().split(b"\0")
+        assert {b"-XX:+UseG1GC", b"-Xmx1g", b"-Xms1g", b"-XX:MaxGCPauseMillis=20"} <= set(flags)
+        assert not any(f.startswith(b"-XX:TieredStopAtLevel") for f in flags)  # full JIT
+        assert b"-XX:+UseSerialGC" not in flags
+        topic = unique_topic()
+        broker.create_topic(topic)
+        broker.produce(topic, ["a", "b"])
+        assert [value for *_, value in consume(broker, topic, 2)] == [b"a", b"b"]
+
+
+def test_an_unknown_jvm_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="jvm must be one of \\['server', 'test'\\]"):
+        KafkaBroker(jvm="fast")
+
+
 def test_bad_config_raises_with_the_log_tail() -> None:
     broker = KafkaBroker({"num.partitions": "not-a-number"}, start_timeout=60)
     began = time.monotonic()

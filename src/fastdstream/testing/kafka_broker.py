@@ -114,14 +114,34 @@ logger.state.name = state.change.logger
 logger.state.level = WARN
 """
 
-# JVM flags, measured on 2 cores: C1 only and the serial GC start the broker noticeably
-# faster than the defaults, and a test broker never runs long enough to want C2.
-_JVM_OPTIONS: tuple[str, ...] = (
-    "-XX:+UseSerialGC",
-    "-XX:TieredStopAtLevel=1",
-    "-XX:-UsePerfData",  # no /tmp/hsperfdata_<user> files left behind
-    "-Djava.awt.headless=true",
-)
+# JVM flags per profile (KafkaBroker's ``jvm``), after -Xmx/-Xms.
+JVM_PROFILES: dict[str, tuple[str, ...]] = {
+    # Measured on 2 cores: C1 only and the serial GC start the broker noticeably faster
+    # than the defaults, and a test broker never runs long enough to want C2.
+    "test": (
+        "-Xms128m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:-UsePerfData",  # no /tmp/hsperfdata_<user> files left behind
+        "-Djava.awt.headless=true",
+    ),
+    # As Kafka's bin/kafka-server-start.sh runs a broker (KAFKA_HEAP_OPTS -Xms = -Xmx,
+    # KAFKA_JVM_PERFORMANCE_OPTS): for benchmarks of latency, where the test profile's
+    # C1-only code and serial young-GC pauses (11-36 ms every 0.4 s at 100k msg/s) put
+    # tens of ms on every engine's p99 (bench/test_bench_latency.py).
+    "server": (
+        "-server",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-XX:MaxInlineLevel=15",
+        "-XX:-UsePerfData",
+        "-Djava.awt.headless=true",
+    ),
+}
+# -Xmx per profile, unless KafkaBroker's ``heap`` says otherwise (kafka-server-start.sh: 1G).
+_DEFAULT_HEAP = {"test": "512m", "server": "1g"}
 
 
 class KafkaBrokerError(RuntimeError):
@@ -422,13 +442,18 @@ class KafkaBroker:
         given here is never removed.
     cache_dir : path, optional
         Where the jars are cached (see :func:`fetch_kafka`).
-    heap : str
-        The JVM's ``-Xmx``.
+    heap : str, optional
+        The JVM's ``-Xmx`` (default: the profile's, 512m for ``"test"``, 1g for
+        ``"server"``; ``"server"`` sets ``-Xms`` to it as well).
     start_timeout, stop_timeout, fetch_timeout : float
         Bounds, in seconds, on starting (format + JVM + first answer), on a graceful
         stop before SIGKILL, and on fetching the jars with Maven.
     jvm_options : sequence of str
-        Extra JVM flags, after the defaults.
+        Extra JVM flags, after the profile's.
+    jvm : {"test", "server"}
+        The JVM's flags (:data:`JVM_PROFILES`): ``"test"`` starts fast (C1 only, serial
+        GC); ``"server"`` runs as Kafka's ``kafka-server-start.sh`` does (G1, full JIT),
+        for benchmarks; its JIT wants some seconds of load before it is at speed.
 
     Examples
     --------
@@ -447,9 +472,11 @@ class KafkaBroker:
     def __init__(self, overrides: Mapping[str, object] | None = None, *,
                  port: int | None = None, controller_port: int | None = None,
                  work_dir: Path | str | None = None, cache_dir: Path | str | None = None,
-                 heap: str = "512m", start_timeout: float = 60.0,
+                 heap: str | None = None, start_timeout: float = 60.0,
                  stop_timeout: float = 30.0, fetch_timeout: float = 180.0,
-                 jvm_options: Sequence[str] = ()):
+                 jvm_options: Sequence[str] = (), jvm: str = "test"):
+        if jvm not in JVM_PROFILES:
+            raise ValueError(f"jvm must be one of {sorted(JVM_PROFILES)}, got {jvm!r}")
         self._overrides = {k: str(v) for k, v in (overrides or {}).items()}
         self._fixed_ports = port is not None or controller_port is not None
         self._port = port
@@ -457,7 +484,8 @@ class KafkaBroker:
         self._owns_dir = work_dir is None
         self._work_dir = Path(work_dir) if work_dir is not None else None
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self._heap = heap
+        self._jvm = jvm
+        self._heap = heap or _DEFAULT_HEAP[jvm]
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.fetch_timeout = fetch_timeout
@@ -617,7 +645,8 @@ class KafkaBroker:
             props.write_text("".join(f"{k}={v}\n" for k, v in self._config().items()))
         (work / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
         classpath = f"{libs}{os.sep}*"
-        jvm = [java, f"-Xmx{self._heap}", "-Xms128m", *_JVM_OPTIONS, *self._jvm_options,
+        initial = [f"-Xms{self._heap}"] if self._jvm == "server" else []
+        jvm = [java, f"-Xmx{self._heap}", *initial, *JVM_PROFILES[self._jvm], *self._jvm_options,
                f"-Dlog4j2.configurationFile={work / 'log4j2.properties'}",
                "-cp", classpath]
         log_path = work / "server.log"
@@ -908,6 +937,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a server.properties override (repeatable)")
     parser.add_argument("--topic", action="append", default=[], metavar="NAME[:PARTITIONS]",
                         help="create this topic once the broker is up (repeatable)")
+    parser.add_argument("--jvm", choices=sorted(JVM_PROFILES), default="test",
+                        help="JVM flags: 'test' starts fast, 'server' runs as Kafka's "
+                             "kafka-server-start.sh does (G1, full JIT; for benchmarks)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -919,7 +951,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = dict(item.split("=", 1) for item in args.set)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     broker = KafkaBroker(overrides, port=args.port, controller_port=args.controller_port,
-                         work_dir=args.work_dir)
+                         work_dir=args.work_dir, jvm=args.jvm)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
