@@ -232,13 +232,27 @@ def test_line_server_sends_typed_lines_and_stops_on_sigterm(started: list) -> No
         assert set(received.decode().splitlines()) == {"hello stream"}
 
 
+def _jvm_flags_of_children(pid: int) -> set[bytes]:
+    """The command-line words of ``pid``'s child processes (the broker's JVM)."""
+    words: set[bytes] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                words |= set(Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"))
+    return words
+
+
 @pytest.mark.e2e
-def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list) -> None:
-    proc = child_process.start([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2"],
+@pytest.mark.parametrize("jvm", ["test", "server"])
+def test_kafka_broker_prints_its_address_and_stops_cleanly(started: list, jvm: str) -> None:
+    proc = child_process.start([str(SCRIPT), "kafka-broker", "--topic", "cli-lines:2",
+                                *(["--jvm", jvm] if jvm != "test" else [])],
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     started.append(proc)
     output = Lines(proc, proc.stdout)
     bootstrap = output.until("bootstrap.servers=", 180).strip().partition("=")[2]
+    gc = b"-XX:+UseG1GC" if jvm == "server" else b"-XX:+UseSerialGC"
+    assert gc in _jvm_flags_of_children(proc.pid)
     from confluent_kafka.admin import AdminClient
 
     topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=20).topics
