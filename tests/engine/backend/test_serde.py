@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+from functools import partial
 
+import cloudpickle
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 
 from fastdstream.engine.backend import serde
 from fastdstream.errors import TaskNotSerializableError
+from fastdstream.testing import child_process
 
 
 def test_tables_round_trip_as_arrow() -> None:
@@ -62,6 +66,60 @@ def test_functions_round_trip_and_closures_that_cannot_ship_are_the_users_error(
     lock = threading.Lock()
     with pytest.raises(TaskNotSerializableError, match=r"my stage.*capture locks"):
         serde.dumps_function(lambda: lock, "my stage")
+
+
+_RECORDED: list[int] = []
+
+
+def _record(into: list[int], x: int) -> int:
+    into.append(x)
+    _RECORDED.append(x)
+    return x
+
+
+def test_a_copied_closure_holds_copies_of_what_it_captured() -> None:
+    # An importable function: the C pickler's fast path; its arguments are copied.
+    captured: list[int] = []
+    copy = serde.copy_function(partial(_record, captured))
+    assert copy is not None and copy(1) == 1
+    assert captured == []
+    # The function itself is the module's, as cloudpickle ships it: its globals are shared.
+    assert _RECORDED[-1] == 1
+    # Closures go through cloudpickle and are copied with what they capture.
+    held: list[int] = []
+    serde.copy_function(lambda x: held.append(x))(2)
+    assert held == []
+
+
+def test_a_module_pickled_by_value_is_copied_with_its_globals() -> None:
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        before = list(_RECORDED)
+        serde.copy_function(partial(_record, []))(3)
+        assert before == _RECORDED  # the copy's own globals, as a worker would have
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
+_MAIN_PROGRAM = """
+from fastdstream import Context
+counted = []
+def count(x):
+    counted.append(x)
+    return x
+with Context("local[2]") as sc:
+    assert sc.parallelize(range(10), 2).map(count).count() == 10
+print(len(counted))
+"""
+
+
+def test_functions_of_the_main_program_are_copied_with_their_globals() -> None:
+    # cloudpickle ships __main__'s functions by value: a task's appends go to its copy
+    # of the global, not the driver's, on local[N] too.
+    done = child_process.run([sys.executable, "-c", _MAIN_PROGRAM], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
 
 
 @pytest.mark.parametrize("bad, message", [

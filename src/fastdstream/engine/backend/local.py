@@ -91,7 +91,7 @@ class LocalBackend(ExecutorBackend):
 
     @staticmethod
     def _ship(stage_fn: StageFn, description: str) -> StageFn:
-        return serde.loads_function(serde.dumps_function(stage_fn, description))
+        return serde.copy_function(stage_fn, description)
 
     def executor_ids(self) -> list[str]:
         return [DRIVER]
