@@ -219,6 +219,43 @@ def test_closing_the_consumers_during_a_read_ends_it_with_an_error(kafka_broker,
         assert "closed" in str(errors[0])
 
 
+def test_closing_a_native_reader_while_it_seeks_waits_for_the_seek(kafka_broker) -> None:
+    """assign and position run without the GIL like read: a close() from another
+    thread (the executor stopping, a read ahead under way) is done when they return,
+    never under them (that left the seeking thread hung in librdkafka)."""
+    params = range_params(kafka_broker)
+    topic = f"seek-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    # A close lands in a GIL-free call and hangs it in about 1 of 30 tries without the
+    # deferral: 150 tries at varied points of a new client's first seeks.
+    for attempt in range(150):
+        delay = attempt % 7
+        consumer = kafka_rdd.PartitionConsumer(params, topic, 0)
+        reader = consumer._native
+        assert reader is not None
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def seek_forever(reader=reader, started=started, errors=errors) -> None:
+            started.set()
+            try:
+                while True:
+                    reader.assign(0)
+                    reader.position()
+            except BaseException as exc:
+                errors.append(exc)
+
+        # daemon: a seeker hung in the client must not keep the test process alive
+        seeker = threading.Thread(target=seek_forever, daemon=True)
+        seeker.start()
+        assert started.wait(30)
+        [None for _ in range(delay * 3000)]  # ~0.1 ms a step, not a wait for anything
+        consumer.close()
+        seeker.join(30)
+        assert not seeker.is_alive(), f"seek hung after a close (attempt {attempt})"
+        assert isinstance(errors[0], RuntimeError) and "closed" in str(errors[0]), errors
+
+
 def test_warmed_consumers_are_the_ones_their_ranges_read_with(kafka_broker, cache) -> None:
     """An executor starts the consumers of the other ranges it will read while its first
     task reads; their tasks then read without seeking."""
