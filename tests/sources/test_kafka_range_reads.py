@@ -300,15 +300,115 @@ def test_a_range_read_ahead_is_what_its_task_reads(kafka_broker, cache) -> None:
     assert cache._consumers[(topic, 0)] is consumer and not consumer.in_use
 
 
-def test_a_failed_read_ahead_leaves_the_error_to_its_task(kafka_broker, cache) -> None:
+@pytest.fixture
+def native_cache(kafka_broker, monkeypatch):
+    """A cache whose consumers read natively: only those read ranges ahead."""
+    monkeypatch.setattr(kafka_rdd, "NATIVE_READS", True)
+    c = kafka_rdd.ConsumerCache(range_params(kafka_broker))
+    yield c
+    c.close()
+
+
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.name.startswith(kafka_rdd.READ_AHEAD_THREAD)]
+
+
+def ahead_of(cache, topic: str):
+    """The pending read ahead of ``topic``'s partition 0: (range, future)."""
+    ahead = cache._consumers[(topic, 0)].ahead
+    assert ahead is not None
+    return ahead
+
+
+def test_ranges_are_read_ahead_on_one_reused_thread(kafka_broker, native_cache) -> None:
+    """The read ahead runs while the task is elsewhere (the test waits for its result
+    without reading), on one thread the cache keeps, not a thread per range."""
+    topic = f"ahead-thread-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(40)])
+    assert read_ahead_threads() == []
+    native_cache.read(OffsetRange(topic, 0, 0, 10), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    seen = []
+    for start in (10, 20, 30):
+        source = OffsetRange(topic, 0, start, start + 10)
+        native_cache.read_ahead(source, 30)
+        seen.append(read_ahead_threads())
+        ahead_source, future = ahead_of(native_cache, topic)
+        assert ahead_source == source
+        ahead_values = values(future.result(timeout=30))  # read with no task waiting
+        reads = consumer.reads
+        assert values(native_cache.read(source, 30)) == ahead_values == [
+            f"r{i}" for i in range(start, start + 10)]
+        assert consumer.reads == reads  # the task took the read ahead's table
+    (thread,) = seen[0]
+    assert seen == [[thread]] * 3
+    native_cache.close()
+    assert not thread.is_alive()
+    assert read_ahead_threads() == []
+
+
+def test_closing_the_cache_ends_a_read_ahead_under_way(kafka_broker, native_cache) -> None:
+    topic = f"ahead-close-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(5)])
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 10), 60)  # records 5.. never come
+    _, future = ahead_of(native_cache, topic)
+    (thread,) = read_ahead_threads()
+    waited = threading.Event()
+    while not future.running() and not waited.wait(0.01):
+        pass
+    native_cache.close()  # joins the thread
+    assert not thread.is_alive()
+    assert read_ahead_threads() == []
+    # ended by the close, not by its 60 s poll timeout
+    error = future.exception(timeout=0)
+    assert isinstance(error, kafka_rdd.KafkaReadError) and "closed" in str(error), error
+    with pytest.raises(kafka_rdd.KafkaReadError, match="closed"):
+        native_cache.read(OffsetRange(topic, 0, 5, 10), 1.0)
+
+
+def test_a_failed_read_ahead_raises_its_error_once_in_its_task(
+        kafka_broker, native_cache) -> None:
+    """The task of a range whose read ahead failed raises that error (naming the range)
+    instead of waiting for the broker a second time; the next read seeks."""
     topic = f"ahead-fail-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, [f"r{i}" for i in range(10)])
-    cache.read(OffsetRange(topic, 0, 0, 5), 30)
-    cache.read_ahead(OffsetRange(topic, 0, 5, 20), 1.0)  # records 10.. do not exist
-    with pytest.raises(kafka_rdd.KafkaReadError, match=rf"{topic}.*no record after offset 10"):
-        cache.read(OffsetRange(topic, 0, 5, 20), 1.0)
-    assert offsets(cache.read(OffsetRange(topic, 0, 5, 10), 30)) == list(range(5, 10))
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    reads = consumer.reads
+    source = OffsetRange(topic, 0, 5, 20)  # records 10.. do not exist
+    native_cache.read_ahead(source, 0.1)
+    _, future = ahead_of(native_cache, topic)
+    failure = future.exception(timeout=30)
+    with pytest.raises(kafka_rdd.KafkaReadError,
+                       match=rf"{topic}.*no record after offset 10") as raised:
+        native_cache.read(source, 0.1)
+    assert raised.value is failure
+    assert consumer.reads == reads + 1  # the read ahead's, and no second one
+    assert consumer.next_offset is None and not consumer.in_use
+    assert offsets(native_cache.read(OffsetRange(topic, 0, 5, 10), 30)) == list(range(5, 10))
+    assert native_cache._consumers[(topic, 0)] is consumer
+
+
+def test_a_failed_read_ahead_of_another_range_leaves_the_task_its_own_read(
+        kafka_broker, native_cache) -> None:
+    topic = f"ahead-other-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(10)])
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 20), 0.1)  # fails: 10.. do not exist
+    _, future = ahead_of(native_cache, topic)
+    assert isinstance(future.exception(timeout=30), kafka_rdd.KafkaReadError)
+    reads = consumer.reads
+    # a retry of an earlier range: read as asked, from its own fromOffset
+    assert offsets(native_cache.read(OffsetRange(topic, 0, 2, 10), 30)) == list(range(2, 10))
+    assert consumer.reads == reads + 1
+    assert consumer.next_offset == 10 and not consumer.in_use
 
 
 def test_warming_more_partitions_than_the_cache_holds_is_skipped(
