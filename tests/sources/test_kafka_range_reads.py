@@ -370,6 +370,30 @@ def test_closing_the_cache_ends_a_read_ahead_under_way(kafka_broker, native_cach
         native_cache.read(OffsetRange(topic, 0, 5, 10), 1.0)
 
 
+def test_a_task_reads_its_range_itself_while_the_thread_reads_another_ahead(
+        kafka_broker, native_cache) -> None:
+    """One read-ahead thread: a range still queued behind another partition's read
+    ahead is read by its own task, which does not wait for the other one."""
+    topic = f"ahead-queued-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(10)], partition=p)
+    for p in range(2):
+        native_cache.read(OffsetRange(topic, p, 0, 5), 30)
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 20), 60)  # 10.. never come
+    _, busy = ahead_of(native_cache, topic)
+    waited = threading.Event()
+    while not busy.running() and not waited.wait(0.01):
+        pass
+    source = OffsetRange(topic, 1, 5, 10)
+    native_cache.read_ahead(source, 30)
+    queued = native_cache._consumers[(topic, 1)].ahead[1]
+    assert values(native_cache.read(source, 30)) == [f"p1-{i}" for i in range(5, 10)]
+    assert queued.cancelled() and busy.running()
+    native_cache.close()  # ends the read ahead of partition 0
+    assert "closed" in str(busy.exception(timeout=0))
+
+
 def test_a_failed_read_ahead_raises_its_error_once_in_its_task(
         kafka_broker, native_cache) -> None:
     """The task of a range whose read ahead failed raises that error (naming the range)
