@@ -451,8 +451,8 @@ cdef class NativeRangeReader:
     cdef rd_kafka_message_t** pending
     cdef Py_ssize_t npending
     cdef Py_ssize_t pending_head
-    # A close() while a read runs without the GIL is done by that read when it ends:
-    # destroying the client under it would crash the process.
+    # A close() while a read, assign or position runs without the GIL is done by that
+    # call when it ends: destroying the client under it would crash or hang the process.
     cdef bint reading
     cdef bint close_after_read
     cdef rd_kafka_message_t* errmsg
@@ -524,6 +524,13 @@ cdef class NativeRangeReader:
         self._drop_pending()
         self._close()
 
+    cdef void _end_call(self) noexcept:
+        """The end of a call that ran without the GIL: a close() asked meanwhile is done."""
+        self.reading = False
+        if self.close_after_read:
+            self._drop_pending()
+            self._close()
+
     cdef void* _handle(self) except NULL:
         if self.rk == NULL:
             raise RuntimeError("the consumer is closed")
@@ -537,8 +544,12 @@ cdef class NativeRangeReader:
         self._drop_pending()
         parts = _rdk.list_new(1)
         _rdk.list_add(parts, self.topic_b, self.partition).offset = offset
-        with nogil:
-            err = _rdk.assign(rk, parts)
+        self.reading = True
+        try:
+            with nogil:
+                err = _rdk.assign(rk, parts)
+        finally:
+            self._end_call()
         _rdk.list_destroy(parts)
         if err:
             raise RuntimeError(f"assign: {_rdk.err2str(err).decode('utf-8', 'replace')}")
@@ -551,8 +562,12 @@ cdef class NativeRangeReader:
         cdef int64_t offset
         parts = _rdk.list_new(1)
         _rdk.list_add(parts, self.topic_b, self.partition)
-        with nogil:
-            err = _rdk.position(rk, parts)
+        self.reading = True
+        try:
+            with nogil:
+                err = _rdk.position(rk, parts)
+        finally:
+            self._end_call()
         offset = parts.elems[0].offset
         _rdk.list_destroy(parts)
         if err:
@@ -609,9 +624,7 @@ cdef class NativeRangeReader:
                 _rdk.message_destroy(self.errmsg)
                 self.errmsg = NULL
         finally:
-            self.reading = False
-            if self.close_after_read:
-                self.close()
+            self._end_call()
         if status < 0:
             raise MemoryError("reading a Kafka offset range")
         cdef Py_ssize_t j = out.rows

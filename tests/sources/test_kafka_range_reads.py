@@ -219,6 +219,43 @@ def test_closing_the_consumers_during_a_read_ends_it_with_an_error(kafka_broker,
         assert "closed" in str(errors[0])
 
 
+def test_closing_a_native_reader_while_it_seeks_waits_for_the_seek(kafka_broker) -> None:
+    """assign and position run without the GIL like read: a close() from another
+    thread (the executor stopping, a read ahead under way) is done when they return,
+    never under them (that left the seeking thread hung in librdkafka)."""
+    params = range_params(kafka_broker)
+    topic = f"seek-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    # A close lands in a GIL-free call and hangs it in about 1 of 30 tries without the
+    # deferral: 150 tries at varied points of a new client's first seeks.
+    for attempt in range(150):
+        delay = attempt % 7
+        consumer = kafka_rdd.PartitionConsumer(params, topic, 0)
+        reader = consumer._native
+        assert reader is not None
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def seek_forever(reader=reader, started=started, errors=errors) -> None:
+            started.set()
+            try:
+                while True:
+                    reader.assign(0)
+                    reader.position()
+            except BaseException as exc:
+                errors.append(exc)
+
+        # daemon: a seeker hung in the client must not keep the test process alive
+        seeker = threading.Thread(target=seek_forever, daemon=True)
+        seeker.start()
+        assert started.wait(30)
+        [None for _ in range(delay * 3000)]  # ~0.1 ms a step, not a wait for anything
+        consumer.close()
+        seeker.join(30)
+        assert not seeker.is_alive(), f"seek hung after a close (attempt {attempt})"
+        assert isinstance(errors[0], RuntimeError) and "closed" in str(errors[0]), errors
+
+
 def test_warmed_consumers_are_the_ones_their_ranges_read_with(kafka_broker, cache) -> None:
     """An executor starts the consumers of the other ranges it will read while its first
     task reads; their tasks then read without seeking."""
@@ -263,15 +300,139 @@ def test_a_range_read_ahead_is_what_its_task_reads(kafka_broker, cache) -> None:
     assert cache._consumers[(topic, 0)] is consumer and not consumer.in_use
 
 
-def test_a_failed_read_ahead_leaves_the_error_to_its_task(kafka_broker, cache) -> None:
+@pytest.fixture
+def native_cache(kafka_broker, monkeypatch):
+    """A cache whose consumers read natively: only those read ranges ahead."""
+    monkeypatch.setattr(kafka_rdd, "NATIVE_READS", True)
+    c = kafka_rdd.ConsumerCache(range_params(kafka_broker))
+    yield c
+    c.close()
+
+
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate()
+            if t.name.startswith(kafka_rdd.READ_AHEAD_THREAD)]
+
+
+def ahead_of(cache, topic: str):
+    """The pending read ahead of ``topic``'s partition 0: (range, future)."""
+    ahead = cache._consumers[(topic, 0)].ahead
+    assert ahead is not None
+    return ahead
+
+
+def test_ranges_are_read_ahead_on_one_reused_thread(kafka_broker, native_cache) -> None:
+    """The read ahead runs while the task is elsewhere (the test waits for its result
+    without reading), on one thread the cache keeps, not a thread per range."""
+    topic = f"ahead-thread-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(40)])
+    assert read_ahead_threads() == []
+    native_cache.read(OffsetRange(topic, 0, 0, 10), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    seen = []
+    for start in (10, 20, 30):
+        source = OffsetRange(topic, 0, start, start + 10)
+        native_cache.read_ahead(source, 30)
+        seen.append(read_ahead_threads())
+        ahead_source, future = ahead_of(native_cache, topic)
+        assert ahead_source == source
+        ahead_values = values(future.result(timeout=30))  # read with no task waiting
+        reads = consumer.reads
+        assert values(native_cache.read(source, 30)) == ahead_values == [
+            f"r{i}" for i in range(start, start + 10)]
+        assert consumer.reads == reads  # the task took the read ahead's table
+    (thread,) = seen[0]
+    assert seen == [[thread]] * 3
+    native_cache.close()
+    assert not thread.is_alive()
+    assert read_ahead_threads() == []
+
+
+def test_closing_the_cache_ends_a_read_ahead_under_way(kafka_broker, native_cache) -> None:
+    topic = f"ahead-close-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(5)])
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 10), 60)  # records 5.. never come
+    _, future = ahead_of(native_cache, topic)
+    (thread,) = read_ahead_threads()
+    waited = threading.Event()
+    while not future.running() and not waited.wait(0.01):
+        pass
+    native_cache.close()  # joins the thread
+    assert not thread.is_alive()
+    assert read_ahead_threads() == []
+    # ended by the close, not by its 60 s poll timeout
+    error = future.exception(timeout=0)
+    assert isinstance(error, kafka_rdd.KafkaReadError) and "closed" in str(error), error
+    with pytest.raises(kafka_rdd.KafkaReadError, match="closed"):
+        native_cache.read(OffsetRange(topic, 0, 5, 10), 1.0)
+
+
+def test_a_task_reads_its_range_itself_while_the_thread_reads_another_ahead(
+        kafka_broker, native_cache) -> None:
+    """One read-ahead thread: a range still queued behind another partition's read
+    ahead is read by its own task, which does not wait for the other one."""
+    topic = f"ahead-queued-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=2)
+    for p in range(2):
+        kafka_broker.produce(topic, [f"p{p}-{i}" for i in range(10)], partition=p)
+    for p in range(2):
+        native_cache.read(OffsetRange(topic, p, 0, 5), 30)
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 20), 60)  # 10.. never come
+    _, busy = ahead_of(native_cache, topic)
+    waited = threading.Event()
+    while not busy.running() and not waited.wait(0.01):
+        pass
+    source = OffsetRange(topic, 1, 5, 10)
+    native_cache.read_ahead(source, 30)
+    queued = native_cache._consumers[(topic, 1)].ahead[1]
+    assert values(native_cache.read(source, 30)) == [f"p1-{i}" for i in range(5, 10)]
+    assert queued.cancelled() and busy.running()
+    native_cache.close()  # ends the read ahead of partition 0
+    assert "closed" in str(busy.exception(timeout=0))
+
+
+def test_a_failed_read_ahead_raises_its_error_once_in_its_task(
+        kafka_broker, native_cache) -> None:
+    """The task of a range whose read ahead failed raises that error (naming the range)
+    instead of waiting for the broker a second time; the next read seeks."""
     topic = f"ahead-fail-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic)
     kafka_broker.produce(topic, [f"r{i}" for i in range(10)])
-    cache.read(OffsetRange(topic, 0, 0, 5), 30)
-    cache.read_ahead(OffsetRange(topic, 0, 5, 20), 1.0)  # records 10.. do not exist
-    with pytest.raises(kafka_rdd.KafkaReadError, match=rf"{topic}.*no record after offset 10"):
-        cache.read(OffsetRange(topic, 0, 5, 20), 1.0)
-    assert offsets(cache.read(OffsetRange(topic, 0, 5, 10), 30)) == list(range(5, 10))
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    reads = consumer.reads
+    source = OffsetRange(topic, 0, 5, 20)  # records 10.. do not exist
+    native_cache.read_ahead(source, 0.1)
+    _, future = ahead_of(native_cache, topic)
+    failure = future.exception(timeout=30)
+    with pytest.raises(kafka_rdd.KafkaReadError,
+                       match=rf"{topic}.*no record after offset 10") as raised:
+        native_cache.read(source, 0.1)
+    assert raised.value is failure
+    assert consumer.reads == reads + 1  # the read ahead's, and no second one
+    assert consumer.next_offset is None and not consumer.in_use
+    assert offsets(native_cache.read(OffsetRange(topic, 0, 5, 10), 30)) == list(range(5, 10))
+    assert native_cache._consumers[(topic, 0)] is consumer
+
+
+def test_a_failed_read_ahead_of_another_range_leaves_the_task_its_own_read(
+        kafka_broker, native_cache) -> None:
+    topic = f"ahead-other-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    kafka_broker.produce(topic, [f"r{i}" for i in range(10)])
+    native_cache.read(OffsetRange(topic, 0, 0, 5), 30)
+    consumer = native_cache._consumers[(topic, 0)]
+    native_cache.read_ahead(OffsetRange(topic, 0, 5, 20), 0.1)  # fails: 10.. do not exist
+    _, future = ahead_of(native_cache, topic)
+    assert isinstance(future.exception(timeout=30), kafka_rdd.KafkaReadError)
+    reads = consumer.reads
+    # a retry of an earlier range: read as asked, from its own fromOffset
+    assert offsets(native_cache.read(OffsetRange(topic, 0, 2, 10), 30)) == list(range(2, 10))
+    assert consumer.reads == reads + 1
+    assert consumer.next_offset == 10 and not consumer.in_use
 
 
 def test_warming_more_partitions_than_the_cache_holds_is_skipped(

@@ -33,6 +33,7 @@ import confluent_kafka
 import pyarrow as pa
 
 from fastdstream import _core
+from fastdstream.engine.backend.task_pool import TaskPool
 from fastdstream.engine.columnar import registry
 from fastdstream.engine.explain import EITHER, TABLES, Form, rows_from
 from fastdstream.engine.rdd import RDD
@@ -347,6 +348,8 @@ CONSUME_CHUNK = 20_000
 # Whether executors read through the compiled core's librdkafka reader when they can
 # (FASTDSTREAM_KAFKA_NATIVE=0: confluent_kafka's Consumer, e.g. to compare the two).
 NATIVE_READS = os.environ.get("FASTDSTREAM_KAFKA_NATIVE", "1") != "0"
+# The name of each ConsumerCache's read-ahead thread (TaskPool adds "_0").
+READ_AHEAD_THREAD = "kafka-read-ahead"
 # How long one native read waits for records before it checks the position and timeout.
 NATIVE_WAIT_MS = 500
 _MAX_BINARY_BYTES = 2**31 - 1
@@ -372,6 +375,10 @@ class ConsumerCache:
         self._lock = threading.Lock()
         self._consumers: OrderedDict[tuple[str, int], PartitionConsumer] = OrderedDict()
         self._closed = False
+        # One long-lived thread reads ranges ahead (started at the first, joined by
+        # close): at 10 ms batches a thread per read ahead was ~100 thread starts a
+        # second per executor.
+        self._ahead_pool = TaskPool(1, READ_AHEAD_THREAD)
 
     def __len__(self) -> int:
         with self._lock:
@@ -418,9 +425,10 @@ class ConsumerCache:
         return evicted
 
     def read_ahead(self, source: OffsetRange, poll_timeout_s: float) -> None:
-        """Start reading ``source`` on a thread of its own with its partition's idle native
-        consumer, for the task that reads it next (:meth:`read` takes the result). Nothing
-        happens without such a consumer (the client reader holds the GIL while it reads)."""
+        """Start reading ``source`` on the cache's read-ahead thread with its partition's
+        idle native consumer, for the task that reads it next (:meth:`read` takes the
+        result). Nothing happens without such a consumer (the client reader holds the
+        GIL while it reads)."""
         if source.count() == 0:
             return
         with self._lock:
@@ -430,14 +438,9 @@ class ConsumerCache:
             consumer.in_use = True  # until the task that takes the result is done
             ahead: Future[pa.Table] = Future()
             consumer.ahead = (source, ahead)
-
-        def run() -> None:
-            try:
-                ahead.set_result(consumer.read(source, poll_timeout_s))
-            except BaseException as exc:
-                ahead.set_exception(exc)
-
-        threading.Thread(target=run, daemon=True, name="kafka-read-ahead").start()
+            # Under the lock: close() shuts the pool down only after it set _closed.
+            self._ahead_pool.submit_all([(_read_ahead, (consumer, source, poll_timeout_s,
+                                                        ahead))])
 
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
         """Read exactly ``source`` as an Arrow table of records (see :func:`read_offset_range`)."""
@@ -490,15 +493,23 @@ class ConsumerCache:
     def _take_ahead(self, consumer: PartitionConsumer,
                     ahead: tuple[OffsetRange, Future[pa.Table]], source: OffsetRange,
                     poll_timeout_s: float) -> pa.Table:
+        ahead_source, future = ahead
         try:
-            ahead_source, future = ahead
-            try:
-                table = future.result()
-            except Exception:
-                table = None  # read again below: this read reports its own error
-            if ahead_source == source and table is not None:
-                return table
-            # Another range (a retry, another job): the consumer seeks if it must.
+            # Not started yet (the thread is reading another partition ahead): this
+            # task reads for itself rather than wait for both.
+            if not future.cancel():
+                try:
+                    table = future.result()
+                except Exception:
+                    if ahead_source == source:
+                        # This range's read failed: its error, not a second wait for
+                        # the broker. The consumer seeks at its next read.
+                        raise
+                else:
+                    if ahead_source == source:
+                        return table
+            # Another range (a retry, another job), or not read ahead after all: the
+            # consumer seeks if it must.
             return consumer.read(source, poll_timeout_s)
         finally:
             consumer.in_use = False
@@ -510,6 +521,22 @@ class ConsumerCache:
             self._consumers.clear()
         for consumer in consumers:
             consumer.close()
+        # After the consumers: a read ahead under way ends as its consumer closes (the
+        # native reader closes when its current wait returns); one not started yet is
+        # dropped, and the task that would take it reads for itself and finds the
+        # consumers closed.
+        self._ahead_pool.shutdown()
+
+
+def _read_ahead(consumer: PartitionConsumer, source: OffsetRange, poll_timeout_s: float,
+                ahead: Future[pa.Table]) -> None:
+    """The read-ahead thread's job: read ``source`` unless its task took it over first."""
+    if not ahead.set_running_or_notify_cancel():
+        return
+    try:
+        ahead.set_result(consumer.read(source, poll_timeout_s))
+    except BaseException as exc:  # the task's to raise, as its own read's would be
+        ahead.set_exception(exc)
 
 
 class PartitionConsumer:
@@ -529,6 +556,8 @@ class PartitionConsumer:
         self.topic = topic
         self.partition = partition
         self.in_use = False
+        # Reads started, failed ones too (a failed read ahead is not read twice).
+        self.reads = 0
         # (range, its table to come) of a read ahead (ConsumerCache.read_ahead)
         self.ahead: tuple[OffsetRange, Future[pa.Table]] | None = None
         self.next_offset: int | None = None
@@ -567,6 +596,7 @@ class PartitionConsumer:
         self.next_offset = offset
 
     def read(self, source: OffsetRange, poll_timeout_s: float) -> pa.Table:
+        self.reads += 1
         try:
             if self.next_offset != source.fromOffset:
                 self.seek(source.fromOffset)
