@@ -14,7 +14,6 @@ from fastdstream.sources.queue_stream import QueueInputDStream
 from fastdstream.testing import ManualStreaming, wait_until
 
 
-
 class _FreezeSeenAtStart(QueueInputDStream):
     """A queue stream that records whether the GC's objects were frozen when it started
     (an input stream starts right before the batch timer does)."""
