@@ -1,5 +1,5 @@
 # Text bytes to the buffers of an Arrow string array: line splitting and strict UTF-8
-# validation in one pass, without the GIL.
+# validation in one pass, without the GIL (for inputs large enough to be worth it).
 #
 # The input is ``head + data[:end]`` where ``head`` is the unterminated line a source
 # kept from earlier chunks (it holds no newline) and ``data[:end]`` ends with a newline;
@@ -17,6 +17,16 @@ from libc.string cimport memchr
 
 cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
+    ctypedef struct PyThreadState
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState*)
+
+# The GIL is given up only around passes long enough to be worth it. Beside threads
+# running Python (the lambda path's tasks), a thread that gives it up waits up to a
+# switch interval (5 ms) per such thread to get it back: a 64 KiB split (~30 us) that
+# gave it up twice cost up to 20 ms. Below these sizes a pass is shorter than ~0.2 ms.
+cdef Py_ssize_t _COUNT_NOGIL_MIN_BYTES = 8 << 20  # the newline count runs at GB/s
+cdef Py_ssize_t _SPLIT_NOGIL_MIN_BYTES = 256 << 10
 
 
 cdef inline bint _utf8_valid(const uint8_t* p, Py_ssize_t n) noexcept nogil:
@@ -107,10 +117,14 @@ def split_lines(const uint8_t[::1] head, const uint8_t[::1] data, Py_ssize_t end
         max_line_bytes = PY_SSIZE_T_MAX
     total = head_len + end
     src = &data[0] if end else NULL
-    with nogil:
-        # Compilers vectorise this count; it sizes the offsets exactly.
-        for i in range(end):
-            n_lines += src[i] == 10
+    # Without the GIL only for a large input (see _COUNT_NOGIL_MIN_BYTES); the passes
+    # touch no Python object, so giving it up by hand around them is safe.
+    cdef PyThreadState* released = PyEval_SaveThread() if end >= _COUNT_NOGIL_MIN_BYTES else NULL
+    # Compilers vectorise this count; it sizes the offsets exactly.
+    for i in range(end):
+        n_lines += src[i] == 10
+    if released != NULL:
+        PyEval_RestoreThread(released)
     # Every line loses at least its newline, so ``total - n_lines`` bounds the values.
     cdef bint wide = total - n_lines > INT32_MAX
     offsets_arr = np.empty(n_lines + 1, dtype=np.int64 if wide else np.int32)
@@ -130,46 +144,48 @@ def split_lines(const uint8_t[::1] head, const uint8_t[::1] data, Py_ssize_t end
     cdef Py_ssize_t out_len = 0, line_start, length, pos = 0, line = 0, stop = total
     cdef Py_ssize_t invalid = -1, too_long = -1, nl_at
     cdef bint first = True
-    with nogil:
-        if wide:
-            o64[0] = 0
-        else:
-            o32[0] = 0
-        while line < n_lines:
-            nl = <const uint8_t*>memchr(src + pos, 10, end - pos)
-            nl_at = nl - src
-            line_start = out_len
-            length = nl_at - pos
-            if first and head_len:
-                length += head_len
-            if length and (src[nl_at - 1] == 13 if nl_at > pos else head[head_len - 1] == 13):
-                length -= 1  # the \r of a \r\n
-            if length > max_line_bytes:
-                too_long = line
+    released = PyEval_SaveThread() if total >= _SPLIT_NOGIL_MIN_BYTES else NULL
+    if wide:
+        o64[0] = 0
+    else:
+        o32[0] = 0
+    while line < n_lines:
+        nl = <const uint8_t*>memchr(src + pos, 10, end - pos)
+        nl_at = nl - src
+        line_start = out_len
+        length = nl_at - pos
+        if first and head_len:
+            length += head_len
+        if length and (src[nl_at - 1] == 13 if nl_at > pos else head[head_len - 1] == 13):
+            length -= 1  # the \r of a \r\n
+        if length > max_line_bytes:
+            too_long = line
+            stop = 0 if first else head_len + pos
+            break
+        if first and head_len:
+            if length <= head_len:
+                memcpy(out, &head[0], length)
+            else:
+                memcpy(out, &head[0], head_len)
+                memcpy(out + head_len, src, length - head_len)
+        elif length:
+            memcpy(out + out_len, src + pos, length)
+        out_len += length
+        if invalid < 0 and not _utf8_valid(out + line_start, length):
+            invalid = line
+            if stop_at_invalid:
+                out_len = line_start
                 stop = 0 if first else head_len + pos
                 break
-            if first and head_len:
-                if length <= head_len:
-                    memcpy(out, &head[0], length)
-                else:
-                    memcpy(out, &head[0], head_len)
-                    memcpy(out + head_len, src, length - head_len)
-            elif length:
-                memcpy(out + out_len, src + pos, length)
-            out_len += length
-            if invalid < 0 and not _utf8_valid(out + line_start, length):
-                invalid = line
-                if stop_at_invalid:
-                    out_len = line_start
-                    stop = 0 if first else head_len + pos
-                    break
-            line += 1
-            if wide:
-                o64[line] = out_len
-            else:
-                o32[line] = out_len
-            pos = nl_at + 1
-            first = False
+        line += 1
+        if wide:
+            o64[line] = out_len
+        else:
+            o32[line] = out_len
+        pos = nl_at + 1
+        first = False
+    if released != NULL:
+        PyEval_RestoreThread(released)
     return offsets_arr, values_arr, line, invalid, too_long, stop
 
 

@@ -153,3 +153,20 @@ def test_split_words_at_every_python_space() -> None:
 def test_split_words_of_empty_and_blank_strings() -> None:
     assert words_kernel(pa.array(["", " ", "\t\n", "\u3000"])) == []
     assert words_kernel(pa.array([], pa.string())) == []
+
+
+@pytest.mark.parametrize("size", [64 << 10, 300 << 10, 9 << 20],
+                         ids=["gil-held", "split-without-gil", "count-and-split-without-gil"])
+def test_large_inputs_split_as_the_reference_on_both_sides_of_the_gil_thresholds(
+        size: int) -> None:
+    """The passes give the GIL up only for inputs of 256 KiB (the split) and 8 MiB (the
+    newline count) and more; below, they keep it. Either way the lines are the same."""
+    unit = "héllo\r\nwörld  x\n\n".encode()
+    body = unit * (size // len(unit))
+    # Valid up to a bad line near the end (stop there, or go on); a head whose last
+    # character ends in the data.
+    for head, stop_at_invalid in ((b"", True), (b"spanning \xc3", False)):
+        data = (b"\xa9 head\n" if head else b"first\n") + body + b"bad \xff line\nlast\ntail"
+        end = len(data) - 4
+        assert kernel(head, data, end, -1, stop_at_invalid) == _reference.split_lines(
+            head, data, end, -1, stop_at_invalid)

@@ -10,8 +10,34 @@ import weakref
 import pytest
 
 from fastdstream import Context, StreamingContext, StreamingJobError, StreamingListener
+from fastdstream.sources.queue_stream import QueueInputDStream
 from fastdstream.testing import ManualStreaming, wait_until
 
+
+class _FreezeSeenAtStart(QueueInputDStream):
+    """A queue stream that records whether the GC's objects were frozen when it started
+    (an input stream starts right before the batch timer does)."""
+
+    frozen_at_start: bool | None = None
+
+    def start(self) -> None:
+        self.frozen_at_start = gc.get_freeze_count() > 0
+        super().start()
+
+
+def test_the_gc_freeze_is_made_before_the_input_streams_and_the_batch_timer_start() -> None:
+    """The freeze's full collection (40-100 ms with pyarrow and the Kafka client loaded)
+    held the GIL while the first batch was generated; at 10 ms batches the batches
+    after it queued behind it. Made before the streams start, it delays no batch."""
+    streaming = ManualStreaming()
+    stream = _FreezeSeenAtStart(streaming.ssc, [[1]])
+    stream.foreachRDD(lambda rdd: None)
+    streaming.start()
+    try:
+        assert stream.frozen_at_start is True
+    finally:
+        streaming.stop()
+    assert gc.get_freeze_count() == 0
 
 def test_start_without_output_operations_fails(manual: ManualStreaming) -> None:
     manual.ssc.queueStream([[1]])

@@ -334,6 +334,11 @@ class StreamingContext:
                 self._job_scheduler.start()
                 if self._checkpoint_dir is not None:
                     self._checkpoint_writer = CheckpointWriter(self._checkpoint_dir)
+                # Before the batch timer and the input streams start: the full collection
+                # (40-100 ms with pyarrow and the Kafka client loaded) held the GIL while
+                # the first batch was generated, and at 10 ms batches that delay queued
+                # the batches after it.
+                self._froze_gc = self._freeze_gc()
                 if self._initial_checkpoint is not None:
                     assert self._checkpoint_writer is not None
                     self._job_generator.restart(self._initial_checkpoint,
@@ -350,7 +355,6 @@ class StreamingContext:
                 self._state = _STOPPED
                 raise
             self._state = _ACTIVE
-            self._froze_gc = self._freeze_gc()
             if self._sc.getConf().get_bool(keys.STOP_GRACEFULLY_ON_SHUTDOWN, False):
                 self._install_signal_handlers()
             self._bus.post(StreamingListenerStreamingStarted(self._clock.get_time_ms()))
