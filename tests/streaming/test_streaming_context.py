@@ -39,6 +39,24 @@ def test_the_gc_freeze_is_made_before_the_input_streams_and_the_batch_timer_star
         streaming.stop()
     assert gc.get_freeze_count() == 0
 
+class _FailingStart(QueueInputDStream):
+    def start(self) -> None:
+        raise RuntimeError("cannot start")
+
+
+def test_a_start_that_fails_after_the_gc_freeze_unfreezes() -> None:
+    # The freeze comes before the input streams start, so a stream that fails there
+    # must not leave the process's objects frozen (nor a later context unfrozen).
+    streaming = ManualStreaming()
+    _FailingStart(streaming.ssc, [[1]]).foreachRDD(lambda rdd: None)
+    try:
+        with pytest.raises(RuntimeError, match="cannot start"):
+            streaming.start()
+        assert gc.get_freeze_count() == 0
+    finally:
+        streaming.stop()
+
+
 def test_start_without_output_operations_fails(manual: ManualStreaming) -> None:
     manual.ssc.queueStream([[1]])
     with pytest.raises(ValueError, match="No output operations registered"):
